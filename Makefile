@@ -1,0 +1,54 @@
+# Common commands. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+BANKRISK := $(VENV)/bin/bankrisk
+MODEL_DIR ?= models/champion
+DATA ?=
+DATA_ARG := $(if $(DATA),--data $(DATA),)
+
+.PHONY: help install run train serve test lint typecheck unit mlflow-ui benchmark-quality clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+install: $(UV) ## Create .venv with every extra from the lock file (uv.lock)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
+
+run: install ## Train a champion if there is none [DATA=PATH, else the official download], then serve
+	@if [ -f $(MODEL_DIR)/metadata.json ]; then \
+		echo "champion bundle found in $(MODEL_DIR)"; \
+	else \
+		$(BANKRISK) train $(DATA_ARG) --model-dir $(MODEL_DIR); \
+	fi
+
+train: install ## Train, register, and export the champion [DATA=PATH]
+	$(BANKRISK) train $(DATA_ARG) --model-dir $(MODEL_DIR)
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check src tests benchmarks
+
+typecheck: install ## mypy (strict)
+	$(VENV)/bin/mypy
+
+unit: install ## Tests without lint
+	$(VENV)/bin/pytest
+
+test: install lint typecheck unit ## Everything CI runs: lint, type check, the whole test suite
+
+mlflow-ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
+
+benchmark-quality: install ## 5-fold CV of the whole training pipeline on DATA (model quality bars)
+	$(VENV)/bin/python benchmarks/model_quality.py $(DATA_ARG)
+
+clean: ## Remove caches, local MLflow store, reports and models
+	rm -rf .pytest_cache .mypy_cache .ruff_cache mlflow.db mlartifacts reports models

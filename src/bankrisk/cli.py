@@ -1,0 +1,156 @@
+"""The `bankrisk` command line. Heavy libraries are imported inside each command, so that
+`bankrisk serve` runs on the light serving install and `--help` answers at once."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from bankrisk.config import Settings
+from bankrisk.errors import BankRiskError
+
+app = typer.Typer(
+    help="Credit-card default risk: train, evaluate and serve a calibrated PD model.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+data_app = typer.Typer(help="Get the UCI data set.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="Labelled data file (.xls in the UCI layout, .csv, .parquet)."),
+]
+ModelDirOption = Annotated[
+    Path | None, typer.Option("--model-dir", help="Serving bundle folder [default: models/champion]")
+]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures into one red line and exit code 2, never a traceback."""
+    try:
+        yield
+    except BankRiskError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        console.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def load_settings() -> Settings:
+    with user_errors():
+        return Settings()
+    raise AssertionError("unreachable")
+
+
+def _progress() -> Callable[[str], None]:
+    start = time.monotonic()
+
+    def report(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/] {message}", highlight=False)
+
+    return report
+
+
+def resolve_data(data: Path | None, settings: Settings) -> Path:
+    """The given file, or the downloaded official copy (fetched if missing)."""
+    if data is not None:
+        return data
+    from bankrisk.data.download import default_data_path, download_uci
+
+    path = default_data_path(settings.data_dir)
+    if path.is_file():
+        return path
+    console.print(f"no --data given: downloading the official UCI file to {settings.data_dir}")
+    return download_uci(settings.data_dir)
+
+
+def _metrics_table(title: str, rows: dict[str, dict[str, float]], marked: str = "") -> Table:
+    keys = ["roc_auc", "gini", "ks", "brier", "log_loss", "ece", "pr_auc", "approval_rate"]
+    table = Table(title=title)
+    table.add_column("model")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name, metrics in rows.items():
+        label = f"{name} *" if name == marked else name
+        table.add_row(label, *(f"{metrics[k]:.4f}" for k in keys))
+    return table
+
+
+@app.command()
+def train(
+    data: DataOption = None,
+    model_dir: ModelDirOption = None,
+) -> None:
+    """Train every candidate, track them in MLflow, register the best behind the promotion
+    gate and write the champion's serving bundle."""
+    settings = load_settings()
+    with user_errors():
+        from bankrisk.training.train import run_training
+
+        path = resolve_data(data, settings)
+        report = run_training(path, settings, model_dir or settings.model_dir, _progress())
+    rows = {c.name: c.metrics for c in report.candidates}
+    out = Console()
+    out.print(_metrics_table("Test split (never used for tuning)", rows, report.champion))
+    out.print(
+        f"Winner: [bold]{report.champion}[/] (lowest cross-validated log loss), registered as "
+        f"{settings.registered_model_name} v{report.registered_version} "
+        f"with alias [bold]{report.alias}[/] ({report.gate_reason})."
+    )
+    if report.bundle_exported:
+        out.print(f"Champion serving bundle: {report.model_dir}")
+    else:
+        out.print(f"Not promoted: the champion bundle in {report.model_dir} is unchanged.")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="Labelled data file to score.")],
+    model_dir: ModelDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Score a labelled file with a serving bundle and print its metrics."""
+    settings = load_settings()
+    with user_errors():
+        from bankrisk.evaluation.evaluate import evaluate_bundle
+
+        result = evaluate_bundle(model_dir or settings.model_dir, data)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    name = f"{result['model']['name']} v{result['model']['version']}"
+    Console().print(_metrics_table(f"{data} ({result['metrics']['n']:.0f} rows)",
+                                   {name: result["metrics"]}))
+
+
+@data_app.command("download")
+def data_download(
+    dest: Annotated[Path | None, typer.Option("--dest", help="Folder [default: data]")] = None,
+) -> None:
+    """Fetch the official UCI file (data set 350), check its shape, store its checksum."""
+    settings = load_settings()
+    with user_errors():
+        from bankrisk.data.download import download_uci
+
+        path = download_uci(dest or settings.data_dir)
+    Console().print(f"UCI data set ready: {path}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return app(argv)

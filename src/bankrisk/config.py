@@ -1,0 +1,111 @@
+"""One typed settings object for the whole project, read from environment variables.
+
+Every variable is prefixed `BANKRISK_` (for example `BANKRISK_USE_AGE=true`), except the
+standard ones other tools already define: `MLFLOW_TRACKING_URI` and Cloud Run's `PORT`.
+Values are validated when the object is built, so a bad setting fails at start-up.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CandidateName = Literal["scorecard", "gbm", "mlp"]
+
+
+class Settings(BaseSettings):
+    """Project configuration; defaults give the embedded local set-up (SQLite MLflow, files)."""
+
+    model_config = SettingsConfigDict(env_prefix="BANKRISK_", extra="ignore", frozen=True)
+
+    # --- paths -------------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Where `bankrisk data download` puts files.")
+    model_dir: Path = Field(Path("models/champion"), description="The champion serving bundle.")
+    reports_dir: Path = Field(Path("reports"), description="Plots and model cards of a run.")
+
+    # --- MLflow ------------------------------------------------------------------------
+    mlflow_tracking_uri: str = Field(
+        "sqlite:///mlflow.db",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "BANKRISK_MLFLOW_TRACKING_URI"),
+    )
+    mlflow_artifact_root: Path = Field(
+        Path("mlartifacts"), description="Artifact root of a newly created experiment."
+    )
+    experiment_name: str = "bank-default-risk"
+    registered_model_name: str = "bank-default-risk"
+
+    # --- training ------------------------------------------------------------------------
+    seed: int = 42
+    test_size: float = Field(0.2, gt=0, lt=0.5)
+    calibration_size: float = Field(
+        0.2, gt=0, lt=0.5, description="Share of all rows held out to calibrate and select."
+    )
+    candidates: Annotated[tuple[CandidateName, ...], NoDecode] = ("scorecard", "gbm", "mlp")
+    use_age: bool = Field(False, description="Use AGE as a model input (protected attribute).")
+    mlp_epochs: int = Field(60, ge=1)
+
+    # --- decisions -----------------------------------------------------------------------
+    cost_missed_default: float = Field(5.0, gt=0, description="Cost of approving a defaulter.")
+    cost_declined_good: float = Field(1.0, gt=0, description="Cost of declining a good payer.")
+    review_fraction: float = Field(
+        0.6, gt=0, le=1, description="PDs from this share of the threshold up go to review."
+    )
+    promotion_min_auc_gain: float = Field(
+        0.0, ge=0, description="A new model must beat the champion's test AUC by more than this."
+    )
+
+    # --- score scaling: points = offset + factor * ln(good:bad odds) ----------------------
+    score_base_points: float = 600.0
+    score_base_odds: float = Field(50.0, gt=0)
+    score_points_to_double_odds: float = Field(20.0, gt=0)
+    # Master scale: upper PD bound of each grade, best grade first; the last bound is 1.
+    grade_pd_upper_bounds: Annotated[tuple[float, ...], NoDecode] = (
+        0.02, 0.04, 0.07, 0.10, 0.15, 0.20, 0.30, 0.45, 0.65, 1.0,
+    )
+
+    # --- serving ---------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "BANKRISK_PORT"))
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated API keys; empty disables authentication."
+    )
+    max_batch_records: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(8_000_000, ge=1024)
+
+    @field_validator("candidates", "api_keys", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("grade_pd_upper_bounds", mode="before")
+    @classmethod
+    def _split_floats(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        bounds = self.grade_pd_upper_bounds
+        if list(bounds) != sorted(set(bounds)) or bounds[-1] != 1.0 or bounds[0] <= 0:
+            raise ValueError("grade_pd_upper_bounds must rise strictly and end at 1.0")
+        if not self.candidates:
+            raise ValueError("candidates must name at least one model family")
+        return self
+
+    @property
+    def decision_threshold_prior(self) -> float:
+        """The Bayes-optimal PD cut-off for these costs, if the PDs are calibrated."""
+        return self.cost_declined_good / (self.cost_declined_good + self.cost_missed_default)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built once from the environment."""
+    return Settings()

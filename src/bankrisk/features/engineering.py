@@ -1,0 +1,154 @@
+"""The one definition of model features, shared by training and serving.
+
+Input is a float matrix of the 23 raw UCI fields in `schema.FIELD_NAMES` order (one row per
+customer); output is a float matrix of engineered features in `feature_names()` order. It is
+plain numpy so that the serving process can run it on a single row in microseconds.
+
+Deliberate handling of undocumented codes (see also docs in the README):
+- EDUCATION 0, 5 and 6 are merged into 4 ("others"): together they are about 1% of rows and
+  carry no documented meaning, so the model should not learn a separate effect for them.
+- MARRIAGE is protected and never a model input, so its undocumented 0 needs no handling.
+- PAY_x -2 (no consumption) and 0 (revolving credit used) are not delays: every status below
+  1 counts as "not late" in the delinquency features, while the raw status stays available as
+  an ordinal feature and as counts of paid-in-full (-1) and no-consumption (-2) months.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bankrisk.schema import BILL_AMOUNTS, FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
+
+_COL = {name: i for i, name in enumerate(FIELD_NAMES)}
+_PAY_IDX = [_COL[c] for c in PAY_STATUS]
+_BILL_IDX = [_COL[c] for c in BILL_AMOUNTS]
+_AMT_IDX = [_COL[c] for c in PAY_AMOUNTS]
+_N_MONTHS = 6
+# A payment ratio above this adds nothing: the customer paid the bill and then some.
+_MAX_PAYMENT_RATIO = 2.0
+
+
+@dataclass(frozen=True)
+class ReasonCode:
+    """A stable adverse-action reason: features in its group raised the customer's risk."""
+
+    code: str
+    group: str
+    text: str
+
+
+REASON_CODES: tuple[ReasonCode, ...] = (
+    ReasonCode("R01", "RECENT_DELINQUENCY", "Payment late in the most recent month"),
+    ReasonCode("R02", "DELINQUENCY_HISTORY", "Late payments in the last six months"),
+    ReasonCode("R03", "UTILIZATION", "Balance high relative to the credit limit"),
+    ReasonCode("R04", "PAYMENT_RATIO", "Payments small relative to the amounts billed"),
+    ReasonCode("R05", "CREDIT_LIMIT", "Low credit limit"),
+    ReasonCode("R06", "BALANCE_TREND", "Balance rising relative to the credit limit"),
+    ReasonCode("R07", "PAYMENT_ACTIVITY", "Low payment amounts or little account activity"),
+    ReasonCode("R08", "EDUCATION", "Education level"),
+)
+# Features of this group (AGE) are never named in reason codes.
+PROTECTED_GROUP = "PROTECTED"
+
+# Feature name -> reason group, in output column order (AGE appended when enabled).
+_FEATURE_GROUPS: dict[str, str] = {
+    "log_limit_bal": "CREDIT_LIMIT",
+    "education": "EDUCATION",
+    "pay_status_0": "RECENT_DELINQUENCY",
+    **{f"pay_status_{i}": "DELINQUENCY_HISTORY" for i in range(2, 7)},
+    "months_late_count": "DELINQUENCY_HISTORY",
+    "max_months_late": "DELINQUENCY_HISTORY",
+    "months_since_late": "RECENT_DELINQUENCY",
+    "late_trend": "RECENT_DELINQUENCY",
+    "paid_in_full_count": "PAYMENT_ACTIVITY",
+    "no_consumption_count": "PAYMENT_ACTIVITY",
+    **{f"utilization_{i}": "UTILIZATION" for i in range(1, 7)},
+    "utilization_mean": "UTILIZATION",
+    "utilization_max": "UTILIZATION",
+    "utilization_trend": "BALANCE_TREND",
+    "bill_growth_3m": "BALANCE_TREND",
+    **{f"payment_ratio_{i}": "PAYMENT_RATIO" for i in range(1, 6)},
+    "payment_ratio_mean": "PAYMENT_RATIO",
+    "unpaid_share_1": "PAYMENT_RATIO",
+    "log_pay_amt_1": "PAYMENT_ACTIVITY",
+    "log_pay_amt_2": "PAYMENT_ACTIVITY",
+    "log_pay_amt_mean": "PAYMENT_ACTIVITY",
+    "payment_to_limit": "PAYMENT_ACTIVITY",
+    "signed_log_bill_1": "UTILIZATION",
+}
+
+
+def feature_names(use_age: bool = False) -> list[str]:
+    """Engineered feature names in column order."""
+    names = list(_FEATURE_GROUPS)
+    return [*names, "age"] if use_age else names
+
+
+def feature_groups(use_age: bool = False) -> list[str]:
+    """The reason group of each feature, aligned with `feature_names(use_age)`."""
+    groups = list(_FEATURE_GROUPS.values())
+    return [*groups, PROTECTED_GROUP] if use_age else groups
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
+    """Engineer features from raw rows (n, 23) in FIELD_NAMES order; returns (n, k) float64.
+
+    Rows must already be valid (see `bankrisk.data.validate` and the API schema): the
+    function assumes LIMIT_BAL > 0 and finite values, and never produces NaN for such rows.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 2 or raw.shape[1] != len(FIELD_NAMES):
+        raise ValueError(f"expected raw rows of {len(FIELD_NAMES)} fields, got {raw.shape}")
+    limit = raw[:, _COL["LIMIT_BAL"]]
+    status = raw[:, _PAY_IDX]  # Sep .. Apr, most recent first
+    bills = raw[:, _BILL_IDX]
+    paid = raw[:, _AMT_IDX]
+    late = np.clip(status, 0.0, None)
+    is_late = late > 0
+
+    education = raw[:, _COL["EDUCATION"]]
+    education = np.where((education < 1) | (education > 4), 4.0, education)
+
+    # Months since the most recent late month (0 = September), 6 = never late in the window.
+    months_since_late = np.where(is_late.any(axis=1), is_late.argmax(axis=1), _N_MONTHS)
+
+    utilization = bills / limit[:, None]
+    # PAY_AMT in month i settles the statement of the month before (BILL_AMT i+1).
+    owed = bills[:, 1:]
+    ratio = np.where(owed > 0, paid[:, :-1] / np.maximum(owed, 1.0), 1.0)
+    ratio = np.clip(ratio, 0.0, _MAX_PAYMENT_RATIO)
+    unpaid_share_1 = np.clip((bills[:, 1] - paid[:, 0]) / limit, -1.0, 2.0)
+
+    columns = [
+        np.log(limit),
+        education,
+        status,
+        is_late.sum(axis=1),
+        late.max(axis=1),
+        months_since_late,
+        late[:, 0] - late[:, 1:].mean(axis=1),
+        (status == -1).sum(axis=1),
+        (status == -2).sum(axis=1),
+        utilization,
+        utilization.mean(axis=1),
+        utilization.max(axis=1),
+        utilization[:, 0] - utilization[:, -1],
+        (bills[:, 0] - bills[:, 3]) / limit,
+        ratio,
+        ratio.mean(axis=1),
+        unpaid_share_1,
+        np.log1p(paid[:, 0]),
+        np.log1p(paid[:, 1]),
+        np.log1p(paid.mean(axis=1)),
+        paid.mean(axis=1) / limit,
+        _signed_log(bills[:, 0]),
+    ]
+    if use_age:
+        columns.append(raw[:, _COL["AGE"]])
+    return np.column_stack(columns)

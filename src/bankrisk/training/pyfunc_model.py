@@ -1,0 +1,40 @@
+"""MLflow "model from code": the registered model answers a DataFrame of the 23 UCI columns.
+
+MLflow loads this file by path (no pickle); the model reads the serving bundle that was
+logged beside it as the artifact `bundle`, so `mlflow.pyfunc.load_model`, `mlflow models
+serve` and Spark's `spark_udf` all score with exactly the bundle the API serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.data.validate import validate_frame
+from bankrisk.errors import DataError
+from bankrisk.schema import FIELD_NAMES
+
+
+class BundleModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Probability of default for each row of a DataFrame with the UCI feature columns."""
+
+    def load_context(self, context: Any) -> None:
+        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
+        frame = pd.DataFrame(model_input)
+        try:
+            clean = validate_frame(frame[[c for c in frame.columns if c in FIELD_NAMES]],
+                                   require_target=False)
+        except DataError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+        return self.bundle.predict_pd(clean[list(FIELD_NAMES)].to_numpy(dtype=np.float64))
+
+
+mlflow.models.set_model(BundleModel())
