@@ -4,7 +4,7 @@ Each outer fold is a test split the pipeline never sees: candidates are cross-fi
 calibrated and selected on the other four folds exactly as `bankrisk train` does, and the
 champion's exported bundle scores the fold. Prints per-fold and mean figures.
 
-    .venv/bin/python benchmarks/model_quality.py --data ../shared/data/default_of_credit_card_clients.csv
+    make benchmark-quality DATA=../shared/data/default_of_credit_card_clients.csv
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.training.pipeline import select_champion, train_all
 from bankrisk.training.train import read_training_data
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/default_of_credit_card_clients.csv"
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2] / "shared/data/default_of_credit_card_clients.csv"
+)
 KEYS = ("roc_auc", "brier", "ece", "log_loss", "ks", "pr_auc")
 BARS = {"roc_auc": (">=", 0.785), "brier": ("<=", 0.135), "ece": ("<=", 0.015)}
 
@@ -50,8 +52,10 @@ def main() -> None:
             f"{champion.name} " + " ".join(f"{m}={rows['champion'][-1][m]:.4f}" for m in KEYS),
             flush=True,
         )
-    print(f"\n{args.folds}-fold CV on {data.labels.size} rows, {settings.candidates}, "
-          f"use_age={settings.use_age} (SEX and MARRIAGE never used)")
+    print(
+        f"\n{args.folds}-fold CV on {data.labels.size} rows, {settings.candidates}, "
+        f"use_age={settings.use_age} (SEX and MARRIAGE never used)"
+    )
     print(f"{'model':<10}" + "".join(f"{m:>16}" for m in KEYS))
     for name, folds in rows.items():
         cells = "".join(

@@ -31,4 +31,3 @@ def make_raw(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     risk = -1.5 + 0.8 * np.clip(status[:, 0], 0, None) + 1.0 * (bills[:, 0] / limit)
     labels = (rng.uniform(size=n) < 1 / (1 + np.exp(-risk))).astype(np.int64)
     return raw, labels
-

@@ -21,7 +21,9 @@ from bankrisk.errors import BankRiskError
 
 app = typer.Typer(
     help="Credit-card default risk: train, evaluate and serve a calibrated PD model.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
 data_app = typer.Typer(help="Get the UCI data set.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -32,7 +34,8 @@ DataOption = Annotated[
     typer.Option("--data", help="Labelled data file (.xls in the UCI layout, .csv, .parquet)."),
 ]
 ModelDirOption = Annotated[
-    Path | None, typer.Option("--model-dir", help="Serving bundle folder [default: models/champion]")
+    Path | None,
+    typer.Option("--model-dir", help="Serving bundle folder [default: models/champion]"),
 ]
 
 
@@ -106,7 +109,7 @@ def train(
         path = resolve_data(data, settings)
         report = run_training(path, settings, model_dir or settings.model_dir, _progress())
     rows = {c.name: c.metrics for c in report.candidates}
-    out = Console()
+    out = Console(width=120)
     out.print(_metrics_table("Test split (never used for tuning)", rows, report.champion))
     out.print(
         f"Winner: [bold]{report.champion}[/] (lowest cross-validated log loss), registered as "
@@ -124,19 +127,23 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Labelled data file to score.")],
     model_dir: ModelDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Also write each row's scores to this CSV.")
+    ] = None,
 ) -> None:
     """Score a labelled file with a serving bundle and print its metrics."""
     settings = load_settings()
     with user_errors():
         from bankrisk.evaluation.evaluate import evaluate_bundle
 
-        result = evaluate_bundle(model_dir or settings.model_dir, data)
+        result = evaluate_bundle(model_dir or settings.model_dir, data, output)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     name = f"{result['model']['name']} v{result['model']['version']}"
-    Console().print(_metrics_table(f"{data} ({result['metrics']['n']:.0f} rows)",
-                                   {name: result["metrics"]}))
+    Console(width=120).print(
+        _metrics_table(f"{data} ({result['metrics']['n']:.0f} rows)", {name: result["metrics"]})
+    )
 
 
 @data_app.command("download")
@@ -150,6 +157,25 @@ def data_download(
 
         path = download_uci(dest or settings.data_dir)
     Console().print(f"UCI data set ready: {path}")
+
+
+@app.command()
+def serve(
+    model_dir: ModelDirOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1]")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [default: 8000]; the PORT variable wins")
+    ] = None,
+) -> None:
+    """Serve the scoring API (Uvicorn) over a bundle."""
+    import os
+
+    settings = load_settings()
+    from bankrisk.serving.server import serve as run_server
+
+    chosen_port = settings.port if "PORT" in os.environ or port is None else port
+    code = run_server(settings, model_dir or settings.model_dir, host or settings.host, chosen_port)
+    raise typer.Exit(code)
 
 
 def main(argv: list[str] | None = None) -> Any:

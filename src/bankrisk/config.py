@@ -64,7 +64,16 @@ class Settings(BaseSettings):
     score_points_to_double_odds: float = Field(20.0, gt=0)
     # Master scale: upper PD bound of each grade, best grade first; the last bound is 1.
     grade_pd_upper_bounds: Annotated[tuple[float, ...], NoDecode] = (
-        0.02, 0.04, 0.07, 0.10, 0.15, 0.20, 0.30, 0.45, 0.65, 1.0,
+        0.02,
+        0.04,
+        0.07,
+        0.10,
+        0.15,
+        0.20,
+        0.30,
+        0.45,
+        0.65,
+        1.0,
     )
 
     # --- serving ---------------------------------------------------------------------------

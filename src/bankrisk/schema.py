@@ -40,17 +40,26 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("LIMIT_BAL", 1, _MAX_AMOUNT, False, "Credit limit (NT dollars), must be > 0"),
     FieldSpec("SEX", 1, 2, True, "1 male, 2 female (protected: fairness reports only)"),
     FieldSpec(
-        "EDUCATION", 0, 6, True,
+        "EDUCATION",
+        0,
+        6,
+        True,
         "1 graduate school, 2 university, 3 high school, 4 others; 0, 5, 6 undocumented",
     ),
     FieldSpec(
-        "MARRIAGE", 0, 3, True,
+        "MARRIAGE",
+        0,
+        3,
+        True,
         "1 married, 2 single, 3 others; 0 undocumented (protected: fairness reports only)",
     ),
     FieldSpec("AGE", 18, 100, True, "Age in years (protected: off as a model input by default)"),
     *(
         FieldSpec(
-            name, -2, 9, True,
+            name,
+            -2,
+            9,
+            True,
             f"Repayment status {month}: -2 no consumption, -1 paid in full, "
             "0 revolving credit, 1..8 months late, 9 nine or more",
         )
@@ -58,7 +67,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     ),
     *(
         FieldSpec(name, -_MAX_AMOUNT, _MAX_AMOUNT, False, f"Bill statement amount {month} (NT$)")
-        for name, month in zip(BILL_AMOUNTS, ("Sep", "Aug", "Jul", "Jun", "May", "Apr"), strict=True)
+        for name, month in zip(
+            BILL_AMOUNTS, ("Sep", "Aug", "Jul", "Jun", "May", "Apr"), strict=True
+        )
     ),
     *(
         FieldSpec(name, 0, _MAX_AMOUNT, False, f"Amount paid {month} (NT$), >= 0")

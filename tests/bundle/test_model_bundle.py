@@ -3,7 +3,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import make_raw
 
 from bankrisk.bundle.model_bundle import ARRAYS_FILE, METADATA_FILE, ModelBundle
 from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
@@ -13,6 +12,7 @@ from bankrisk.features.engineering import build_features
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.training.candidates.base import Dataset
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
+from factories import make_raw
 
 COL = {name: i for i, name in enumerate(FIELD_NAMES)}
 POLICY = DecisionPolicy(0.3, 0.15, (0.05, 0.1, 0.2, 0.4, 1.0), ScoreScaling(600, 50, 20))
@@ -23,8 +23,13 @@ def make_bundle(use_age: bool = False) -> ModelBundle:
     data = Dataset(build_features(raw, use_age), labels.astype(float))
     model = GradientBoostedTrees().fit(data, data.subset(np.arange(500)), seed=1, hints={})
     calibrator = Calibrator("platt", np.array([1.0, 0.0]), np.zeros(0))
-    return ModelBundle(model.export(data.features), calibrator, POLICY,
-                       {"name": "test-model", "version": "7"}, use_age)
+    return ModelBundle(
+        model.export(data.features),
+        calibrator,
+        POLICY,
+        {"name": "test-model", "version": "7"},
+        use_age,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +81,17 @@ def test_feature_mismatch_is_refused(bundle: ModelBundle, tmp_path: Path) -> Non
 def test_reasons_rank_recent_delinquency_first(bundle: ModelBundle) -> None:
     raw, _ = make_raw(1, seed=2)
     raw[0, [COL[c] for c in ("PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6")]] = [
-        3, 0, 0, 0, 0, 0]
+        3,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]
     reasons = bundle.score(raw).reasons[0]
     assert 1 <= len(reasons) <= 4
     assert reasons[0]["code"] == "R01"
-    assert all(set(r) == {"code", "group", "text"} for r in reasons)
+    assert all(set(r) == {"code", "group", "feature", "text"} for r in reasons)
 
 
 def test_reasons_never_name_protected_attributes() -> None:
@@ -88,5 +99,6 @@ def test_reasons_never_name_protected_attributes() -> None:
     raw, _ = make_raw(500, seed=4)
     for reasons in with_age.score(raw).reasons:
         assert all(r["group"] != "PROTECTED" for r in reasons)
-        assert all(not any(w in r["text"].upper() for w in ("AGE ", "SEX", "MARRI"))
-                   for r in reasons)
+        assert all(
+            not any(w in r["text"].upper() for w in ("AGE ", "SEX", "MARRI")) for r in reasons
+        )

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from factories import make_raw
 
 from bankrisk.features.engineering import (
     PROTECTED_GROUP,
@@ -10,6 +9,7 @@ from bankrisk.features.engineering import (
     feature_names,
 )
 from bankrisk.schema import FIELD_NAMES
+from factories import make_raw
 
 COL = {name: i for i, name in enumerate(FIELD_NAMES)}
 

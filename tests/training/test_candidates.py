@@ -4,7 +4,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from factories import make_raw
 
 from bankrisk.bundle.predictors import TreeEnsemblePredictor
 from bankrisk.features.engineering import build_features
@@ -12,6 +11,7 @@ from bankrisk.training.candidates.base import Candidate, Dataset
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
 from bankrisk.training.candidates.mlp import MultilayerPerceptron
 from bankrisk.training.candidates.scorecard import Scorecard
+from factories import make_raw
 
 
 @pytest.fixture(scope="module")
@@ -61,5 +61,6 @@ def test_tree_contributions_add_up_to_the_logit(data: tuple[Dataset, Dataset, Da
     bias = predictor.value[predictor.roots].sum() + predictor.reference.sum()
     np.testing.assert_allclose(
         predictor.contributions(test.features).sum(axis=1) + bias,
-        predictor.logit(test.features), atol=1e-9,
+        predictor.logit(test.features),
+        atol=1e-9,
     )

@@ -63,7 +63,8 @@ class ModelBundle:
             [[1.0 if g == r.group else 0.0 for r in reasons] for g in groups]
         )
         self._reason_codes = [
-            {"code": r.code, "group": r.group, "text": r.text} for r in reasons
+            {"code": r.code, "group": r.group, "feature": r.feature, "text": r.text}
+            for r in reasons
         ]
 
     @property
@@ -108,7 +109,8 @@ class ModelBundle:
         directory.mkdir(parents=True, exist_ok=True)
         arrays_path = directory / ARRAYS_FILE
         with arrays_path.open("wb") as fh:
-            np.savez(fh, **self.predictor.to_arrays(), **self.calibrator.to_arrays())
+            arrays: dict[str, Any] = {**self.predictor.to_arrays(), **self.calibrator.to_arrays()}
+            np.savez(fh, **arrays)
         metadata = {
             **self.metadata,
             "format_version": BUNDLE_FORMAT_VERSION,
@@ -117,7 +119,9 @@ class ModelBundle:
             "use_age": self.use_age,
             "features": [
                 {"name": n, "reason_group": g}
-                for n, g in zip(feature_names(self.use_age), feature_groups(self.use_age), strict=True)
+                for n, g in zip(
+                    feature_names(self.use_age), feature_groups(self.use_age), strict=True
+                )
             ],
             "reason_codes": self._reason_codes,
             "policy": self.policy.to_dict(),
@@ -136,7 +140,9 @@ class ModelBundle:
         try:
             metadata = json.loads(meta_path.read_text())
         except (OSError, ValueError) as exc:
-            raise BundleError(f"model bundle metadata {meta_path} is not valid JSON: {exc}") from exc
+            raise BundleError(
+                f"model bundle metadata {meta_path} is not valid JSON: {exc}"
+            ) from exc
         if metadata.get("arrays_sha256") != _sha256(arrays_path):
             raise BundleError(f"model bundle {arrays_path} does not match its checksum")
         try:

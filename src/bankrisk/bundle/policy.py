@@ -53,7 +53,9 @@ class DecisionPolicy:
     @property
     def grades(self) -> list[str]:
         """Grade labels, best first: A1, A2, B1, ... (two per letter)."""
-        return [f"{chr(ord('A') + i // 2)}{i % 2 + 1}" for i in range(len(self.grade_pd_upper_bounds))]
+        return [
+            f"{chr(ord('A') + i // 2)}{i % 2 + 1}" for i in range(len(self.grade_pd_upper_bounds))
+        ]
 
     def grade_bands(self) -> list[dict[str, Any]]:
         lower = [0.0, *self.grade_pd_upper_bounds[:-1]]

@@ -8,6 +8,7 @@ reason codes need. Arrays are saved in an `.npz` and loaded with `allow_pickle=F
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -18,7 +19,8 @@ Arrays = dict[str, np.ndarray]
 class Predictor(Protocol):
     """What the serving bundle needs from a model family."""
 
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def logit(self, features: np.ndarray) -> np.ndarray: ...
 
@@ -51,7 +53,7 @@ class ScorecardPredictor:
         return np.asarray(self.intercept + self._bin_points(features).sum(axis=1))
 
     def contributions(self, features: np.ndarray) -> np.ndarray:
-        return self._bin_points(features) - self.reference
+        return np.asarray(self._bin_points(features) - self.reference)
 
     def to_arrays(self) -> Arrays:
         return {
@@ -65,7 +67,7 @@ class ScorecardPredictor:
     @classmethod
     def from_arrays(cls, arrays: Arrays) -> ScorecardPredictor:
         offsets = arrays["cut_offsets"]
-        cuts = tuple(arrays["cuts"][a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+        cuts = tuple(arrays["cuts"][a:b] for a, b in pairwise(offsets))
         # Feature j has len(cuts[j]) + 1 bins, laid end to end in `points`.
         ends = np.cumsum([len(c) + 1 for c in cuts])
         points = tuple(np.split(arrays["points"], ends[:-1]))
@@ -117,7 +119,7 @@ class TreeEnsemblePredictor:
     def contributions(self, features: np.ndarray) -> np.ndarray:
         contrib = self._walk(features, explain=True)[1]
         assert contrib is not None
-        return contrib - self.reference
+        return np.asarray(contrib - self.reference)
 
     def to_arrays(self) -> Arrays:
         return {
@@ -135,8 +137,15 @@ class TreeEnsemblePredictor:
     def from_arrays(cls, arrays: Arrays) -> TreeEnsemblePredictor:
         depth, n_features = (int(v) for v in arrays["shape"])
         return cls(
-            arrays["feature"], arrays["threshold"], arrays["left"], arrays["right"],
-            arrays["value"], arrays["roots"], depth, n_features, arrays["reference"],
+            arrays["feature"],
+            arrays["threshold"],
+            arrays["left"],
+            arrays["right"],
+            arrays["value"],
+            arrays["roots"],
+            depth,
+            n_features,
+            arrays["reference"],
         )
 
 
@@ -187,7 +196,8 @@ class MLPPredictor:
     def from_arrays(cls, arrays: Arrays) -> MLPPredictor:
         n_layers = sum(1 for key in arrays if key.startswith("w"))
         return cls(
-            arrays["mean"], arrays["scale"],
+            arrays["mean"],
+            arrays["scale"],
             tuple(arrays[f"w{i}"] for i in range(n_layers)),
             tuple(arrays[f"b{i}"] for i in range(n_layers)),
             arrays["reference"],

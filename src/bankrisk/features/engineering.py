@@ -32,22 +32,45 @@ _MAX_PAYMENT_RATIO = 2.0
 
 @dataclass(frozen=True)
 class ReasonCode:
-    """A stable adverse-action reason: features in its group raised the customer's risk."""
+    """A stable adverse-action reason: features in its group raised the customer's risk.
+
+    `feature` names the raw input fields behind the group, for the analyst.
+    """
 
     code: str
     group: str
+    feature: str
     text: str
 
 
 REASON_CODES: tuple[ReasonCode, ...] = (
-    ReasonCode("R01", "RECENT_DELINQUENCY", "Payment late in the most recent month"),
-    ReasonCode("R02", "DELINQUENCY_HISTORY", "Late payments in the last six months"),
-    ReasonCode("R03", "UTILIZATION", "Balance high relative to the credit limit"),
-    ReasonCode("R04", "PAYMENT_RATIO", "Payments small relative to the amounts billed"),
-    ReasonCode("R05", "CREDIT_LIMIT", "Low credit limit"),
-    ReasonCode("R06", "BALANCE_TREND", "Balance rising relative to the credit limit"),
-    ReasonCode("R07", "PAYMENT_ACTIVITY", "Low payment amounts or little account activity"),
-    ReasonCode("R08", "EDUCATION", "Education level"),
+    ReasonCode("R01", "RECENT_DELINQUENCY", "PAY_0", "Payment late in the most recent month"),
+    ReasonCode(
+        "R02", "DELINQUENCY_HISTORY", "PAY_2..PAY_6", "Late payments in the last six months"
+    ),
+    ReasonCode(
+        "R03", "UTILIZATION", "BILL_AMT1..6, LIMIT_BAL", "Balance high relative to the credit limit"
+    ),
+    ReasonCode(
+        "R04",
+        "PAYMENT_RATIO",
+        "PAY_AMT1..5, BILL_AMT2..6",
+        "Payments small relative to the amounts billed",
+    ),
+    ReasonCode("R05", "CREDIT_LIMIT", "LIMIT_BAL", "Low credit limit"),
+    ReasonCode(
+        "R06",
+        "BALANCE_TREND",
+        "BILL_AMT1..6, LIMIT_BAL",
+        "Balance rising relative to the credit limit",
+    ),
+    ReasonCode(
+        "R07",
+        "PAYMENT_ACTIVITY",
+        "PAY_AMT1..6, PAY_0..PAY_6",
+        "Low payment amounts or little account activity",
+    ),
+    ReasonCode("R08", "EDUCATION", "EDUCATION", "Education level"),
 )
 # Features of this group (AGE) are never named in reason codes.
 PROTECTED_GROUP = "PROTECTED"
@@ -93,7 +116,7 @@ def feature_groups(use_age: bool = False) -> list[str]:
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)))
 
 
 def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
@@ -151,4 +174,5 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     ]
     if use_age:
         columns.append(raw[:, _COL["AGE"]])
-    return np.column_stack(columns)
+    features: np.ndarray = np.column_stack(columns).astype(np.float64, copy=False)
+    return features

@@ -19,10 +19,14 @@ def cost_optimal_threshold(
     # Declining the top k rows: goods declined = k - bads in top k; missed = all bads - those.
     bads_declined = np.concatenate([[0.0], np.cumsum(sorted_y)])
     goods_declined = np.arange(len(pd) + 1) - bads_declined
-    cost = cost_missed_default * (sorted_y.sum() - bads_declined) + cost_declined_good * goods_declined
+    cost = (
+        cost_missed_default * (sorted_y.sum() - bads_declined) + cost_declined_good * goods_declined
+    )
     # Only cut between distinct PDs, so a threshold declines all rows with equal PD alike.
     k = np.arange(len(pd) + 1)
-    valid = (k == 0) | (k == len(pd)) | np.concatenate([[True], sorted_pd[:-1] > sorted_pd[1:], [True]])
+    valid = (
+        (k == 0) | (k == len(pd)) | np.concatenate([[True], sorted_pd[:-1] > sorted_pd[1:], [True]])
+    )
     best = int(np.argmin(np.where(valid, cost, np.inf)))
     if best == 0:
         return float(min(1.0 - 1e-9, sorted_pd[0] + 1e-9))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc.model import PythonModel
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.data.validate import validate_frame
@@ -21,17 +22,18 @@ from bankrisk.errors import DataError
 from bankrisk.schema import FIELD_NAMES
 
 
-class BundleModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class BundleModel(PythonModel):
     """Probability of default for each row of a DataFrame with the UCI feature columns."""
 
     def load_context(self, context: Any) -> None:
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         frame = pd.DataFrame(model_input)
         try:
-            clean = validate_frame(frame[[c for c in frame.columns if c in FIELD_NAMES]],
-                                   require_target=False)
+            clean = validate_frame(
+                frame[[c for c in frame.columns if c in FIELD_NAMES]], require_target=False
+            )
         except DataError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
         return self.bundle.predict_pd(clean[list(FIELD_NAMES)].to_numpy(dtype=np.float64))

@@ -6,7 +6,9 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 
-def split_dev_test(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_dev_test(
+    labels: np.ndarray, test_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the development and test splits, stratified on the label."""
     index = np.arange(labels.size)
     dev, test = train_test_split(index, test_size=test_size, stratify=labels, random_state=seed)

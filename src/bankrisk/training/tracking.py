@@ -9,19 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
 from bankrisk.errors import BankRiskError
-from bankrisk.schema import FIELD_NAMES
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 TRACKED_PACKAGES = (
-    "bankrisk", "numpy", "pandas", "scikit-learn", "lightgbm", "tensorflow-cpu", "keras", "mlflow",
+    "bankrisk",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "tensorflow-cpu",
+    "keras",
+    "mlflow",
 )
 # What `mlflow models serve` needs to run the pyfunc in a fresh environment.
 PYFUNC_REQUIREMENTS = ("mlflow", "numpy", "pandas", "pydantic", "pydantic-settings")
@@ -47,8 +52,12 @@ def configure_mlflow(settings: Settings) -> str:
 def git_commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=PACKAGE_DIR, check=True,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=PACKAGE_DIR,
+            check=True,
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -80,14 +89,18 @@ def next_model_version(client: MlflowClient, name: str) -> int:
     return max((int(v.version) for v in versions), default=0) + 1
 
 
-def log_bundle_model(bundle_dir: Path, sample: pd.DataFrame, settings: Settings) -> str:
-    """Log the bundle as a pyfunc model in the active run, register it; return its version."""
+def log_bundle_model(bundle_dir: Path, settings: Settings) -> str:
+    """Log the bundle as a pyfunc model in the active run, register it; return its version.
+
+    No signature: MLflow's schema enforcement refuses int64 columns where it expects doubles
+    (and the reverse), while the model's own validation accepts any numeric column types and
+    names the column when one is wrong.
+    """
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(PYFUNC_CODE),
         artifacts={"bundle": str(bundle_dir)},
         code_paths=[str(PACKAGE_DIR)],
-        input_example=sample[list(FIELD_NAMES)].head(3),
         pip_requirements=list(PYFUNC_REQUIREMENTS),
         registered_model_name=settings.registered_model_name,
     )

@@ -26,7 +26,7 @@ from bankrisk.evaluation.model_card import ModelCardInput, render_model_card
 from bankrisk.evaluation.plots import save_evaluation_plots
 from bankrisk.features.engineering import build_features, feature_names
 from bankrisk.monitoring.reference import reference_profiles
-from bankrisk.schema import FIELDS, FIELD_NAMES, PROTECTED, TARGET
+from bankrisk.schema import FIELD_NAMES, FIELDS, PROTECTED, TARGET
 from bankrisk.training import tracking
 from bankrisk.training.pipeline import CandidateResult, select_champion, train_all
 from bankrisk.training.splits import split_dev_test
@@ -83,9 +83,14 @@ def read_training_data(path: Path) -> TrainingData:
 def _input_fields(raw: np.ndarray) -> list[dict[str, Any]]:
     return [
         {
-            "name": spec.name, "min": spec.minimum, "max": spec.maximum, "integer": spec.integer,
-            "train_min": float(raw[:, j].min()), "train_max": float(raw[:, j].max()),
-            "protected": spec.name in PROTECTED, "description": spec.description,
+            "name": spec.name,
+            "min": spec.minimum,
+            "max": spec.maximum,
+            "integer": spec.integer,
+            "train_min": float(raw[:, j].min()),
+            "train_max": float(raw[:, j].max()),
+            "protected": spec.name in PROTECTED,
+            "description": spec.description,
         }
         for j, spec in enumerate(FIELDS)
     ]
@@ -96,37 +101,57 @@ def _excluded_inputs(settings: Settings) -> list[str]:
 
 
 def bundle_metadata(
-    result: CandidateResult, data: TrainingData, dev: np.ndarray, settings: Settings,
-    version: str, test_metrics: dict[str, float], fairness: dict[str, Any],
+    result: CandidateResult,
+    data: TrainingData,
+    dev: np.ndarray,
+    settings: Settings,
+    version: str,
+    test_metrics: dict[str, float],
+    fairness: dict[str, Any],
 ) -> dict[str, Any]:
     features = build_features(data.raw[dev], settings.use_age)
-    profiles = reference_profiles({
-        **{name: data.raw[dev, j] for j, name in enumerate(FIELD_NAMES)},
-        **{f"feature:{n}": features[:, i] for i, n in enumerate(feature_names(settings.use_age))},
-        "probability_of_default": result.oof_pd,
-    })
+    profiles = reference_profiles(
+        {
+            **{name: data.raw[dev, j] for j, name in enumerate(FIELD_NAMES)},
+            **{
+                f"feature:{n}": features[:, i]
+                for i, n in enumerate(feature_names(settings.use_age))
+            },
+            "probability_of_default": result.oof_pd,
+        }
+    )
     return {
         "name": settings.registered_model_name,
         "version": version,
         "model_family": result.name,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data_fingerprint": {**data.fingerprint, "dev_rows": int(dev.size),
-                             "test_rows": int(data.labels.size - dev.size)},
+        "data_fingerprint": {
+            **data.fingerprint,
+            "dev_rows": int(dev.size),
+            "test_rows": int(data.labels.size - dev.size),
+        },
         "input_fields": _input_fields(data.raw[dev]),
         "excluded_inputs": _excluded_inputs(settings),
         "params": result.params,
         "cv_metrics": result.cv_metrics,
         "test_metrics": test_metrics,
         "fairness": fairness,
-        "costs": {"cost_missed_default": settings.cost_missed_default,
-                  "cost_declined_good": settings.cost_declined_good},
+        "costs": {
+            "cost_missed_default": settings.cost_missed_default,
+            "cost_declined_good": settings.cost_declined_good,
+        },
         "reference_distributions": profiles,
     }
 
 
 def evaluate_candidate(
-    result: CandidateResult, data: TrainingData, dev: np.ndarray, test: np.ndarray,
-    settings: Settings, version: str, out_dir: Path,
+    result: CandidateResult,
+    data: TrainingData,
+    dev: np.ndarray,
+    test: np.ndarray,
+    settings: Settings,
+    version: str,
+    out_dir: Path,
 ) -> tuple[ModelBundle, dict[str, float], str]:
     """Score the test split with the candidate's exported bundle (what would be served)."""
     placeholder = result.bundle(settings, {})
@@ -135,21 +160,34 @@ def evaluate_candidate(
     metrics = classification_metrics(y_test, pd_test, result.threshold)
     protected = data.frame.iloc[test]
     fairness = fairness_report(
-        y_test, pd_test, result.threshold, sex=protected["SEX"].to_numpy(),
-        age=protected["AGE"].to_numpy(), marriage=protected["MARRIAGE"].to_numpy(),
+        y_test,
+        pd_test,
+        result.threshold,
+        sex=protected["SEX"].to_numpy(),
+        age=protected["AGE"].to_numpy(),
+        marriage=protected["MARRIAGE"].to_numpy(),
     )
     metadata = bundle_metadata(result, data, dev, settings, version, metrics, fairness)
     bundle = result.bundle(settings, metadata)
     save_evaluation_plots(y_test, pd_test, out_dir, title=f"{result.name} (test split)")
-    card = render_model_card(ModelCardInput(
-        name=settings.registered_model_name, version=version, model_family=result.name,
-        trained_at=metadata["trained_at"], data_fingerprint=metadata["data_fingerprint"],
-        features=feature_names(settings.use_age), excluded_inputs=metadata["excluded_inputs"],
-        metrics=metrics, validation_metrics=result.cv_metrics, fairness=fairness,
-        threshold=result.threshold, costs=metadata["costs"],
-        score_scaling=bundle.policy.to_dict()["score_scaling"],
-        grade_bands=bundle.policy.grade_bands(),
-    ))
+    card = render_model_card(
+        ModelCardInput(
+            name=settings.registered_model_name,
+            version=version,
+            model_family=result.name,
+            trained_at=metadata["trained_at"],
+            data_fingerprint=metadata["data_fingerprint"],
+            features=feature_names(settings.use_age),
+            excluded_inputs=metadata["excluded_inputs"],
+            metrics=metrics,
+            validation_metrics=result.cv_metrics,
+            fairness=fairness,
+            threshold=result.threshold,
+            costs=metadata["costs"],
+            score_scaling=bundle.policy.to_dict()["score_scaling"],
+            grade_bands=bundle.policy.grade_bands(),
+        )
+    )
     (out_dir / MODEL_CARD_FILE).write_text(card)
     return bundle, metrics, card
 
@@ -175,7 +213,10 @@ def run_training(
     client = mlflow.tracking.MlflowClient()
     version = str(tracking.next_model_version(client, settings.registered_model_name))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    with mlflow.start_run(run_name=f"train-{stamp}") as parent, tempfile.TemporaryDirectory() as tmp:
+    with (
+        mlflow.start_run(run_name=f"train-{stamp}") as parent,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         mlflow.set_tags(tracking.provenance_tags(data.fingerprint))
         mlflow.log_params({k: str(v) for k, v in settings.model_dump().items() if k != "api_keys"})
         mlflow.log_dict(data.fingerprint, "data_fingerprint.json")
@@ -189,20 +230,22 @@ def run_training(
                     result, data, dev, test, settings, version, out_dir
                 )
                 mlflow.log_params({k: str(v) for k, v in result.params.items()})
-                mlflow.log_metrics({**{f"test_{k}": v for k, v in metrics.items()},
-                                    **result.cv_metrics})
+                mlflow.log_metrics(
+                    {**{f"test_{k}": v for k, v in metrics.items()}, **result.cv_metrics}
+                )
                 mlflow.log_dict(data.fingerprint, "data_fingerprint.json")
                 mlflow.set_tags(tracking.provenance_tags(data.fingerprint))
                 mlflow.log_artifacts(str(out_dir))
-            reports.append(CandidateReport(result.name, metrics, result.cv_metrics,
-                                           child.info.run_id))
+            reports.append(
+                CandidateReport(result.name, metrics, result.cv_metrics, child.info.run_id)
+            )
             bundles[result.name], cards[result.name] = bundle, card
         champion = select_champion(results)
         bundle_dir = Path(tmp) / "bundle"
         bundles[champion.name].save(bundle_dir)
         (bundle_dir / MODEL_CARD_FILE).write_text(cards[champion.name])
         progress(f"registering {champion.name} as {settings.registered_model_name} v{version}")
-        registered = tracking.log_bundle_model(bundle_dir, data.frame.iloc[dev], settings)
+        registered = tracking.log_bundle_model(bundle_dir, settings)
         if registered != version:  # another training registered in between
             progress(f"warning: registry gave v{registered}; the bundle says v{version}")
         new_auc = next(r.metrics["roc_auc"] for r in reports if r.name == champion.name)
@@ -216,11 +259,18 @@ def run_training(
         alias = tracking.promotion_decision(new_auc, previous_auc, settings.promotion_min_auc_gain)
         tracking.set_alias(settings, registered, alias)
         gate_reason = (
-            "no champion yet" if previous is None else
-            f"test AUC {new_auc:.4f} vs champion v{previous[0]} {previous_auc:.4f}"
+            "no champion yet"
+            if previous is None
+            else f"test AUC {new_auc:.4f} vs champion v{previous[0]} {previous_auc:.4f}"
         )
-        mlflow.set_tags({"champion_family": champion.name, "registered_version": registered,
-                         "alias": alias, "gate": gate_reason})
+        mlflow.set_tags(
+            {
+                "champion_family": champion.name,
+                "registered_version": registered,
+                "alias": alias,
+                "gate": gate_reason,
+            }
+        )
         exported = alias == tracking.CHAMPION
         if exported:
             _export(bundle_dir, model_dir)
@@ -229,5 +279,13 @@ def run_training(
             previous_dir = Path(tmp) / "previous" / "artifacts" / "bundle"
             _export(previous_dir, model_dir)
             exported = True
-    return TrainReport(reports, champion.name, registered, alias, gate_reason, model_dir,
-                       exported, parent.info.run_id)
+    return TrainReport(
+        reports,
+        champion.name,
+        registered,
+        alias,
+        gate_reason,
+        model_dir,
+        exported,
+        parent.info.run_id,
+    )

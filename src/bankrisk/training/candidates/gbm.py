@@ -56,7 +56,10 @@ class GradientBoostedTrees:
         else:
             valid = lgb.Dataset(early_stop.features, early_stop.labels, reference=data)
             booster = lgb.train(
-                params, data, num_boost_round=MAX_TREES, valid_sets=[valid],
+                params,
+                data,
+                num_boost_round=MAX_TREES,
+                valid_sets=[valid],
                 callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
             )
             booster = booster  # best_iteration is used by predict and dump below

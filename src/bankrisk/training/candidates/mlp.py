@@ -37,7 +37,8 @@ class FittedMLP:
 
     def logit(self, features: np.ndarray) -> np.ndarray:
         scaled = ((features - self.mean) / self.scale).astype(np.float32)
-        return np.asarray(self.model(scaled, training=False)).astype(np.float64)[:, 0]
+        logits: np.ndarray = np.asarray(self.model(scaled, training=False), dtype=np.float64)
+        return logits[:, 0]
 
     def export(self, reference_features: np.ndarray) -> MLPPredictor:
         dense = [layer for layer in self.model.layers if layer.weights]
@@ -85,7 +86,7 @@ class MultilayerPerceptron:
         scale = np.where(scale > 0, scale, 1.0)
 
         def scaled(data: Dataset) -> np.ndarray:
-            return ((data.features - mean) / scale).astype(np.float32)
+            return np.asarray((data.features - mean) / scale, dtype=np.float32)
 
         model = self._build(train.features.shape[1])
         fit_args: dict[str, Any] = {"batch_size": BATCH_SIZE, "verbose": 0, "shuffle": True}
@@ -97,13 +98,21 @@ class MultilayerPerceptron:
                 patience=PATIENCE, restore_best_weights=True, monitor="val_loss"
             )
             history = model.fit(
-                scaled(train), train.labels, epochs=self.max_epochs, callbacks=[stopper],
-                validation_data=(scaled(early_stop), early_stop.labels), **fit_args,
+                scaled(train),
+                train.labels,
+                epochs=self.max_epochs,
+                callbacks=[stopper],
+                validation_data=(scaled(early_stop), early_stop.labels),
+                **fit_args,
             )
             losses = history.history["val_loss"]
             epochs = int(np.argmin(losses)) + 1
         params = {
-            "hidden_units": list(HIDDEN_UNITS), "dropout": DROPOUT, "l2": L2,
-            "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE, "epochs": epochs,
+            "hidden_units": list(HIDDEN_UNITS),
+            "dropout": DROPOUT,
+            "l2": L2,
+            "batch_size": BATCH_SIZE,
+            "learning_rate": LEARNING_RATE,
+            "epochs": epochs,
         }
         return FittedMLP(model, mean, scale, params)

@@ -43,10 +43,12 @@ class WoEBinning:
         return cls(cuts, woe)
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        return np.column_stack([
-            w[np.searchsorted(c, features[:, j], side="right")]
-            for j, (c, w) in enumerate(zip(self.cuts, self.woe, strict=True))
-        ])
+        return np.column_stack(
+            [
+                w[np.searchsorted(c, features[:, j], side="right")]
+                for j, (c, w) in enumerate(zip(self.cuts, self.woe, strict=True))
+            ]
+        )
 
 
 @dataclass

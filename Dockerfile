@@ -1,0 +1,80 @@
+# bankrisk serving image: FastAPI + Uvicorn + numpy and the champion bundle, nothing else.
+# No TensorFlow, scikit-learn, MLflow, pandas, compilers or data: the bundle scores with numpy.
+#
+#   make image [VERSION=N]                     # fetches the bundle if missing, then builds
+#   docker build --build-arg MODEL_VERSION=7 -t bankrisk:dev .
+#
+# The build context is an allowlist (.dockerignore); models/champion/ must hold the bundle.
+# No `# syntax=` line on purpose: it would pull a frontend image (none can be pulled offline).
+
+# ---------------------------------------------------------------------------------------
+# builder: a venv with the hash-pinned serving dependencies (wheels only), then the project.
+FROM python:3.11-slim AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /build
+RUN python -m venv /opt/venv
+
+# Dependencies first: this layer is reused until requirements/serve.txt changes.
+COPY requirements/serve.txt requirements/serve.txt
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
+        -r requirements/serve.txt
+
+COPY pyproject.toml README.md ./
+COPY src/ src/
+# The project itself, without dependencies (they are all pinned above); then drop the
+# installers, which the running service does not need.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-compile ./ \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
+    && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+
+# ---------------------------------------------------------------------------------------
+# runtime: the slim base, the venv, the bundle, an unprivileged user.
+FROM python:3.11-slim AS runtime
+
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/bankrisk/bankrisk
+ARG MODEL_NAME=bank-default-risk
+ARG MODEL_VERSION=unknown
+ARG CREATED=unknown
+
+LABEL org.opencontainers.image.title="bankrisk" \
+      org.opencontainers.image.description="Credit-card default risk API (calibrated probability of default)" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      io.bankrisk.model.name="${MODEL_NAME}" \
+      io.bankrisk.model.version="${MODEL_VERSION}"
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=8080 \
+    BANKRISK_MODEL_DIR=/app/model \
+    BANKRISK_MODEL_VERSION=${MODEL_VERSION}
+
+RUN groupadd --system --gid 10001 bankrisk \
+    && useradd --system --uid 10001 --gid bankrisk --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin bankrisk
+
+COPY --from=builder /opt/venv /opt/venv
+# The bundle stays owned by root and read-only for the service user.
+COPY models/champion/ /app/model/
+
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8080
+
+# /ready answers 200 once the bundle is loaded (503 before); Cloud Run uses its own probes.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/ready', timeout=2)"]
+
+# Exec form: the server is PID 1 and gets SIGTERM directly. PORT (Cloud Run) sets the port.
+ENTRYPOINT ["bankrisk", "serve"]
+CMD ["--model-dir", "/app/model", "--host", "0.0.0.0"]

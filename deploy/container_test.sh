@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Build the real Dockerfile on a private Docker engine, run the image on 127.0.0.1 and check
+# that it serves: /ready, a prediction equal to the bundle's own score, a non-root process,
+# no training stack or compilers inside. Then stop everything it started, even on failure.
+#
+#   deploy/container_test.sh [--bundle DIR] [--report FILE.json] [--base auto|pull|standin]
+#
+# Needs root, dockerd (Debian's docker.io or Docker's), a BuildKit-capable docker client and
+# debootstrap (`make system-deps` installs what is missing). The engine is private: its own
+# socket, data and exec roots in a work dir under ${TMPDIR:-/tmp}, no bridge, no iptables; it
+# is stopped by PID. The base image is the real python:3.11-slim when it can be pulled, else a
+# local stand-in made with debootstrap (Debian bookworm's Python 3.11), cached as a tarball in
+# $BANKRISK_ROOTFS_CACHE (default /var/cache/bankrisk-rootfs) between runs.
+# Only 127.0.0.1 is ever contacted: the container shares the host network and binds 127.0.0.1.
+set -Eeuo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$REPO/.venv}"
+HOST_PY="${HOST_PY:-$VENV/bin/python}"
+CACHE="${BANKRISK_ROOTFS_CACHE:-/var/cache/bankrisk-rootfs}"
+IMAGE="${IMAGE:-bankrisk:container-test}"
+BASE_MODE="auto"
+BUNDLE=""
+REPORT=""
+READY_TIMEOUT="${READY_TIMEOUT:-90}"
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --bundle) BUNDLE="$2"; shift 2 ;;
+        --report) REPORT="$2"; shift 2 ;;
+        --base) BASE_MODE="$2"; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '[container-test %5ss] %s\n' "$SECONDS" "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "needs root (a private dockerd); run it as root or with sudo"
+command -v dockerd >/dev/null || die "dockerd not found: run 'make system-deps'"
+# Debian's /usr/bin/docker (20.10) has BuildKit built in; /usr/local/bin/docker here has no buildx.
+DOCKER="${DOCKER:-}"
+if [[ -z "$DOCKER" ]]; then
+    if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER="$(command -v docker)"; fi
+fi
+[[ -x "$DOCKER" ]] || die "no docker client: run 'make system-deps'"
+[[ -x "$HOST_PY" ]] || die "no host venv python at $HOST_PY (make install)"
+
+W="$(mktemp -d "${TMPDIR:-/tmp}/bankrisk-ct.XXXXXX")"
+DOCKERD_PID=""
+CID=""
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n "$CID" ]]; then
+        if [[ $rc -ne 0 ]]; then
+            log "container logs:"; "$DOCKER" logs --tail 80 "$CID" 2>&1 | sed 's/^/    /' >&2
+        fi
+        "$DOCKER" rm -f "$CID" >/dev/null 2>&1
+    fi
+    if [[ -n "$DOCKERD_PID" ]] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
+        kill -TERM "$DOCKERD_PID"
+        for _ in $(seq 1 50); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
+        if kill -0 "$DOCKERD_PID" 2>/dev/null; then
+            log "dockerd did not stop on TERM: killing PID $DOCKERD_PID"
+            kill -KILL "$DOCKERD_PID"
+        fi
+        wait "$DOCKERD_PID" 2>/dev/null
+    fi
+    if [[ $rc -ne 0 && -f "$W/dockerd.log" ]]; then
+        log "dockerd log (tail):"; tail -n 20 "$W/dockerd.log" | sed 's/^/    /' >&2
+    fi
+    # Unmount whatever the engine left under the work dir (netns first), deepest first.
+    umount "$W/exec/netns/default" 2>/dev/null
+    awk -v w="$W" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done
+    rm -rf "$W"
+    if [[ $rc -eq 0 ]]; then log "PASS"; else log "FAILED (exit $rc); cleaned up"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- the bundle to bake ---------------------------------------------------------------------
+if [[ -z "$BUNDLE" ]]; then
+    if [[ -f "$REPO/models/champion/metadata.json" ]]; then
+        BUNDLE="$REPO/models/champion"
+    else
+        BUNDLE="$W/bundle"
+        log "no models/champion: writing a synthetic demo bundle"
+        "$HOST_PY" "$REPO/deploy/demo_bundle.py" "$BUNDLE" >/dev/null
+    fi
+fi
+[[ -f "$BUNDLE/metadata.json" && -f "$BUNDLE/model.npz" ]] || die "not a bundle: $BUNDLE"
+MODEL_VERSION="$("$HOST_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$BUNDLE/metadata.json")"
+
+# --- build context: the work tree (less local state) + the bundle; the REAL .dockerignore
+# is then applied by the engine itself.
+log "assembling the build context"
+mkdir -p "$W/context"
+tar -C "$REPO" -c \
+    --exclude=./.git --exclude=./.venv --exclude=./.tools --exclude=./mlruns \
+    --exclude=./mlartifacts --exclude=./mlflow.db --exclude=./data --exclude=./reports \
+    --exclude=./models --exclude='*/__pycache__' --exclude=./.mypy_cache \
+    --exclude=./.pytest_cache --exclude=./.ruff_cache . | tar -C "$W/context" -x
+mkdir -p "$W/context/models"
+cp -r "$BUNDLE" "$W/context/models/champion"
+
+# --- private engine ---------------------------------------------------------------------------
+log "starting a private dockerd in $W"
+dockerd -H "unix://$W/docker.sock" --data-root "$W/data" --exec-root "$W/exec" \
+    --pidfile "$W/dockerd.pid" --bridge=none --iptables=false --ip6tables=false \
+    >"$W/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
+export DOCKER_HOST="unix://$W/docker.sock"
+for _ in $(seq 1 100); do
+    "$DOCKER" version >/dev/null 2>&1 && break
+    kill -0 "$DOCKERD_PID" 2>/dev/null || die "dockerd exited at start"
+    sleep 0.3
+done
+"$DOCKER" version >/dev/null 2>&1 || die "dockerd not answering after 30 s"
+log "engine up: $("$DOCKER" version --format '{{.Server.Version}}')"
+
+# --- base image: real python:3.11-slim, or the local stand-in --------------------------------
+make_standin() {
+    local mirror rootfs key tarball
+    mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
+    if [[ -z "$mirror" ]]; then
+        mirror="$(awk '$1=="deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
+    fi
+    mirror="${mirror:-http://deb.debian.org/debian}"
+    # Cache key: the package set and the host's extra CA certificates baked into it.
+    key="$( (echo "v1 bookworm minbase python3 python3-venv python3-pip python-is-python3 ca-certificates"; \
+             cat /usr/local/share/ca-certificates/*.crt 2>/dev/null) | sha256sum | cut -c1-12)"
+    tarball="$CACHE/python311-standin-$(dpkg --print-architecture)-$key.tar"
+    if [[ ! -s "$tarball" ]]; then
+        command -v debootstrap >/dev/null || die "debootstrap not found: run 'make system-deps'"
+        log "bootstrapping the python:3.11-slim stand-in from $mirror (about a minute, cached after)"
+        rootfs="$W/rootfs"
+        debootstrap --variant=minbase \
+            --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
+            bookworm "$rootfs" "$mirror" >"$W/debootstrap.log" 2>&1 \
+            || { tail -n 20 "$W/debootstrap.log" >&2; die "debootstrap failed"; }
+        # Outgoing TLS here is re-signed by a local CA: trust it, or pip in RUN fails.
+        if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+            cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+            chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
+        fi
+        rm -f "$rootfs"/usr/lib/python3.*/EXTERNALLY-MANAGED
+        ln -sf /usr/bin/python3 "$rootfs/usr/local/bin/python3"
+        ln -sf /usr/bin/python3 "$rootfs/usr/local/bin/python"
+        ln -sf /usr/bin/pip3 "$rootfs/usr/local/bin/pip"
+        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        mkdir -p "$CACHE"
+        tar --numeric-owner -C "$rootfs" -cf "$tarball.tmp" .
+        mv "$tarball.tmp" "$tarball"
+        rm -rf "$rootfs"
+    else
+        log "using the cached stand-in rootfs $tarball"
+    fi
+    "$DOCKER" import \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
+        --change 'CMD ["python3"]' \
+        "$tarball" python:3.11-slim >/dev/null
+}
+
+BASE_KIND=""
+if [[ "$BASE_MODE" != standin ]] && timeout 60 "$DOCKER" pull -q python:3.11-slim >/dev/null 2>&1; then
+    BASE_KIND="python:3.11-slim (pulled)"
+elif [[ "$BASE_MODE" == pull ]]; then
+    die "could not pull python:3.11-slim"
+else
+    make_standin
+    BASE_KIND="python:3.11-slim stand-in (debootstrap bookworm)"
+fi
+log "base: $BASE_KIND"
+
+# --- build ---------------------------------------------------------------------------------
+log "building $IMAGE (model version $MODEL_VERSION)"
+build_start=$SECONDS
+DOCKER_BUILDKIT=1 "$DOCKER" build --network host --progress plain \
+    --build-arg "MODEL_VERSION=$MODEL_VERSION" \
+    --build-arg "REVISION=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    -t "$IMAGE" "$W/context" >"$W/build.log" 2>&1 \
+    || { tail -n 40 "$W/build.log" >&2; die "docker build failed"; }
+BUILD_SECONDS=$((SECONDS - build_start))
+SIZE_BYTES="$("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE")"
+log "built in ${BUILD_SECONDS}s, image size $((SIZE_BYTES / 1000000)) MB"
+
+# --- static facts about the image ----------------------------------------------------------
+USER_CFG="$("$DOCKER" image inspect -f '{{.Config.User}}' "$IMAGE")"
+[[ -n "$USER_CFG" && "${USER_CFG%%:*}" != 0 && "${USER_CFG%%:*}" != root ]] \
+    || die "image USER is '$USER_CFG' (must be non-root)"
+"$DOCKER" image inspect -f '{{json .Config.Healthcheck}}' "$IMAGE" | grep -q '/ready' \
+    || die "image has no HEALTHCHECK on /ready"
+LABEL_MV="$("$DOCKER" image inspect -f '{{index .Config.Labels "io.bankrisk.model.version"}}' "$IMAGE")"
+[[ "$LABEL_MV" == "$MODEL_VERSION" ]] || die "model version label '$LABEL_MV' != '$MODEL_VERSION'"
+"$DOCKER" run --rm --network none --entrypoint python "$IMAGE" -c '
+import importlib.util, shutil, sys
+bad = [m for m in ("tensorflow", "sklearn", "mlflow", "pandas", "lightgbm", "pip") if importlib.util.find_spec(m)]
+tools = [t for t in ("gcc", "cc", "c++", "make", "apt-get-never") if shutil.which(t)]
+sys.exit(f"training stack or tools in the image: {bad + tools}" if bad or tools else 0)
+' || die "the image holds what it must not"
+"$DOCKER" run --rm --network none --entrypoint sh "$IMAGE" -c \
+    'test -z "$(find / -xdev \( -name "mlflow.db" -o -name "mlruns" -o -name "*.xls" -o -name "default_of_credit_card*" \) -print -quit 2>/dev/null)"' \
+    || die "the image holds data or an MLflow store"
+
+# --- run it on 127.0.0.1 -------------------------------------------------------------------------
+PORT="$("$HOST_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log "starting the container on 127.0.0.1:$PORT"
+run_start=$(date +%s.%N)
+CID="$("$DOCKER" run -d --network host -e "PORT=$PORT" \
+    --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
+    "$IMAGE" --model-dir /app/model --host 127.0.0.1)"
+
+"$HOST_PY" - "$PORT" "$READY_TIMEOUT" "$W/ready_seconds" "$run_start" "$DOCKER" "$CID" <<'PY' \
+    || die "/ready never answered 200"
+import subprocess, sys, time, urllib.error, urllib.request
+port, timeout, out, start, docker, cid = sys.argv[1:]
+deadline = time.time() + float(timeout)
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+            if r.status == 200:
+                open(out, "w").write(f"{time.time() - float(start):.2f}")
+                sys.exit(0)
+    except (urllib.error.URLError, ConnectionError, OSError):
+        pass
+    state = subprocess.run([docker, "inspect", "-f", "{{.State.Running}}", cid],
+                           capture_output=True, text=True).stdout.strip()
+    if state != "true":
+        sys.exit("the container exited")
+    time.sleep(0.2)
+sys.exit("timed out")
+PY
+READY_SECONDS="$(cat "$W/ready_seconds")"
+log "ready after ${READY_SECONDS}s (docker run to /ready 200)"
+
+# The process inside runs as non-root (read its real uid from /proc, not the exec user).
+PROC_UID="$("$DOCKER" exec "$CID" sh -c "awk '/^Uid:/ {print \$2}' /proc/1/status")"
+[[ "$PROC_UID" =~ ^[0-9]+$ && "$PROC_UID" -ne 0 ]] || die "PID 1 runs as uid '$PROC_UID'"
+log "server process uid: $PROC_UID"
+
+# The image's own HEALTHCHECK command passes.
+HC="$("$DOCKER" image inspect -f '{{json .Config.Healthcheck.Test}}' "$IMAGE")"
+"$HOST_PY" -c 'import json,sys; t=json.loads(sys.argv[1]); assert t[0]=="CMD"; print("\0".join(t[1:]), end="")' "$HC" \
+    | xargs -0 "$DOCKER" exec "$CID" || die "the HEALTHCHECK command failed"
+
+# A customer: the API's probability_of_default must equal the bundle's own score on the host.
+"$HOST_PY" - "$PORT" "$BUNDLE" <<'PY' || die "prediction check failed"
+import json, sys, urllib.request
+import numpy as np
+from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.schema import FIELD_NAMES
+port, bundle_dir = sys.argv[1:]
+customer = dict(zip(FIELD_NAMES, [
+    200000, 2, 2, 1, 35, 2, 2, 0, 0, -1, -1,
+    150000, 120000, 90000, 60000, 30000, 1500,
+    5000, 4000, 3000, 2000, 1000, 500], strict=True))
+expected = float(ModelBundle.load(bundle_dir).predict_pd(
+    np.array([[customer[f] for f in FIELD_NAMES]], dtype=float))[0])
+req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", data=json.dumps(customer).encode(),
+                             headers={"Content-Type": "application/json"}, method="POST")
+with urllib.request.urlopen(req, timeout=10) as r:
+    body = json.loads(r.read())
+got = body.get("probability_of_default")
+if got is None and isinstance(body.get("predictions"), list):
+    got = body["predictions"][0].get("probability_of_default")
+print(f"probability_of_default: api={got} bundle={expected}", file=sys.stderr)
+assert got is not None, f"no probability_of_default in {body}"
+assert abs(float(got) - expected) <= 1e-9 * max(1.0, abs(expected)), (got, expected)
+PY
+
+# Graceful stop: SIGTERM reaches the server (PID 1) and it exits 0 in time.
+stop_start=$SECONDS
+"$DOCKER" stop -t 15 "$CID" >/dev/null
+EXIT_CODE="$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$CID")"
+log "stopped in $((SECONDS - stop_start))s with exit code $EXIT_CODE"
+[[ "$EXIT_CODE" == 0 ]] || die "the server did not exit cleanly on SIGTERM (exit $EXIT_CODE)"
+
+if [[ -n "$REPORT" ]]; then
+    "$HOST_PY" - "$REPORT" <<PY
+import json, sys
+json.dump({"base": "$BASE_KIND", "image_size_bytes": $SIZE_BYTES, "build_seconds": $BUILD_SECONDS,
+           "ready_seconds": $READY_SECONDS, "model_version": "$MODEL_VERSION", "server_uid": $PROC_UID},
+          open(sys.argv[1], "w"), indent=2)
+PY
+fi
+log "image $IMAGE: $((SIZE_BYTES / 1000000)) MB, build ${BUILD_SECONDS}s, ready ${READY_SECONDS}s"

@@ -1,0 +1,158 @@
+"""Discrimination, calibration and decision metrics of a probability-of-default (PD) model.
+
+All functions take the true labels (0 = paid, 1 = defaulted) and the predicted PDs as 1-D
+arrays and return plain Python floats, so that results can be logged or written as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+# Keys of `classification_metrics`, in the order they are returned.
+METRIC_KEYS: tuple[str, ...] = (
+    "roc_auc",
+    "gini",
+    "ks",
+    "brier",
+    "log_loss",
+    "ece",
+    "pr_auc",
+    "threshold",
+    "tn",
+    "fp",
+    "fn",
+    "tp",
+    "approval_rate",
+    "default_rate",
+    "n",
+)
+
+# PDs are clipped to [eps, 1 - eps] for the log loss so that a confident miss stays finite
+# (the same convention as scikit-learn's `log_loss` on float64 input).
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def validate_scores(y_true: object, pd: object) -> tuple[np.ndarray, np.ndarray]:
+    """Check labels and PDs and return them as 1-D int64 and float64 arrays.
+
+    Raises ValueError if they are not 1-D, differ in length, are empty, if a PD is not a finite
+    number in [0, 1], or if a label is not 0 or 1.
+    """
+    y = np.asarray(y_true)
+    p = np.asarray(pd)
+    if y.ndim != 1 or p.ndim != 1:
+        raise ValueError(f"y_true and pd must be 1-D arrays, got shapes {y.shape} and {p.shape}")
+    if y.shape[0] != p.shape[0]:
+        raise ValueError(
+            f"y_true and pd must have the same length, got {y.shape[0]} and {p.shape[0]}"
+        )
+    if y.shape[0] == 0:
+        raise ValueError("y_true and pd are empty: need at least one row")
+    try:
+        p = p.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"pd must be numeric: {exc}") from exc
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"pd contains {int(np.sum(~np.isfinite(p)))} NaN or infinite value(s)")
+    if p.min() < 0.0 or p.max() > 1.0:
+        raise ValueError(f"pd must lie in [0, 1], got values from {p.min():.6g} to {p.max():.6g}")
+    try:
+        y_float = y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"y_true must contain only 0 and 1: {exc}") from exc
+    bad = ~np.isin(y_float, (0.0, 1.0))
+    if bad.any():
+        examples = sorted({str(v) for v in y[bad][:5].tolist()})
+        raise ValueError(
+            f"y_true must contain only 0 and 1, found {int(bad.sum())} other value(s), "
+            f"e.g. {', '.join(examples)}"
+        )
+    return y_float.astype(np.int64), p
+
+
+def check_threshold(threshold: float) -> float:
+    """The threshold as a float; ValueError unless it is a finite number in [0, 1]."""
+    value = float(threshold)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    return value
+
+
+def _both_classes(y: np.ndarray) -> bool:
+    return bool(0 < int(y.sum()) < y.shape[0])
+
+
+def expected_calibration_error(y_true: np.ndarray, pd: np.ndarray, n_bins: int = 10) -> float:
+    """Weighted mean |mean(pd) - default rate| over `n_bins` equal-width bins on [0, 1].
+
+    Each non-empty bin is weighted by its share of rows; a PD of exactly 1 falls in the last bin.
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    y, p = validate_scores(y_true, pd)
+    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    sum_pd = np.bincount(bins, weights=p, minlength=n_bins)
+    sum_y = np.bincount(bins, weights=y.astype(np.float64), minlength=n_bins)
+    used = counts > 0
+    gaps = np.abs(sum_pd[used] - sum_y[used]) / counts[used]
+    return float(np.sum(gaps * counts[used]) / y.shape[0])
+
+
+def ks_statistic(y_true: np.ndarray, pd: np.ndarray) -> float:
+    """Kolmogorov-Smirnov statistic: the largest gap between the PD CDFs of bads and goods.
+
+    NaN if only one class is present.
+    """
+    y, p = validate_scores(y_true, pd)
+    if not _both_classes(y):
+        return math.nan
+    grid = np.unique(p)
+    goods = np.sort(p[y == 0])
+    bads = np.sort(p[y == 1])
+    cdf_good = np.searchsorted(goods, grid, side="right") / goods.shape[0]
+    cdf_bad = np.searchsorted(bads, grid, side="right") / bads.shape[0]
+    return float(np.max(np.abs(cdf_good - cdf_bad)))
+
+
+def classification_metrics(
+    y_true: np.ndarray, pd: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """All evaluation metrics of PDs against labels; a row is declined when pd >= threshold.
+
+    Keys: roc_auc, gini, ks, brier, log_loss, ece, pr_auc, threshold, tn, fp, fn, tp,
+    approval_rate, default_rate, n. AUC-type metrics (roc_auc, gini, ks, pr_auc) are NaN when
+    only one class is present.
+    """
+    y, p = validate_scores(y_true, pd)
+    cut = check_threshold(threshold)
+    n = y.shape[0]
+    if _both_classes(y):
+        roc_auc = float(roc_auc_score(y, p))
+        pr_auc = float(average_precision_score(y, p))
+    else:
+        roc_auc = pr_auc = math.nan
+    clipped = np.clip(p, _EPS, 1.0 - _EPS)
+    log_loss = -float(np.mean(y * np.log(clipped) + (1 - y) * np.log(1.0 - clipped)))
+    declined = p >= cut
+    positive = y == 1
+    return {
+        "roc_auc": roc_auc,
+        "gini": 2.0 * roc_auc - 1.0,
+        "ks": ks_statistic(y, p),
+        "brier": float(np.mean((p - y) ** 2)),
+        "log_loss": log_loss,
+        "ece": expected_calibration_error(y, p),
+        "pr_auc": pr_auc,
+        "threshold": cut,
+        "tn": float(np.sum(~declined & ~positive)),
+        "fp": float(np.sum(declined & ~positive)),
+        "fn": float(np.sum(~declined & positive)),
+        "tp": float(np.sum(declined & positive)),
+        "approval_rate": float(np.mean(~declined)),
+        "default_rate": float(np.mean(y)),
+        "n": float(n),
+    }

@@ -1,0 +1,98 @@
+"""Builds the FastAPI application around a loaded bundle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from bankrisk.config import Settings
+from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
+from bankrisk.serving.responses import JSONResponse
+from bankrisk.serving.routes import model, operations, predict
+from bankrisk.serving.schemas import BatchRequest, Customer
+from bankrisk.serving.scorer import Scorer
+from bankrisk.serving.security import ApiKeyAuth
+from bankrisk.serving.validation import RequestError
+
+DESCRIPTION = """Probability that a credit-card customer defaults next month, calibrated,
+with points, a master-scale grade, a decision and reason codes. SEX, MARRIAGE and AGE are
+accepted for fairness monitoring but are not model inputs (AGE unless configured)."""
+
+
+def _error(
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail, "errors": errors or []}, status_code=status, headers=headers
+    )
+
+
+def _install_error_handlers(app: FastAPI, logger: JsonLogger) -> None:
+    @app.exception_handler(RequestError)
+    async def request_problem(request: Request, exc: RequestError) -> JSONResponse:
+        return _error(exc.status, exc.detail, exc.errors)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged with its type for the operator; the client never sees internals.
+        logger.emit(
+            "ERROR",
+            f"unhandled {type(exc).__name__}: {exc}",
+            request_id=getattr(request.state, "request_id", None),
+        )
+        return _error(500, "internal error; quote the request id to the operator")
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """FastAPI's schema plus the request models, which routes read as raw JSON."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        _, defs = models_json_schema(
+            [(Customer, "validation"), (BatchRequest, "validation")],
+            ref_template="#/components/schemas/{model}",
+        )
+        defs["$defs"]["BatchRequest"]["properties"]["records"]["maxItems"] = (
+            settings.max_batch_records
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(
+    settings: Settings, scorer: Scorer | None, logger: JsonLogger | None = None
+) -> FastAPI:
+    """The API; with `scorer` None it runs but is not ready (503 on /ready and scoring)."""
+    logger = logger or JsonLogger()
+    version = scorer.bundle.version if scorer else "none"
+    app = FastAPI(
+        title="Bank default-risk API",
+        version=version,
+        description=DESCRIPTION,
+        default_response_class=JSONResponse,
+    )
+    app.state.settings = settings
+    app.state.scorer = scorer
+    app.state.metrics = Metrics()
+    if scorer is not None:
+        app.state.metrics.model_info.labels(**scorer.model_ref).set(1)
+    auth = ApiKeyAuth(settings.api_keys)
+    app.include_router(operations.router)
+    app.include_router(predict.router, dependencies=[Depends(auth)])
+    app.include_router(model.router, dependencies=[Depends(auth)])
+    _install_error_handlers(app, logger)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, logger=logger)
+    return app

@@ -1,0 +1,176 @@
+"""One JSON log line per request (Cloud Logging fields) and Prometheus metrics.
+
+Implemented as a plain ASGI middleware: Starlette's BaseHTTPMiddleware costs more per
+request than scoring a customer does. Handlers add fields to the line through
+`request.state.log` (never raw customer features: only ids, PDs and counts).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, TextIO
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_PD_BUCKETS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+_MAX_REQUEST_ID = 64
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "bankrisk_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "bankrisk_http_request_duration_seconds",
+            "Request latency in seconds",
+            ["route", "method", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "bankrisk_predictions",
+            "Customers scored, by decision and risk grade",
+            ["decision", "grade"],
+            registry=self.registry,
+        )
+        self.pd = Histogram(
+            "bankrisk_probability_of_default",
+            "Predicted probabilities of default",
+            buckets=_PD_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "bankrisk_model_info",
+            "The model being served (value 1)",
+            ["name", "version"],
+            registry=self.registry,
+        )
+
+    def record_scores(self, pds: Any, decisions: list[str], grades: list[str]) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for key in zip(decisions, grades, strict=True):
+            counts[key] = counts.get(key, 0) + 1
+        for (decision, grade), count in counts.items():
+            self.predictions.labels(decision, grade).inc(count)
+        for value in pds:
+            self.pd.observe(float(value))
+
+
+class JsonLogger:
+    """Writes Cloud Logging structured lines: `severity`, `message`, then fields."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.project = os.environ.get("GOOGLE_CLOUD_PROJECT", "")
+
+    def trace_field(self, header: str) -> dict[str, str]:
+        """`X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1` as Cloud Logging's trace field."""
+        trace_id = header.split("/", 1)[0].strip()
+        if not trace_id.isalnum() or len(trace_id) > 64:
+            return {}
+        value = f"projects/{self.project}/traces/{trace_id}" if self.project else trace_id
+        return {"logging.googleapis.com/trace": value}
+
+    def emit(self, severity: str, message: str, **fields: Any) -> None:
+        line = orjson.dumps({"severity": severity, "message": message, **fields}, default=str)
+        self.stream.write(line.decode() + "\n")
+        self.stream.flush()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id")
+    if given and len(given) <= _MAX_REQUEST_ID and given.replace("-", "").isalnum():
+        return given
+    return uuid.uuid4().hex
+
+
+class ObservabilityMiddleware:
+    """Times each HTTP request, counts it, and writes its one log line."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, logger: JsonLogger) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.logger = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["log"] = {}
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._finish(scope, state, request_id, status, time.perf_counter() - start)
+
+    def _finish(
+        self, scope: Scope, state: dict[str, Any], request_id: str, status: int, seconds: float
+    ) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        method = scope["method"]
+        self.metrics.requests.labels(route, method, status).inc()
+        self.metrics.latency.labels(route, method, status).observe(seconds)
+        fields: dict[str, Any] = state.get("log", {})
+        # Handlers may name the event and a short detail: "scored in 0.41 ms prob=0.2312".
+        event = fields.pop("event", f"{method} {route} {status}")
+        detail = fields.pop("detail", "")
+        message = f"{event} in {seconds * 1000:.2f} ms {detail}".rstrip()
+        trace = _header(scope, b"x-cloud-trace-context")
+        self.logger.emit(
+            "ERROR" if status >= 500 else ("WARNING" if status >= 400 else "INFO"),
+            message,
+            request_id=request_id,
+            route=route,
+            method=method,
+            status=status,
+            latency_ms=round(seconds * 1000, 3),
+            httpRequest={
+                "requestMethod": method,
+                "requestUrl": scope["path"],
+                "status": status,
+                "latency": f"{seconds:.6f}s",
+            },
+            **(self.logger.trace_field(trace) if trace else {}),
+            **fields,
+        )

@@ -1,0 +1,144 @@
+"""Pydantic models of the API's requests and responses, for the OpenAPI schema and /docs.
+
+Requests are validated by `serving.validation` (same rules, built from `bankrisk.schema`);
+these models document them, so the two cannot drift apart: both read `schema.FIELDS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from bankrisk.schema import FIELDS
+from bankrisk.serving.validation import MAX_CUSTOMER_ID_LENGTH
+
+# A real customer from the UCI data (ID 1: two months late, defaulted).
+EXAMPLE_CUSTOMER: dict[str, Any] = {
+    "customer_id": "C-000001",
+    "LIMIT_BAL": 20000,
+    "SEX": 2,
+    "EDUCATION": 2,
+    "MARRIAGE": 1,
+    "AGE": 24,
+    "PAY_0": 2,
+    "PAY_2": 2,
+    "PAY_3": -1,
+    "PAY_4": -1,
+    "PAY_5": -2,
+    "PAY_6": -2,
+    "BILL_AMT1": 3913,
+    "BILL_AMT2": 3102,
+    "BILL_AMT3": 689,
+    "BILL_AMT4": 0,
+    "BILL_AMT5": 0,
+    "BILL_AMT6": 0,
+    "PAY_AMT1": 0,
+    "PAY_AMT2": 689,
+    "PAY_AMT3": 0,
+    "PAY_AMT4": 0,
+    "PAY_AMT5": 0,
+    "PAY_AMT6": 0,
+}
+
+
+def _field(spec: Any) -> tuple[Any, Any]:
+    kind = int if spec.integer else float
+    return kind, Field(ge=spec.minimum, le=spec.maximum, description=spec.description)
+
+
+Customer: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "Customer",
+    __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_CUSTOMER]}),
+    customer_id=(
+        str | None,
+        Field(
+            None,
+            min_length=1,
+            max_length=MAX_CUSTOMER_ID_LENGTH,
+            description="Your reference, echoed back",
+        ),
+    ),
+    **{spec.name: _field(spec) for spec in FIELDS},
+)
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"records": [EXAMPLE_CUSTOMER]}]}
+    )
+    records: list[Customer] = Field(min_length=1, description="Up to the batch limit")
+
+
+class ReasonCode(BaseModel):
+    code: str = Field(examples=["R01"])
+    group: str = Field(examples=["RECENT_DELINQUENCY"])
+    feature: str = Field(description="Input fields behind the reason", examples=["PAY_0"])
+    text: str = Field(examples=["Payment late in the most recent month"])
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Prediction(BaseModel):
+    customer_id: str | None
+    probability_of_default: float = Field(ge=0, le=1, description="Calibrated PD, next month")
+    score: int = Field(description="Points: 600 at 50:1 good:bad odds, 20 to double the odds")
+    risk_grade: str = Field(description="Master-scale grade, A1 best")
+    decision: str = Field(description="approve, review or decline")
+    reason_codes: list[ReasonCode] = Field(max_length=4)
+    warnings: list[str]
+
+
+class PredictionResponse(Prediction):
+    model: ModelRef
+    request_id: str
+
+
+class BatchResponse(BaseModel):
+    model: ModelRef
+    request_id: str
+    predictions: list[Prediction]
+
+
+class FieldError(BaseModel):
+    index: int | None = Field(description="Record index in a batch; null for one customer")
+    field: str | None
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    errors: list[FieldError] = []
+
+
+class Status(BaseModel):
+    status: str
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    version: str
+    model_family: str | None = None
+    trained_at: str | None = None
+    data_fingerprint: dict[str, Any] = {}
+    test_metrics: dict[str, Any] = {}
+    threshold: float
+    review_threshold: float
+    features: list[dict[str, Any]]
+    input_fields: list[dict[str, Any]]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "Malformed JSON",
+        401: "Missing or invalid API key",
+        413: "Body or batch too large",
+        415: "Body is not JSON",
+        422: "Invalid fields, each named with why",
+    }.items()
+}
