@@ -11,7 +11,7 @@ MODEL_DIR ?= models/champion
 DATA ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: help install run train serve test lint typecheck unit mlflow-ui benchmark-quality clean
+.PHONY: help install run train serve test lint typecheck unit mlflow-ui benchmark-quality benchmark-serving clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,12 +23,16 @@ $(UV):
 install: $(UV) ## Create .venv with every extra from the lock file (uv.lock)
 	$(UV) sync --frozen --all-extras --python $(PYTHON)
 
-run: install ## Train a champion if there is none [DATA=PATH, else the official download], then serve
+run: install ## Train a champion if there is none [DATA=PATH, else the official download], then serve on :8000
 	@if [ -f $(MODEL_DIR)/metadata.json ]; then \
 		echo "champion bundle found in $(MODEL_DIR)"; \
 	else \
 		$(BANKRISK) train $(DATA_ARG) --model-dir $(MODEL_DIR); \
 	fi
+	$(BANKRISK) serve --model-dir $(MODEL_DIR)
+
+serve: install ## Serve the champion bundle (http://127.0.0.1:8000/docs)
+	$(BANKRISK) serve --model-dir $(MODEL_DIR)
 
 train: install ## Train, register, and export the champion [DATA=PATH]
 	$(BANKRISK) train $(DATA_ARG) --model-dir $(MODEL_DIR)
@@ -49,6 +53,10 @@ mlflow-ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:50
 
 benchmark-quality: install ## 5-fold CV of the whole training pipeline on DATA (model quality bars)
 	$(VENV)/bin/python benchmarks/model_quality.py $(DATA_ARG)
+
+benchmark-serving: install ## Load-test the API vs its floor and `mlflow models serve` (needs a champion)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(VENV)/bin/python benchmarks/serving.py --model-dir $(MODEL_DIR)
 
 clean: ## Remove caches, local MLflow store, reports and models
 	rm -rf .pytest_cache .mypy_cache .ruff_cache mlflow.db mlartifacts reports models

@@ -17,7 +17,6 @@ set -Eeuo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"
 HOST_PY="${HOST_PY:-$VENV/bin/python}"
-CACHE="${BANKRISK_ROOTFS_CACHE:-/var/cache/bankrisk-rootfs}"
 IMAGE="${IMAGE:-bankrisk:container-test}"
 BASE_MODE="auto"
 BUNDLE=""
@@ -39,11 +38,9 @@ die() { log "FAIL: $*"; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (a private dockerd); run it as root or with sudo"
 command -v dockerd >/dev/null || die "dockerd not found: run 'make system-deps'"
-# Debian's /usr/bin/docker (20.10) has BuildKit built in; /usr/local/bin/docker here has no buildx.
-DOCKER="${DOCKER:-}"
-if [[ -z "$DOCKER" ]]; then
-    if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER="$(command -v docker)"; fi
-fi
+# shellcheck source=deploy/engine-lib.sh
+source "$REPO/deploy/engine-lib.sh"
+DOCKER="$(pick_docker)"
 [[ -x "$DOCKER" ]] || die "no docker client: run 'make system-deps'"
 [[ -x "$HOST_PY" ]] || die "no host venv python at $HOST_PY (make install)"
 
@@ -60,23 +57,10 @@ cleanup() {
         fi
         "$DOCKER" rm -f "$CID" >/dev/null 2>&1
     fi
-    if [[ -n "$DOCKERD_PID" ]] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
-        kill -TERM "$DOCKERD_PID"
-        for _ in $(seq 1 50); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
-        if kill -0 "$DOCKERD_PID" 2>/dev/null; then
-            log "dockerd did not stop on TERM: killing PID $DOCKERD_PID"
-            kill -KILL "$DOCKERD_PID"
-        fi
-        wait "$DOCKERD_PID" 2>/dev/null
-    fi
     if [[ $rc -ne 0 && -f "$W/dockerd.log" ]]; then
-        log "dockerd log (tail):"; tail -n 20 "$W/dockerd.log" | sed 's/^/    /' >&2
+        log "dockerd log (tail):"; tail -n 8 "$W/dockerd.log" | cut -c1-240 | sed 's/^/    /' >&2
     fi
-    # Unmount whatever the engine left under the work dir (netns first), deepest first.
-    umount "$W/exec/netns/default" 2>/dev/null
-    awk -v w="$W" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | while read -r m; do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-    done
+    engine_stop "$W" "$DOCKERD_PID"
     rm -rf "$W"
     if [[ $rc -eq 0 ]]; then log "PASS"; else log "FAILED (exit $rc); cleaned up"; fi
     exit $rc
@@ -110,75 +94,11 @@ tar -C "$REPO" -c \
 mkdir -p "$W/context/models"
 cp -r "$BUNDLE" "$W/context/models/champion"
 
-# --- private engine ---------------------------------------------------------------------------
+# --- private engine and base image ---------------------------------------------------------
 log "starting a private dockerd in $W"
-dockerd -H "unix://$W/docker.sock" --data-root "$W/data" --exec-root "$W/exec" \
-    --pidfile "$W/dockerd.pid" --bridge=none --iptables=false --ip6tables=false \
-    >"$W/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-export DOCKER_HOST="unix://$W/docker.sock"
-for _ in $(seq 1 100); do
-    "$DOCKER" version >/dev/null 2>&1 && break
-    kill -0 "$DOCKERD_PID" 2>/dev/null || die "dockerd exited at start"
-    sleep 0.3
-done
-"$DOCKER" version >/dev/null 2>&1 || die "dockerd not answering after 30 s"
+engine_start "$W"
 log "engine up: $("$DOCKER" version --format '{{.Server.Version}}')"
-
-# --- base image: real python:3.11-slim, or the local stand-in --------------------------------
-make_standin() {
-    local mirror rootfs key tarball
-    mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
-    if [[ -z "$mirror" ]]; then
-        mirror="$(awk '$1=="deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
-    fi
-    mirror="${mirror:-http://deb.debian.org/debian}"
-    # Cache key: the package set and the host's extra CA certificates baked into it.
-    key="$( (echo "v1 bookworm minbase python3 python3-venv python3-pip python-is-python3 ca-certificates"; \
-             cat /usr/local/share/ca-certificates/*.crt 2>/dev/null) | sha256sum | cut -c1-12)"
-    tarball="$CACHE/python311-standin-$(dpkg --print-architecture)-$key.tar"
-    if [[ ! -s "$tarball" ]]; then
-        command -v debootstrap >/dev/null || die "debootstrap not found: run 'make system-deps'"
-        log "bootstrapping the python:3.11-slim stand-in from $mirror (about a minute, cached after)"
-        rootfs="$W/rootfs"
-        debootstrap --variant=minbase \
-            --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
-            bookworm "$rootfs" "$mirror" >"$W/debootstrap.log" 2>&1 \
-            || { tail -n 20 "$W/debootstrap.log" >&2; die "debootstrap failed"; }
-        # Outgoing TLS here is re-signed by a local CA: trust it, or pip in RUN fails.
-        if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-            cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
-            chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
-        fi
-        rm -f "$rootfs"/usr/lib/python3.*/EXTERNALLY-MANAGED
-        ln -sf /usr/bin/python3 "$rootfs/usr/local/bin/python3"
-        ln -sf /usr/bin/python3 "$rootfs/usr/local/bin/python"
-        ln -sf /usr/bin/pip3 "$rootfs/usr/local/bin/pip"
-        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-        mkdir -p "$CACHE"
-        tar --numeric-owner -C "$rootfs" -cf "$tarball.tmp" .
-        mv "$tarball.tmp" "$tarball"
-        rm -rf "$rootfs"
-    else
-        log "using the cached stand-in rootfs $tarball"
-    fi
-    "$DOCKER" import \
-        --change 'ENV LANG=C.UTF-8' \
-        --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
-        --change 'CMD ["python3"]' \
-        "$tarball" python:3.11-slim >/dev/null
-}
-
-BASE_KIND=""
-if [[ "$BASE_MODE" != standin ]] && timeout 60 "$DOCKER" pull -q python:3.11-slim >/dev/null 2>&1; then
-    BASE_KIND="python:3.11-slim (pulled)"
-elif [[ "$BASE_MODE" == pull ]]; then
-    die "could not pull python:3.11-slim"
-else
-    make_standin
-    BASE_KIND="python:3.11-slim stand-in (debootstrap bookworm)"
-fi
+ensure_base "$BASE_MODE" "$W"
 log "base: $BASE_KIND"
 
 # --- build ---------------------------------------------------------------------------------
@@ -191,7 +111,8 @@ DOCKER_BUILDKIT=1 "$DOCKER" build --network host --progress plain \
     || { tail -n 40 "$W/build.log" >&2; die "docker build failed"; }
 BUILD_SECONDS=$((SECONDS - build_start))
 SIZE_BYTES="$("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE")"
-log "built in ${BUILD_SECONDS}s, image size $((SIZE_BYTES / 1000000)) MB"
+BASE_BYTES="$("$DOCKER" image inspect -f '{{.Size}}' python:3.11-slim)"
+log "built in ${BUILD_SECONDS}s, image size $((SIZE_BYTES / 1000000)) MB (base $((BASE_BYTES / 1000000)) MB + $(((SIZE_BYTES - BASE_BYTES) / 1000000)) MB)"
 
 # --- static facts about the image ----------------------------------------------------------
 USER_CFG="$("$DOCKER" image inspect -f '{{.Config.User}}' "$IMAGE")"
@@ -287,7 +208,7 @@ log "stopped in $((SECONDS - stop_start))s with exit code $EXIT_CODE"
 if [[ -n "$REPORT" ]]; then
     "$HOST_PY" - "$REPORT" <<PY
 import json, sys
-json.dump({"base": "$BASE_KIND", "image_size_bytes": $SIZE_BYTES, "build_seconds": $BUILD_SECONDS,
+json.dump({"base": "$BASE_KIND", "image_size_bytes": $SIZE_BYTES, "base_size_bytes": $BASE_BYTES, "build_seconds": $BUILD_SECONDS,
            "ready_seconds": $READY_SECONDS, "model_version": "$MODEL_VERSION", "server_uid": $PROC_UID},
           open(sys.argv[1], "w"), indent=2)
 PY

@@ -10,8 +10,10 @@ it (its metadata says "name": "demo-synthetic"). Releases bake the registry's ch
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,27 @@ def synthetic_customers(n: int, seed: int = 0) -> np.ndarray:
     return np.column_stack([columns[name] for name in FIELD_NAMES])
 
 
+def _scorecard(intercept: float, cuts: tuple[np.ndarray, ...], points: tuple[np.ndarray, ...],
+               features: np.ndarray) -> ScorecardPredictor:
+    """A ScorecardPredictor centred on `features`, built from whichever fields it has (the
+    bundle format evolves; this script should not break each time it does)."""
+    names = {f.name for f in dataclasses.fields(ScorecardPredictor)}
+    kwargs: dict[str, Any] = {"intercept": intercept, "cuts": cuts, "points": points}
+    if "groups" in names:
+        from bankrisk.features import engineering
+
+        kwargs["groups"] = engineering.reason_group_matrix(False)  # type: ignore[attr-defined]
+        width = kwargs["groups"].shape[1]
+    else:
+        width = len(cuts)
+    uncentred = ScorecardPredictor(**kwargs, reference=np.zeros(width))
+    if hasattr(uncentred, "explain"):
+        contributions = uncentred.explain(features)[1]
+    else:
+        contributions = uncentred.contributions(features)
+    return ScorecardPredictor(**kwargs, reference=np.asarray(contributions).mean(axis=0))
+
+
 def demo_bundle(seed: int = 0) -> ModelBundle:
     """A scorecard: quartile bins of each engineered feature, made-up logit points."""
     rng = np.random.default_rng(seed)
@@ -57,9 +80,7 @@ def demo_bundle(seed: int = 0) -> ModelBundle:
         edges = np.unique(np.quantile(features[:, j], [0.25, 0.5, 0.75]))
         cuts.append(edges.astype(np.float64))
         points.append(np.sort(rng.normal(0.0, 0.3, len(edges) + 1)))
-    predictor = ScorecardPredictor(-1.4, tuple(cuts), tuple(points), np.zeros(len(cuts)))
-    reference = predictor._bin_points(features).mean(axis=0)
-    predictor = ScorecardPredictor(-1.4, tuple(cuts), tuple(points), reference)
+    predictor = _scorecard(-1.4, tuple(cuts), tuple(points), features)
     calibrator = Calibrator("platt", np.array([1.0, 0.0]), np.zeros(0))
     policy = DecisionPolicy(
         0.3, 0.18, (0.02, 0.04, 0.07, 0.10, 0.15, 0.20, 0.30, 0.45, 0.65, 1.0),

@@ -5,31 +5,11 @@ import numpy as np
 import pytest
 
 from bankrisk.bundle.model_bundle import ARRAYS_FILE, METADATA_FILE, ModelBundle
-from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
-from bankrisk.bundle.predictors import Calibrator
 from bankrisk.errors import BundleError
-from bankrisk.features.engineering import build_features
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.training.candidates.base import Dataset
-from bankrisk.training.candidates.gbm import GradientBoostedTrees
-from factories import make_raw
+from factories import make_bundle, make_raw
 
 COL = {name: i for i, name in enumerate(FIELD_NAMES)}
-POLICY = DecisionPolicy(0.3, 0.15, (0.05, 0.1, 0.2, 0.4, 1.0), ScoreScaling(600, 50, 20))
-
-
-def make_bundle(use_age: bool = False) -> ModelBundle:
-    raw, labels = make_raw(3000, seed=5)
-    data = Dataset(build_features(raw, use_age), labels.astype(float))
-    model = GradientBoostedTrees().fit(data, data.subset(np.arange(500)), seed=1, hints={})
-    calibrator = Calibrator("platt", np.array([1.0, 0.0]), np.zeros(0))
-    return ModelBundle(
-        model.export(data.features),
-        calibrator,
-        POLICY,
-        {"name": "test-model", "version": "7"},
-        use_age,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bankrisk.bundle.predictors import TreeEnsemblePredictor
-from bankrisk.features.engineering import build_features
+from bankrisk.features.engineering import build_features, reason_group_matrix
 from bankrisk.training.candidates.base import Candidate, Dataset
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
 from bankrisk.training.candidates.mlp import MultilayerPerceptron
@@ -22,6 +21,7 @@ def data() -> tuple[Dataset, Dataset, Dataset]:
     return full.subset(idx[:3000]), full.subset(idx[3000:3400]), full.subset(idx[3400:])
 
 
+GROUPS = reason_group_matrix()
 CANDIDATES: list[Candidate] = [Scorecard(), GradientBoostedTrees(), MultilayerPerceptron(5)]
 
 
@@ -29,14 +29,15 @@ CANDIDATES: list[Candidate] = [Scorecard(), GradientBoostedTrees(), MultilayerPe
 def test_export_equals_native(candidate: Candidate, data: tuple[Dataset, Dataset, Dataset]) -> None:
     train, stop, test = data
     model = candidate.fit(train, stop, seed=7, hints={})
-    predictor = model.export(train.features)
+    predictor = model.export(train.features, GROUPS)
     native, exported = model.logit(test.features), predictor.logit(test.features)
-    # The MLP runs in float32 in Keras and float64 in numpy.
+    # Keras runs in float32 and the ONNX trees output float32; numpy runs in float64.
     np.testing.assert_allclose(exported, native, atol=1e-5)
-    contributions = predictor.contributions(test.features)
-    assert contributions.shape == test.features.shape
+    logit, by_group = predictor.explain(test.features)
+    np.testing.assert_array_equal(logit, exported)
+    assert by_group.shape == (test.features.shape[0], GROUPS.shape[1])
     # Centred on the training population: mean contribution there is ~0.
-    np.testing.assert_allclose(predictor.contributions(train.features).mean(axis=0), 0, atol=1e-8)
+    np.testing.assert_allclose(predictor.explain(train.features)[1].mean(axis=0), 0, atol=1e-6)
     restored = type(predictor).from_arrays(predictor.to_arrays())  # type: ignore[attr-defined]
     np.testing.assert_array_equal(restored.logit(test.features), exported)
 
@@ -55,12 +56,13 @@ def test_fit_is_reproducible_and_honours_hints(
 
 
 def test_tree_contributions_add_up_to_the_logit(data: tuple[Dataset, Dataset, Dataset]) -> None:
+    """Saabas: root values plus every split's change in value along the path = the leaf."""
     train, stop, test = data
-    predictor = GradientBoostedTrees().fit(train, stop, seed=0, hints={}).export(train.features)
-    assert isinstance(predictor, TreeEnsemblePredictor)
-    bias = predictor.value[predictor.roots].sum() + predictor.reference.sum()
+    model = GradientBoostedTrees().fit(train, stop, seed=0, hints={})
+    predictor = model.export(train.features, GROUPS)
+    roots = model.booster.dump_model()["tree_info"]
+    bias = sum(t["tree_structure"].get("internal_value", 0.0) for t in roots)
+    logit, by_group = predictor.explain(test.features)
     np.testing.assert_allclose(
-        predictor.contributions(test.features).sum(axis=1) + bias,
-        predictor.logit(test.features),
-        atol=1e-9,
+        by_group.sum(axis=1) + predictor.reference.sum() + bias, logit, atol=1e-5
     )

@@ -18,7 +18,6 @@ from bankrisk.bundle.policy import DECISIONS, DecisionPolicy
 from bankrisk.bundle.predictors import PREDICTOR_KINDS, Calibrator, Predictor
 from bankrisk.errors import BundleError
 from bankrisk.features.engineering import (
-    PROTECTED_GROUP,
     REASON_CODES,
     build_features,
     feature_groups,
@@ -52,19 +51,13 @@ class ModelBundle:
     policy: DecisionPolicy
     metadata: dict[str, Any]
     use_age: bool = False
-    _group_matrix: np.ndarray = field(init=False, repr=False)
     _reason_codes: list[dict[str, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        groups = feature_groups(self.use_age)
-        reasons = [r for r in REASON_CODES if r.group != PROTECTED_GROUP]
-        # Feature -> reason group incidence; protected features map to no group at all.
-        self._group_matrix = np.array(
-            [[1.0 if g == r.group else 0.0 for r in reasons] for g in groups]
-        )
+        # Aligned with the predictor's contribution columns (REASON_CODES order).
         self._reason_codes = [
             {"code": r.code, "group": r.group, "feature": r.feature, "text": r.text}
-            for r in reasons
+            for r in REASON_CODES
         ]
 
     @property
@@ -82,9 +75,12 @@ class ModelBundle:
         """Calibrated PDs for raw rows (n, 23) in `schema.FIELD_NAMES` order."""
         return self.calibrator(self.predictor.logit(self.features(raw)))
 
-    def reason_codes(self, features: np.ndarray) -> list[list[dict[str, str]]]:
-        """Up to four reasons per row: the groups that raised the logit most, largest first."""
-        by_group = self.predictor.contributions(features) @ self._group_matrix
+    def reason_codes(self, by_group: np.ndarray) -> list[list[dict[str, str]]]:
+        """Up to four reasons per row: the groups that raised the logit most, largest first.
+
+        `by_group` holds each row's logit contributions per reason group, relative to the
+        training population, so a positive value means "riskier than average because of".
+        """
         order = np.argsort(-by_group, axis=1, kind="stable")[:, :MAX_REASONS]
         return [
             [self._reason_codes[j] for j in row_order if row[j] > 0]
@@ -93,14 +89,19 @@ class ModelBundle:
 
     def score(self, raw: np.ndarray, explain: bool = True) -> Scores:
         features = self.features(raw)
-        pd = self.calibrator(self.predictor.logit(features))
+        if explain:
+            logit, by_group = self.predictor.explain(features)
+            reasons = self.reason_codes(by_group)
+        else:
+            logit, reasons = self.predictor.logit(features), [[] for _ in range(len(raw))]
+        pd = self.calibrator(logit)
         grades = self.policy.grades
         return Scores(
             pd=pd,
             points=self.policy.scaling.points(pd),
             grades=[grades[i] for i in self.policy.grade_index(pd)],
             decisions=[DECISIONS[i] for i in self.policy.decision_index(pd)],
-            reasons=self.reason_codes(features) if explain else [[] for _ in range(len(pd))],
+            reasons=reasons,
         )
 
     # ---- persistence -------------------------------------------------------------------

@@ -1,19 +1,23 @@
-"""Pickle-free model runtimes: each model family as plain numpy arrays.
+"""Pickle-free model runtimes: each model family as plain arrays or an ONNX graph.
 
-Every predictor maps engineered features (n, k) to a raw logit (n,) and explains it as
-per-feature logit contributions (n, k) relative to the training population, which is what
-reason codes need. Arrays are saved in an `.npz` and loaded with `allow_pickle=False`.
+Every predictor maps engineered features (n, k) to a raw logit (n,) and, in the same pass,
+explains it as logit contributions per reason group (n, g), centred on the training
+population, which is what reason codes need. Arrays are saved in an `.npz` and loaded with
+`allow_pickle=False`; boosted trees are an ONNX graph (bytes in the same file) run by
+onnxruntime, so that a 1,000-row batch takes milliseconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 Arrays = dict[str, np.ndarray]
+Explanation = tuple[np.ndarray, np.ndarray]
 
 
 class Predictor(Protocol):
@@ -22,9 +26,14 @@ class Predictor(Protocol):
     @property
     def kind(self) -> str: ...
 
+    @property
+    def reference(self) -> np.ndarray: ...
+
     def logit(self, features: np.ndarray) -> np.ndarray: ...
 
-    def contributions(self, features: np.ndarray) -> np.ndarray: ...
+    def explain(self, features: np.ndarray) -> Explanation:
+        """(logit, contributions per reason group minus `reference`)."""
+        ...
 
     def to_arrays(self) -> Arrays: ...
 
@@ -34,12 +43,13 @@ class ScorecardPredictor:
     """Binned logistic scorecard: logit = intercept + sum of each feature's bin points.
 
     `cuts[j]` are the inner bin edges of feature j (a value equal to a cut falls in the upper
-    bin), `points[j]` the logit points of its bins, `reference[j]` the population-mean points.
+    bin), `points[j]` the logit points of its bins; `groups` maps features to reason groups.
     """
 
     intercept: float
     cuts: tuple[np.ndarray, ...]
     points: tuple[np.ndarray, ...]
+    groups: np.ndarray
     reference: np.ndarray
     kind: str = "scorecard"
 
@@ -52,8 +62,9 @@ class ScorecardPredictor:
     def logit(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.intercept + self._bin_points(features).sum(axis=1))
 
-    def contributions(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self._bin_points(features) - self.reference)
+    def explain(self, features: np.ndarray) -> Explanation:
+        points = self._bin_points(features)
+        return self.intercept + points.sum(axis=1), points @ self.groups - self.reference
 
     def to_arrays(self) -> Arrays:
         return {
@@ -61,92 +72,60 @@ class ScorecardPredictor:
             "cut_offsets": np.cumsum([0, *(len(c) for c in self.cuts)]),
             "cuts": np.concatenate(self.cuts),
             "points": np.concatenate(self.points),
+            "groups": self.groups,
             "reference": self.reference,
         }
 
     @classmethod
     def from_arrays(cls, arrays: Arrays) -> ScorecardPredictor:
-        offsets = arrays["cut_offsets"]
-        cuts = tuple(arrays["cuts"][a:b] for a, b in pairwise(offsets))
+        cuts = tuple(arrays["cuts"][a:b] for a, b in pairwise(arrays["cut_offsets"]))
         # Feature j has len(cuts[j]) + 1 bins, laid end to end in `points`.
         ends = np.cumsum([len(c) + 1 for c in cuts])
         points = tuple(np.split(arrays["points"], ends[:-1]))
-        return cls(float(arrays["intercept"][0]), cuts, points, arrays["reference"])
+        return cls(
+            float(arrays["intercept"][0]), cuts, points, arrays["groups"], arrays["reference"]
+        )
 
 
 @dataclass(frozen=True)
-class TreeEnsemblePredictor:
-    """Boosted trees as flat node arrays, scored level by level for all trees at once.
+class OnnxTreePredictor:
+    """Boosted trees compiled to one ONNX TreeEnsembleRegressor with 1 + g outputs.
 
-    Node i splits on `feature[i]` at `threshold[i]` (x <= threshold goes left). Leaves point
-    to themselves and have feature 0, so extra levels are no-ops. `value` holds each node's
-    raw output (leaf value, or the mean output below an internal node); the walk from root
-    to leaf attributes each step's change in value to the split feature (Saabas), so the
-    contributions plus the summed root values equal the logit exactly.
+    Output 0 sums the leaf values (the logit); output 1 + j sums, over trees, the Saabas
+    contribution of reason group j on the path to the reached leaf (each split's change in
+    node value, credited to the split feature's group), precomputed per leaf at export.
     """
 
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    value: np.ndarray
-    roots: np.ndarray
-    depth: int
-    n_features: int
+    onnx_model: bytes
     reference: np.ndarray
-    kind: str = "tree_ensemble"
+    kind: str = "onnx_trees"
 
-    def _walk(self, features: np.ndarray, explain: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        n = features.shape[0]
-        nodes = np.broadcast_to(self.roots, (n, self.roots.size))
-        rows = np.arange(n)[:, None]
-        contrib = np.zeros(n * self.n_features) if explain else None
-        for _ in range(self.depth):
-            feat = self.feature[nodes]
-            go_left = features[rows, feat] <= self.threshold[nodes]
-            children = np.where(go_left, self.left[nodes], self.right[nodes])
-            if contrib is not None:
-                flat = (rows * self.n_features + feat).ravel()
-                gain = (self.value[children] - self.value[nodes]).ravel()
-                contrib += np.bincount(flat, gain, minlength=contrib.size)
-            nodes = children
-        logit = self.value[nodes].sum(axis=1)
-        return logit, None if contrib is None else contrib.reshape(n, self.n_features)
+    @cached_property
+    def _session(self) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one request per core: no thread hand-offs
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(self.onnx_model, options, providers=["CPUExecutionProvider"])
+
+    def _run(self, features: np.ndarray) -> np.ndarray:
+        outputs = self._session.run(None, {"X": np.ascontiguousarray(features, np.float64)})
+        return np.asarray(outputs[0], dtype=np.float64)
 
     def logit(self, features: np.ndarray) -> np.ndarray:
-        return self._walk(features, explain=False)[0]
+        return self._run(features)[:, 0]
 
-    def contributions(self, features: np.ndarray) -> np.ndarray:
-        contrib = self._walk(features, explain=True)[1]
-        assert contrib is not None
-        return np.asarray(contrib - self.reference)
+    def explain(self, features: np.ndarray) -> Explanation:
+        out = self._run(features)
+        return out[:, 0], out[:, 1:] - self.reference
 
     def to_arrays(self) -> Arrays:
-        return {
-            "feature": self.feature,
-            "threshold": self.threshold,
-            "left": self.left,
-            "right": self.right,
-            "value": self.value,
-            "roots": self.roots,
-            "shape": np.array([self.depth, self.n_features]),
-            "reference": self.reference,
-        }
+        return {"onnx": np.frombuffer(self.onnx_model, dtype=np.uint8), "reference": self.reference}
 
     @classmethod
-    def from_arrays(cls, arrays: Arrays) -> TreeEnsemblePredictor:
-        depth, n_features = (int(v) for v in arrays["shape"])
-        return cls(
-            arrays["feature"],
-            arrays["threshold"],
-            arrays["left"],
-            arrays["right"],
-            arrays["value"],
-            arrays["roots"],
-            depth,
-            n_features,
-            arrays["reference"],
-        )
+    def from_arrays(cls, arrays: Arrays) -> OnnxTreePredictor:
+        return cls(arrays["onnx"].tobytes(), arrays["reference"])
 
 
 @dataclass(frozen=True)
@@ -161,6 +140,7 @@ class MLPPredictor:
     scale: np.ndarray
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
+    groups: np.ndarray
     reference: np.ndarray
     kind: str = "mlp"
 
@@ -178,15 +158,20 @@ class MLPPredictor:
     def logit(self, features: np.ndarray) -> np.ndarray:
         return self._forward(features)[2]
 
-    def contributions(self, features: np.ndarray) -> np.ndarray:
-        z, masks, _ = self._forward(features)
+    def explain(self, features: np.ndarray) -> Explanation:
+        z, masks, logit = self._forward(features)
         grad = np.broadcast_to(self.weights[-1][:, 0], (z.shape[0], self.weights[-1].shape[0]))
         for w, mask in zip(reversed(self.weights[:-1]), reversed(masks), strict=True):
             grad = (grad * mask) @ w.T
-        return np.asarray(grad * z - self.reference)
+        return logit, (grad * z) @ self.groups - self.reference
 
     def to_arrays(self) -> Arrays:
-        arrays: Arrays = {"mean": self.mean, "scale": self.scale, "reference": self.reference}
+        arrays: Arrays = {
+            "mean": self.mean,
+            "scale": self.scale,
+            "groups": self.groups,
+            "reference": self.reference,
+        }
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             arrays[f"w{i}"] = w
             arrays[f"b{i}"] = b
@@ -200,13 +185,14 @@ class MLPPredictor:
             arrays["scale"],
             tuple(arrays[f"w{i}"] for i in range(n_layers)),
             tuple(arrays[f"b{i}"] for i in range(n_layers)),
+            arrays["groups"],
             arrays["reference"],
         )
 
 
-PREDICTOR_KINDS: dict[str, type[ScorecardPredictor | TreeEnsemblePredictor | MLPPredictor]] = {
+PREDICTOR_KINDS: dict[str, type[ScorecardPredictor | OnnxTreePredictor | MLPPredictor]] = {
     "scorecard": ScorecardPredictor,
-    "tree_ensemble": TreeEnsemblePredictor,
+    "onnx_trees": OnnxTreePredictor,
     "mlp": MLPPredictor,
 }
 

@@ -119,6 +119,13 @@ def _signed_log(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.sign(x) * np.log1p(np.abs(x)))
 
 
+def reason_group_matrix(use_age: bool = False) -> np.ndarray:
+    """Feature-to-reason-group incidence (k, len(REASON_CODES)); protected features get an
+    all-zero row, so they can never surface as a reason."""
+    groups = feature_groups(use_age)
+    return np.array([[1.0 if g == r.group else 0.0 for r in REASON_CODES] for g in groups])
+
+
 def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     """Engineer features from raw rows (n, 23) in FIELD_NAMES order; returns (n, k) float64.
 

@@ -23,7 +23,7 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator, Predictor
 from bankrisk.config import Settings
-from bankrisk.features.engineering import build_features
+from bankrisk.features.engineering import build_features, reason_group_matrix
 from bankrisk.training.calibration import CalibrationMethod, fit_calibrator
 from bankrisk.training.candidates.base import Candidate, Dataset, FittedModel
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
@@ -121,7 +121,7 @@ def train_candidate(
     return CandidateResult(
         name=candidate.name,
         model=model,
-        predictor=model.export(dev.features),
+        predictor=model.export(dev.features, reason_group_matrix(settings.use_age)),
         calibrator=calibrator,
         threshold=threshold,
         params=model.params,

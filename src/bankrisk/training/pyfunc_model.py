@@ -28,7 +28,8 @@ class BundleModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+    # No type hints here: MLflow would try to derive an input schema from them.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         frame = pd.DataFrame(model_input)
         try:
             clean = validate_frame(

@@ -53,6 +53,8 @@ class TrainReport:
     model_dir: Path
     bundle_exported: bool
     parent_run_id: str
+    results: list[CandidateResult]
+    test_index: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -288,4 +290,6 @@ def run_training(
         model_dir,
         exported,
         parent.info.run_id,
+        results,
+        test,
     )

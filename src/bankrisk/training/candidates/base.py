@@ -9,9 +9,9 @@ import numpy as np
 
 from bankrisk.bundle.predictors import (
     MLPPredictor,
+    OnnxTreePredictor,
     Predictor,
     ScorecardPredictor,
-    TreeEnsemblePredictor,
 )
 
 
@@ -24,8 +24,9 @@ class FittedModel(Protocol):
         """Raw (uncalibrated) log-odds of default, computed by the native library."""
         ...
 
-    def export(self, reference_features: np.ndarray) -> Predictor:
-        """The same model as plain arrays; contributions centred on `reference_features`."""
+    def export(self, reference_features: np.ndarray, groups: np.ndarray) -> Predictor:
+        """The same model, pickle-free, explaining by the reason groups of `groups` (k, g),
+        centred on the population of `reference_features`."""
         ...
 
 
@@ -52,10 +53,10 @@ class Dataset:
         return Dataset(self.features[index], self.labels[index])
 
 
-P = TypeVar("P", ScorecardPredictor, TreeEnsemblePredictor, MLPPredictor)
+P = TypeVar("P", ScorecardPredictor, OnnxTreePredictor, MLPPredictor)
 
 
 def centred(predictor: P, features: np.ndarray) -> P:
-    """The predictor with contributions centred on the population mean of `features`."""
-    raw = replace(predictor, reference=np.zeros(features.shape[1]))
-    return replace(raw, reference=raw.contributions(features).mean(axis=0))
+    """The predictor with contributions centred on the population mean of `features`
+    (`predictor` must have a zero reference)."""
+    return replace(predictor, reference=predictor.explain(features)[1].mean(axis=0))

@@ -8,8 +8,9 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from bankrisk.bundle.predictors import TreeEnsemblePredictor
+from bankrisk.bundle.predictors import OnnxTreePredictor
 from bankrisk.training.candidates.base import Dataset, centred
+from bankrisk.training.onnx_trees import booster_to_onnx
 
 # Chosen by 5-fold cross-validation on the development rows (benchmarks/model_quality.py):
 # shallow trees (depth <= 5 also keeps serving fast) and a slow learning rate generalise
@@ -39,8 +40,9 @@ class FittedGBM:
     def logit(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.booster.predict(features, raw_score=True))
 
-    def export(self, reference_features: np.ndarray) -> TreeEnsemblePredictor:
-        return centred(booster_to_predictor(self.booster), reference_features)
+    def export(self, reference_features: np.ndarray, groups: np.ndarray) -> OnnxTreePredictor:
+        onnx_model = booster_to_onnx(self.booster, groups)
+        return centred(OnnxTreePredictor(onnx_model, np.zeros(groups.shape[1])), reference_features)
 
 
 class GradientBoostedTrees:
@@ -65,50 +67,3 @@ class GradientBoostedTrees:
             booster = booster  # best_iteration is used by predict and dump below
         n_trees = booster.best_iteration or booster.current_iteration()
         return FittedGBM(booster, {**params, "n_estimators": n_trees})
-
-
-def booster_to_predictor(booster: lgb.Booster) -> TreeEnsemblePredictor:
-    """Flatten a LightGBM model into node arrays (numerical `<=` splits only)."""
-    dump = booster.dump_model(num_iteration=booster.best_iteration or None)
-    feature: list[int] = []
-    threshold: list[float] = []
-    left: list[int] = []
-    right: list[int] = []
-    value: list[float] = []
-    roots: list[int] = []
-    max_depth = 0
-
-    def add(node: dict[str, Any], depth: int) -> int:
-        nonlocal max_depth
-        index = len(feature)
-        feature.append(0)
-        threshold.append(0.0)
-        left.append(index)
-        right.append(index)
-        if "leaf_value" in node:
-            value.append(float(node["leaf_value"]))
-            max_depth = max(max_depth, depth)
-            return index
-        if node["decision_type"] != "<=":
-            raise ValueError(f"unsupported split type {node['decision_type']!r}")
-        value.append(float(node["internal_value"]))
-        feature[index] = int(node["split_feature"])
-        threshold[index] = float(node["threshold"])
-        left[index] = add(node["left_child"], depth + 1)
-        right[index] = add(node["right_child"], depth + 1)
-        return index
-
-    for tree in dump["tree_info"]:
-        roots.append(add(tree["tree_structure"], 0))
-    n_features = int(dump["max_feature_idx"]) + 1
-    return TreeEnsemblePredictor(
-        feature=np.asarray(feature, dtype=np.int32),
-        threshold=np.asarray(threshold, dtype=np.float64),
-        left=np.asarray(left, dtype=np.int32),
-        right=np.asarray(right, dtype=np.int32),
-        value=np.asarray(value, dtype=np.float64),
-        roots=np.asarray(roots, dtype=np.int32),
-        depth=max_depth,
-        n_features=n_features,
-        reference=np.zeros(n_features),
-    )

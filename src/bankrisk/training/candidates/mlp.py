@@ -40,14 +40,15 @@ class FittedMLP:
         logits: np.ndarray = np.asarray(self.model(scaled, training=False), dtype=np.float64)
         return logits[:, 0]
 
-    def export(self, reference_features: np.ndarray) -> MLPPredictor:
+    def export(self, reference_features: np.ndarray, groups: np.ndarray) -> MLPPredictor:
         dense = [layer for layer in self.model.layers if layer.weights]
         predictor = MLPPredictor(
             mean=self.mean,
             scale=self.scale,
             weights=tuple(np.asarray(layer.kernel, dtype=np.float64) for layer in dense),
             biases=tuple(np.asarray(layer.bias, dtype=np.float64) for layer in dense),
-            reference=np.zeros(self.mean.size),
+            groups=groups,
+            reference=np.zeros(groups.shape[1]),
         )
         return centred(predictor, reference_features)
 

@@ -60,13 +60,14 @@ class FittedScorecard:
     def logit(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.decision_function(self.binning.transform(features)))
 
-    def export(self, reference_features: np.ndarray) -> ScorecardPredictor:
+    def export(self, reference_features: np.ndarray, groups: np.ndarray) -> ScorecardPredictor:
         coef = self.model.coef_[0]
         predictor = ScorecardPredictor(
             intercept=float(self.model.intercept_[0]),
             cuts=tuple(self.binning.cuts),
             points=tuple(c * w for c, w in zip(coef, self.binning.woe, strict=True)),
-            reference=np.zeros(len(coef)),
+            groups=groups,
+            reference=np.zeros(groups.shape[1]),
         )
         return centred(predictor, reference_features)
 

@@ -1,0 +1,108 @@
+# Delivery targets: the serving image, its build-and-serve test, Cloud Run canaries.
+# Included by the Makefile (`include deploy/delivery.mk`), which defines VENV, UV and MODEL_DIR;
+# the defaults below only apply when this file is used on its own (make -f deploy/delivery.mk).
+VENV ?= .venv
+UV ?= .tools/bin/uv
+MODEL_DIR ?= models/champion
+
+# Image
+IMAGE_NAME ?= bankrisk
+GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+GIT_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PROJECT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n 1)
+IMAGE_TAG ?= $(PROJECT_VERSION)-$(GIT_SHA)
+IMAGE ?= $(IMAGE_NAME):$(IMAGE_TAG)
+SOURCE_URL ?= https://github.com/bankrisk/bankrisk
+# VERSION=N bakes registry version N; empty bakes models/champion (fetched from @champion if missing)
+VERSION ?=
+DOCKER ?= $(shell test -x /usr/bin/docker && echo /usr/bin/docker || echo docker)
+ENGINE_DIR ?= $(or $(TMPDIR),/tmp)/bankrisk-engine
+
+# Cloud Run (deploy/canary.sh); DRY_RUN=1 prints the gcloud commands
+PROJECT_ID ?=
+REGION ?= europe-west1
+SERVICE ?= bankrisk
+TAG ?= canary
+PERCENT ?=
+REVISION ?=
+AR_IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT_ID)/bankrisk/$(IMAGE_NAME):$(GIT_REVISION)
+CANARY = PROJECT_ID=$(PROJECT_ID) REGION=$(REGION) SERVICE=$(SERVICE) TAG=$(TAG) \
+	DRY_RUN=$(if $(filter 1 true yes,$(DRY_RUN)),1,0) bash deploy/canary.sh
+
+.PHONY: system-deps serve-requirements bundle image engine-up engine-down container-test \
+	cloud-build canary-init canary-deploy canary-shift canary-promote canary-rollback canary-status
+
+system-deps: ## Install Docker engine, containerd, runc, debootstrap (apt; only what is missing)
+	@missing=""; \
+	command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
+	{ command -v containerd >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1; } || missing="$$missing containerd"; \
+	{ command -v runc >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1; } || missing="$$missing runc"; \
+	command -v debootstrap >/dev/null 2>&1 || missing="$$missing debootstrap"; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+		echo "system-deps: installing$$missing"; \
+		$$sudo apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+			$$missing >/dev/null; \
+	fi
+
+serve-requirements: $(UV) ## Re-export requirements/serve.txt (hash-pinned) from uv.lock
+	$(UV) export --frozen --no-dev --no-emit-project --extra serve -o requirements/serve.txt
+
+bundle: ## Put the bundle to bake in MODEL_DIR: registry version VERSION, else @champion if missing
+	@if [ -n "$(VERSION)" ]; then \
+		$(VENV)/bin/python deploy/fetch_bundle.py --dest $(MODEL_DIR) --version $(VERSION); \
+	elif [ -f $(MODEL_DIR)/metadata.json ]; then \
+		echo "using the bundle in $(MODEL_DIR) as is"; \
+	else \
+		$(VENV)/bin/python deploy/fetch_bundle.py --dest $(MODEL_DIR) --alias champion; \
+	fi
+
+image: bundle ## Build the serving image [VERSION=N] [IMAGE=name:tag]; here: run `make engine-up` first
+	@test "$(abspath $(MODEL_DIR))" = "$(abspath models/champion)" || \
+		{ echo "the Dockerfile bakes models/champion; MODEL_DIR=$(MODEL_DIR) is not it" >&2; exit 2; }
+	@if [ -z "$$DOCKER_HOST" ] && [ -S $(ENGINE_DIR)/docker.sock ]; then \
+		export DOCKER_HOST=unix://$(ENGINE_DIR)/docker.sock; fi; \
+	model_version=$$($(VENV)/bin/python -c 'import json; print(json.load(open("$(MODEL_DIR)/metadata.json"))["version"])'); \
+	set -x; \
+	DOCKER_BUILDKIT=1 $(DOCKER) build --network host \
+		--build-arg VERSION=$(PROJECT_VERSION) \
+		--build-arg REVISION=$(GIT_REVISION) \
+		--build-arg SOURCE=$(SOURCE_URL) \
+		--build-arg MODEL_VERSION=$$model_version \
+		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+		-t $(IMAGE) -t $(IMAGE_NAME):model-$$model_version . && \
+	$(DOCKER) image inspect -f 'size: {{.Size}} bytes' $(IMAGE)
+
+engine-up: system-deps ## Start a private Docker engine here (no Docker service on these machines)
+	@bash deploy/engine.sh up
+
+engine-down: ## Stop the private Docker engine started by engine-up
+	@bash deploy/engine.sh down
+
+container-test: system-deps ## Build the image on a private engine, serve, predict, clean up
+	VENV=$(VENV) bash deploy/container_test.sh
+
+cloud-build: bundle ## Build and push with Cloud Build [PROJECT_ID=...] (uploads per .gcloudignore)
+	@test -n "$(PROJECT_ID)" || { echo "PROJECT_ID is required" >&2; exit 2; }
+	gcloud builds submit --project $(PROJECT_ID) --config cloudbuild.yaml \
+		--substitutions=_REGION=$(REGION),_TAG=$(GIT_REVISION),_VERSION=$(PROJECT_VERSION),_MODEL_VERSION=$$($(VENV)/bin/python -c 'import json; print(json.load(open("$(MODEL_DIR)/metadata.json"))["version"])') .
+
+canary-init: ## Create/replace the Cloud Run service from deploy/service.yaml [AR_IMAGE=...]
+	$(CANARY) init $(AR_IMAGE)
+
+canary-deploy: ## New revision with no traffic under TAG (default canary) [AR_IMAGE=...]
+	$(CANARY) deploy $(AR_IMAGE)
+
+canary-shift: ## Send PERCENT of traffic to the canary (PERCENT=10)
+	@test -n "$(PERCENT)" || { echo "PERCENT is required (0-100)" >&2; exit 2; }
+	$(CANARY) shift $(PERCENT)
+
+canary-promote: ## Send 100% of traffic to the canary
+	$(CANARY) promote
+
+canary-rollback: ## Canary back to 0% [REVISION=name: 100% to that revision]
+	$(CANARY) rollback $(REVISION)
+
+canary-status: ## Show revisions and traffic
+	$(CANARY) status
