@@ -25,10 +25,16 @@ RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all
 
 COPY pyproject.toml README.md ./
 COPY src/ src/
-# The project itself, without dependencies (they are all pinned above); then drop the
-# installers, which the running service does not need.
+# The project itself, without dependencies (they are all pinned above); then drop what the
+# running service never imports (installers, test suites, onnxruntime's offline tooling) and
+# precompile the rest (the runtime user cannot write bytecode).
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-compile ./ \
     && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
+    && find /opt/venv/lib -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
+    && rm -rf /opt/venv/lib/python3*/site-packages/onnxruntime/transformers \
+        /opt/venv/lib/python3*/site-packages/onnxruntime/quantization \
+        /opt/venv/lib/python3*/site-packages/onnxruntime/tools \
+        /opt/venv/lib/python3*/site-packages/onnxruntime/datasets \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
 # ---------------------------------------------------------------------------------------

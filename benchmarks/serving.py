@@ -230,7 +230,12 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make benchmark-serving` installs it (apt-get install wrk)")
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(HERE),
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",  # mlflow serve execs `uvicorn`
+        "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
+    }
     env.pop("PORT", None)
     servers = [
         Server("bankrisk", [str(BIN / "bankrisk"), "serve", "--model-dir", args.model_dir,

@@ -89,9 +89,14 @@ def create_app(
     if scorer is not None:
         app.state.metrics.model_info.labels(**scorer.model_ref).set(1)
     auth = ApiKeyAuth(settings.api_keys)
+    # Only pay for the dependency when keys are configured; scoring routes first, as the
+    # router tries routes in order.
+    protected = [Depends(auth)] if auth.enabled else []
+    app.router.routes.clear()  # FastAPI's own /docs and /openapi.json go after ours
+    app.include_router(predict.router, dependencies=protected)
+    app.include_router(model.router, dependencies=protected)
     app.include_router(operations.router)
-    app.include_router(predict.router, dependencies=[Depends(auth)])
-    app.include_router(model.router, dependencies=[Depends(auth)])
+    app.setup()
     _install_error_handlers(app, logger)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, logger=logger)

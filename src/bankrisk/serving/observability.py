@@ -65,6 +65,18 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        # Label lookups cost more than the increments: keep the children of each series.
+        key = (route, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.latency.labels(*key))
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
     def record_scores(self, pds: Any, decisions: list[str], grades: list[str]) -> None:
         counts: dict[tuple[str, str], int] = {}
         for key in zip(decisions, grades, strict=True):
@@ -149,8 +161,7 @@ class ObservabilityMiddleware:
     ) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
         method = scope["method"]
-        self.metrics.requests.labels(route, method, status).inc()
-        self.metrics.latency.labels(route, method, status).observe(seconds)
+        self.metrics.record_request(route, method, status, seconds)
         fields: dict[str, Any] = state.get("log", {})
         # Handlers may name the event and a short detail: "scored in 0.41 ms prob=0.2312".
         event = fields.pop("event", f"{method} {route} {status}")

@@ -99,15 +99,14 @@ def _fast_matrix(records: list[Any]) -> tuple[np.ndarray, list[str | None]] | No
     """The matrix if every record is valid, else None (then `record_errors` explains)."""
     if not all(type(r) is dict and _REQUIRED <= r.keys() <= _ALLOWED for r in records):
         return None
-    matrix = np.empty((len(records), len(FIELD_NAMES)))
-    for j, name in enumerate(FIELD_NAMES):
-        column = [r[name] for r in records]
-        if not all(type(v) is float or type(v) is int for v in column):
-            return None
-        try:
-            matrix[:, j] = column
-        except OverflowError:
-            return None
+    values = [r[name] for r in records for name in FIELD_NAMES]
+    # `type(v) in` rather than isinstance: bool is an int subclass and must be refused.
+    if not all(type(v) in _NUMBER_TYPES for v in values):
+        return None
+    try:
+        matrix = np.array(values, dtype=np.float64).reshape(len(records), len(FIELD_NAMES))
+    except OverflowError:
+        return None
     ok = (
         np.isfinite(matrix).all()
         and (matrix >= _MINIMUM).all()
