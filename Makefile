@@ -58,5 +58,7 @@ benchmark-serving: install ## Load-test the API vs its floor and `mlflow models 
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python benchmarks/serving.py --model-dir $(MODEL_DIR)
 
+include deploy/delivery.mk
+
 clean: ## Remove caches, local MLflow store, reports and models
 	rm -rf .pytest_cache .mypy_cache .ruff_cache mlflow.db mlartifacts reports models

@@ -32,7 +32,7 @@ class ScoreScaling:
         return self.base_points - self.factor * math.log(self.base_odds)
 
     def points(self, pd: np.ndarray) -> np.ndarray:
-        pd = np.clip(pd, _PD_FLOOR, 1.0 - _PD_FLOOR)
+        pd = np.minimum(np.maximum(pd, _PD_FLOOR), 1.0 - _PD_FLOOR)
         return np.asarray(np.round(self.offset + self.factor * np.log((1.0 - pd) / pd)))
 
 

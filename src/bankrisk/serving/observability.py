@@ -66,6 +66,7 @@ class Metrics:
         )
 
         self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._prediction_children: dict[tuple[str, str], Any] = {}
 
     def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
         # Label lookups cost more than the increments: keep the children of each series.
@@ -81,8 +82,11 @@ class Metrics:
         counts: dict[tuple[str, str], int] = {}
         for key in zip(decisions, grades, strict=True):
             counts[key] = counts.get(key, 0) + 1
-        for (decision, grade), count in counts.items():
-            self.predictions.labels(decision, grade).inc(count)
+        for key, count in counts.items():
+            child = self._prediction_children.get(key)
+            if child is None:
+                child = self._prediction_children[key] = self.predictions.labels(*key)
+            child.inc(count)
         for value in pds:
             self.pd.observe(float(value))
 
