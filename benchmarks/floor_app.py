@@ -15,10 +15,7 @@ Customer: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "Customer",
     __config__=ConfigDict(extra="forbid"),
     customer_id=(str | None, None),
-    **{
-        f.name: (int if f.integer else float, Field(ge=f.minimum, le=f.maximum))
-        for f in FIELDS
-    },
+    **{f.name: (int if f.integer else float, Field(ge=f.minimum, le=f.maximum)) for f in FIELDS},
 )
 
 app = FastAPI()
@@ -38,5 +35,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                access_log=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )

@@ -33,11 +33,29 @@ HERE = Path(__file__).resolve().parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CUSTOMER = {
-    "LIMIT_BAL": 50000, "SEX": 2, "EDUCATION": 2, "MARRIAGE": 1, "AGE": 37,
-    "PAY_0": 2, "PAY_2": 0, "PAY_3": 0, "PAY_4": 0, "PAY_5": 0, "PAY_6": 0,
-    "BILL_AMT1": 46990, "BILL_AMT2": 48233, "BILL_AMT3": 49291, "BILL_AMT4": 28314,
-    "BILL_AMT5": 28959, "BILL_AMT6": 29547, "PAY_AMT1": 2000, "PAY_AMT2": 2019,
-    "PAY_AMT3": 1200, "PAY_AMT4": 1100, "PAY_AMT5": 1069, "PAY_AMT6": 1000,
+    "LIMIT_BAL": 50000,
+    "SEX": 2,
+    "EDUCATION": 2,
+    "MARRIAGE": 1,
+    "AGE": 37,
+    "PAY_0": 2,
+    "PAY_2": 0,
+    "PAY_3": 0,
+    "PAY_4": 0,
+    "PAY_5": 0,
+    "PAY_6": 0,
+    "BILL_AMT1": 46990,
+    "BILL_AMT2": 48233,
+    "BILL_AMT3": 49291,
+    "BILL_AMT4": 28314,
+    "BILL_AMT5": 28959,
+    "BILL_AMT6": 29547,
+    "PAY_AMT1": 2000,
+    "PAY_AMT2": 2019,
+    "PAY_AMT3": 1200,
+    "PAY_AMT4": 1100,
+    "PAY_AMT5": 1069,
+    "PAY_AMT6": 1000,
 }
 
 
@@ -72,16 +90,25 @@ def get(port: int, path: str) -> int:
         conn.close()
 
 
+def _proc(pid: int, name: str) -> str:
+    """A /proc file of a process, or "" if the process has gone."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:
+        return ""
+
+
 def descendants(pid: int) -> list[int]:
     """The process and all its children (mlflow serves from a child process)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
+        fields = (
+            _proc(int(entry.name), "stat").rsplit(")", 1)[-1].split()
+            if entry.name.isdigit()
+            else []
+        )
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
     found, stack = [], [pid]
     while stack:
         current = stack.pop()
@@ -91,24 +118,20 @@ def descendants(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    total = 0
+    """utime + stime of the process tree."""
+    ticks = 0
     for p in descendants(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        except (OSError, IndexError):
-            pass
-    return total / CLOCK_TICKS
+        fields = _proc(p, "stat").rsplit(")", 1)[-1].split()
+        ticks += int(fields[11]) + int(fields[12]) if len(fields) > 12 else 0
+    return ticks / CLOCK_TICKS
 
 
 def rss_mb(pid: int) -> float:
-    total = 0
+    pages = 0
     for p in descendants(pid):
-        try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE_SIZE
-        except (OSError, IndexError):
-            pass
-    return total / 2**20
+        fields = _proc(p, "statm").split()
+        pages += int(fields[1]) if len(fields) > 1 else 0
+    return pages * PAGE_SIZE / 2**20
 
 
 def start(server: Server, env: dict[str, str], timeout: float = 120.0) -> None:
@@ -116,7 +139,10 @@ def start(server: Server, env: dict[str, str], timeout: float = 120.0) -> None:
     command = [part.replace("{port}", str(server.port)) for part in server.command]
     began = time.perf_counter()
     server.process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     while get(server.port, server.ready_path) != 200:
@@ -148,9 +174,19 @@ def wrk(server: Server, connections: int, seconds: int, workdir: Path) -> dict[s
     assert server.process is not None
     cpu_before = cpu_seconds(server.process.pid)
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{server.port}{server.predict_path}"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{server.port}{server.predict_path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     cpu = cpu_seconds(server.process.pid) - cpu_before
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -189,14 +225,18 @@ def median_of(server: Server, connections: int, key: str) -> float:
 
 
 def report(servers: list[Server], batch_ms: float) -> None:
-    print(f"\n{'server':<10}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'CPU us/req':>12}{'RSS MB':>9}{'cold s':>8}")
+    print(
+        f"\n{'server':<10}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'CPU us/req':>12}{'RSS MB':>9}{'cold s':>8}"
+    )
     for s in servers:
         for c in sorted(s.results):
-            print(f"{s.name:<10}{c:>5}{median_of(s, c, 'rps'):>10.0f}"
-                  f"{median_of(s, c, 'p50_ms'):>9.3f}{median_of(s, c, 'p99_ms'):>9.3f}"
-                  f"{median_of(s, c, 'cpu_us_per_request'):>12.0f}{s.rss_mb:>9.0f}"
-                  f"{s.cold_start_s:>8.2f}")
+            print(
+                f"{s.name:<10}{c:>5}{median_of(s, c, 'rps'):>10.0f}"
+                f"{median_of(s, c, 'p50_ms'):>9.3f}{median_of(s, c, 'p99_ms'):>9.3f}"
+                f"{median_of(s, c, 'cpu_us_per_request'):>12.0f}{s.rss_mb:>9.0f}"
+                f"{s.cold_start_s:>8.2f}"
+            )
     by_name = {s.name: s for s in servers}
     ours, floor = by_name["bankrisk"], by_name["floor"]
     print("\nGoals (1 worker, 1-row /v1/predict with reason codes):")
@@ -211,8 +251,9 @@ def report(servers: list[Server], batch_ms: float) -> None:
         goal("throughput at c=32 vs mlflow models serve (>= 10)", ratio_ml, ratio_ml >= 10)
     p99 = median_of(ours, 32, "p99_ms") / median_of(floor, 32, "p99_ms")
     goal("p99 at c=32 vs floor (<= 2)", p99, p99 <= 2)
-    goal("p50 at c=1, ms (<= 0.5)", median_of(ours, 1, "p50_ms"),
-         median_of(ours, 1, "p50_ms") <= 0.5)
+    goal(
+        "p50 at c=1, ms (<= 0.5)", median_of(ours, 1, "p50_ms"), median_of(ours, 1, "p50_ms") <= 0.5
+    )
     cpu = median_of(ours, 32, "cpu_us_per_request")
     goal("server CPU per request at c=32, us (<= 250)", cpu, cpu <= 250)
     goal("1,000-row batch p50, ms (<= 15)", batch_ms, batch_ms <= 15)
@@ -238,17 +279,45 @@ def main() -> None:
     }
     env.pop("PORT", None)
     servers = [
-        Server("bankrisk", [str(BIN / "bankrisk"), "serve", "--model-dir", args.model_dir,
-                            "--port", "{port}"], "/ready", "/v1/predict", CUSTOMER),
-        Server("floor", [sys.executable, str(HERE / "floor_app.py"), "--port", "{port}"],
-               "/ready", "/predict", CUSTOMER),
+        Server(
+            "bankrisk",
+            [str(BIN / "bankrisk"), "serve", "--model-dir", args.model_dir, "--port", "{port}"],
+            "/ready",
+            "/v1/predict",
+            CUSTOMER,
+        ),
+        Server(
+            "floor",
+            [sys.executable, str(HERE / "floor_app.py"), "--port", "{port}"],
+            "/ready",
+            "/predict",
+            CUSTOMER,
+        ),
     ]
     if not args.skip_mlflow:
-        servers.append(Server(
-            "mlflow", [str(BIN / "mlflow"), "models", "serve", "-m", args.model_uri,
-                       "--env-manager", "local", "-h", "127.0.0.1", "-p", "{port}", "-w", "1"],
-            "/ping", "/invocations", {"dataframe_records": [CUSTOMER]},
-        ))
+        servers.append(
+            Server(
+                "mlflow",
+                [
+                    str(BIN / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    args.model_uri,
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    "{port}",
+                    "-w",
+                    "1",
+                ],
+                "/ping",
+                "/invocations",
+                {"dataframe_records": [CUSTOMER]},
+            )
+        )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for server in servers:
@@ -256,17 +325,23 @@ def main() -> None:
                 wrk(server, 8, 2, Path(tmp))  # warm-up
                 assert server.process is not None
                 server.rss_mb = rss_mb(server.process.pid)
-                print(f"{server.name}: ready in {server.cold_start_s:.2f} s, "
-                      f"RSS {server.rss_mb:.0f} MB", flush=True)
+                print(
+                    f"{server.name}: ready in {server.cold_start_s:.2f} s, "
+                    f"RSS {server.rss_mb:.0f} MB",
+                    flush=True,
+                )
             for round_no in range(args.rounds):
                 for connections in (1, 32):
                     for server in servers:
                         result = wrk(server, connections, args.seconds, Path(tmp))
                         server.results.setdefault(connections, []).append(result)
-                        print(f"round {round_no + 1} c={connections:<2} {server.name:<9} "
-                              f"{result['rps']:8.0f} req/s p50 {result['p50_ms']:.3f} ms "
-                              f"p99 {result['p99_ms']:.3f} ms "
-                              f"cpu {result['cpu_us_per_request']:.0f} us/req", flush=True)
+                        print(
+                            f"round {round_no + 1} c={connections:<2} {server.name:<9} "
+                            f"{result['rps']:8.0f} req/s p50 {result['p50_ms']:.3f} ms "
+                            f"p99 {result['p99_ms']:.3f} ms "
+                            f"cpu {result['cpu_us_per_request']:.0f} us/req",
+                            flush=True,
+                        )
             batch_ms = batch_p50_ms(servers[0].port, 1000, 30)
         report(servers, batch_ms)
     finally:
