@@ -141,8 +141,13 @@ def evaluate(
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     name = f"{result['model']['name']} v{result['model']['version']}"
-    Console(width=120).print(
-        _metrics_table(f"{data} ({result['metrics']['n']:.0f} rows)", {name: result["metrics"]})
+    metrics = result["metrics"]
+    out = Console(width=120)
+    out.print(_metrics_table(f"{data} ({metrics['n']:.0f} rows)", {name: metrics}))
+    out.print(
+        f"Confusion matrix at the decline threshold {metrics['threshold']:.4f}: "
+        f"TN {metrics['tn']:.0f}  FP {metrics['fp']:.0f}  FN {metrics['fn']:.0f}  "
+        f"TP {metrics['tp']:.0f}"
     )
 
 

@@ -134,10 +134,6 @@ def test_a_weaker_model_becomes_challenger(
     assert "challenger" in result.stdout and "Not promoted" in result.stdout
     assert (report.model_dir / "metadata.json").read_text() == before
     client = MlflowClient(settings.mlflow_tracking_uri)
-    assert (
-        client.get_model_version_by_alias(settings.registered_model_name, "challenger").version
-        == "2"
-    )
-    assert (
-        client.get_model_version_by_alias(settings.registered_model_name, "champion").version == "1"
-    )
+    name = settings.registered_model_name
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"

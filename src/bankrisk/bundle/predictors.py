@@ -104,6 +104,7 @@ class OnnxTreePredictor:
     def _session(self) -> Any:
         import onnxruntime as ort
 
+        ort.disable_telemetry_events()
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # one request per core: no thread hand-offs
         options.inter_op_num_threads = 1
