@@ -22,9 +22,13 @@ import numpy as np
 from bankrisk.schema import BILL_AMOUNTS, FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
 
 _COL = {name: i for i, name in enumerate(FIELD_NAMES)}
-_PAY_IDX = [_COL[c] for c in PAY_STATUS]
-_BILL_IDX = [_COL[c] for c in BILL_AMOUNTS]
-_AMT_IDX = [_COL[c] for c in PAY_AMOUNTS]
+# The monthly fields are contiguous in FIELD_NAMES, so they are read as views (slices).
+_PAY = slice(_COL[PAY_STATUS[0]], _COL[PAY_STATUS[-1]] + 1)
+_BILL = slice(_COL[BILL_AMOUNTS[0]], _COL[BILL_AMOUNTS[-1]] + 1)
+_AMT = slice(_COL[PAY_AMOUNTS[0]], _COL[PAY_AMOUNTS[-1]] + 1)
+assert [FIELD_NAMES[_PAY], FIELD_NAMES[_BILL], FIELD_NAMES[_AMT]] == [
+    PAY_STATUS, BILL_AMOUNTS, PAY_AMOUNTS
+], "monthly fields must be contiguous in schema.FIELD_NAMES"
 _N_MONTHS = 6
 # A payment ratio above this adds nothing: the customer paid the bill and then some.
 _MAX_PAYMENT_RATIO = 2.0
@@ -139,9 +143,9 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     # possible: for a single API request the per-call overhead is the whole cost.
     out = np.empty((raw.shape[0], len(_FEATURE_GROUPS) + int(use_age)))
     limit = raw[:, _COL["LIMIT_BAL"]]
-    status = raw[:, _PAY_IDX]  # Sep .. Apr, most recent first
-    bills = raw[:, _BILL_IDX]
-    paid = raw[:, _AMT_IDX]
+    status = raw[:, _PAY]  # Sep .. Apr, most recent first
+    bills = raw[:, _BILL]
+    paid = raw[:, _AMT]
     late = np.maximum(status, 0.0)
     is_late = late > 0
 

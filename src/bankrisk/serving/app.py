@@ -12,7 +12,13 @@ from bankrisk.config import Settings
 from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.routes import model, operations, predict
-from bankrisk.serving.schemas import BatchRequest, Customer
+from bankrisk.serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    Customer,
+    ErrorResponse,
+    PredictionResponse,
+)
 from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.security import ApiKeyAuth
 from bankrisk.serving.validation import RequestError
@@ -36,7 +42,7 @@ def _error(
 def _install_error_handlers(app: FastAPI, logger: JsonLogger) -> None:
     @app.exception_handler(RequestError)
     async def request_problem(request: Request, exc: RequestError) -> JSONResponse:
-        return _error(exc.status, exc.detail, exc.errors)
+        return _error(exc.status, exc.detail, exc.errors, exc.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -54,19 +60,26 @@ def _install_error_handlers(app: FastAPI, logger: JsonLogger) -> None:
 
 
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """FastAPI's schema plus the request models, which routes read as raw JSON."""
+    """FastAPI's schema plus the scoring endpoints, which are plain ASGI routes."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _, defs = models_json_schema(
-            [(Customer, "validation"), (BatchRequest, "validation")],
+            [
+                (Customer, "validation"),
+                (BatchRequest, "validation"),
+                (PredictionResponse, "serialization"),
+                (BatchResponse, "serialization"),
+                (ErrorResponse, "serialization"),
+            ],
             ref_template="#/components/schemas/{model}",
         )
         defs["$defs"]["BatchRequest"]["properties"]["records"]["maxItems"] = (
             settings.max_batch_records
         )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        schema["paths"] = {**predict.openapi_paths(), **schema["paths"]}
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -88,15 +101,14 @@ def create_app(
     app.state.metrics = Metrics()
     if scorer is not None:
         app.state.metrics.model_info.labels(**scorer.model_ref).set(1)
-    auth = ApiKeyAuth(settings.api_keys)
-    # Only pay for the dependency when keys are configured; scoring routes first, as the
-    # router tries routes in order.
-    protected = [Depends(auth)] if auth.enabled else []
-    app.router.routes.clear()  # FastAPI's own /docs and /openapi.json go after ours
-    app.include_router(predict.router, dependencies=protected)
-    app.include_router(model.router, dependencies=protected)
+    app.state.auth = auth = ApiKeyAuth(settings.api_keys)
+    # The router tries routes in order: the scoring endpoints first, FastAPI's own /docs and
+    # /openapi.json (added by its constructor) last.
+    docs_routes = list(app.router.routes)
+    app.router.routes[:] = predict.ROUTES
+    app.include_router(model.router, dependencies=[Depends(auth)] if auth.enabled else [])
     app.include_router(operations.router)
-    app.setup()
+    app.router.routes.extend(docs_routes)
     _install_error_handlers(app, logger)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, logger=logger)

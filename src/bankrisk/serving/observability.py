@@ -163,7 +163,11 @@ class ObservabilityMiddleware:
     def _finish(
         self, scope: Scope, state: dict[str, Any], request_id: str, status: int, seconds: float
     ) -> None:
-        route = getattr(scope.get("route"), "path", "unmatched")
+        # The route template (bounded label values); fixed routes without one (FastAPI's
+        # /docs) by their path; requests that matched nothing as "unmatched".
+        route = getattr(scope.get("route"), "path", None) or (
+            scope["path"] if "endpoint" in scope else "unmatched"
+        )
         method = scope["method"]
         self.metrics.record_request(route, method, status, seconds)
         fields: dict[str, Any] = state.get("log", {})

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+
+from bankrisk.serving.validation import RequestError
 
 
 def _digest(key: str) -> bytes:
@@ -14,7 +17,7 @@ def _digest(key: str) -> bytes:
 
 
 class ApiKeyAuth:
-    """FastAPI dependency: accepts `X-API-Key: KEY` or `Authorization: Bearer KEY`."""
+    """Accepts `X-API-Key: KEY` or `Authorization: Bearer KEY`; a FastAPI dependency too."""
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self._digests = tuple(_digest(k) for k in keys)
@@ -30,16 +33,21 @@ class ApiKeyAuth:
             found |= hmac.compare_digest(candidate, digest)
         return found
 
-    async def __call__(self, request: Request) -> None:
+    def check(self, raw_headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Raise RequestError(401) unless the ASGI headers carry a valid key."""
         if not self._digests:
             return
-        key = request.headers.get("x-api-key")
-        if key is None:
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            key = token if scheme.lower() == "bearer" else None
+        key = None
+        for name, value in raw_headers:
+            if name == b"x-api-key":
+                key = value.decode("latin-1")
+            elif name == b"authorization" and key is None:
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                key = token.strip() if scheme.lower() == "bearer" else None
         if not key or not self.is_valid(key):
-            raise HTTPException(
-                status_code=401,
-                detail="missing or invalid API key",
-                headers={"WWW-Authenticate": "Bearer"},
+            raise RequestError(
+                401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"}
             )
+
+    async def __call__(self, request: Request) -> None:
+        self.check(request.headers.raw)

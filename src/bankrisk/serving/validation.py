@@ -24,18 +24,25 @@ _REQUIRED = frozenset(FIELD_NAMES)
 _ALLOWED = _REQUIRED | {CUSTOMER_ID}
 _MINIMUM = np.array([f.minimum for f in FIELDS])
 _MAXIMUM = np.array([f.maximum for f in FIELDS])
-_INTEGER = np.array([f.integer for f in FIELDS])
+_NOT_INTEGER = np.array([not f.integer for f in FIELDS])
 _NUMBER_TYPES = (int, float)
 
 
 class RequestError(Exception):
     """A request the API refuses: the HTTP status, a summary, and field-level errors."""
 
-    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors or []
+        self.headers = headers or {}
 
 
 def parse_json(body: bytes) -> Any:
@@ -107,11 +114,11 @@ def _fast_matrix(records: list[Any]) -> tuple[np.ndarray, list[str | None]] | No
         matrix = np.array(values, dtype=np.float64).reshape(len(records), len(FIELD_NAMES))
     except OverflowError:
         return None
+    # NaN fails both comparisons and infinities fail one: the bounds check finiteness too.
     ok = (
-        np.isfinite(matrix).all()
-        and (matrix >= _MINIMUM).all()
+        (matrix >= _MINIMUM).all()
         and (matrix <= _MAXIMUM).all()
-        and (matrix[:, _INTEGER] == np.floor(matrix[:, _INTEGER])).all()
+        and ((matrix == np.floor(matrix)) | _NOT_INTEGER).all()
     )
     if not ok:
         return None

@@ -1,100 +1,181 @@
-"""Scoring endpoints: one customer, or a batch answered in order."""
+"""Scoring endpoints: one customer, or a batch answered in order.
+
+They are plain ASGI endpoints rather than FastAPI routes: FastAPI's per-request machinery
+(dependency solving, request objects, response classes) costs more than scoring a customer
+does, and these are the hot paths. They keep the API's contract (same JSON, same errors,
+same auth) and are documented in the OpenAPI schema by `openapi_paths()`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from starlette.routing import Match, Route
 
-from bankrisk.serving.deps import read_json, scorer
-from bankrisk.serving.responses import JSONResponse
-from bankrisk.serving.schemas import ERROR_RESPONSES, BatchResponse, PredictionResponse
-from bankrisk.serving.validation import RequestError, validate_records
+from bankrisk.serving.observability import Receive, Scope, Send
+from bankrisk.serving.scorer import Scorer
+from bankrisk.serving.validation import RequestError, parse_json, validate_records
 
-router = APIRouter(tags=["scoring"])
-
-
-def _body_schema(model: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
-        }
-    }
+Handler = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
+_JSON = (b"content-type", b"application/json")
 
 
-def _record(request: Request, scores: Any, n: int) -> None:
-    request.app.state.metrics.record_scores(scores.pd, scores.decisions, scores.grades)
-    request.state.log["model_version"] = request.app.state.scorer.model_ref["version"]
-    request.state.log["records"] = n
+def _scorer(state: Any) -> Scorer:
+    found: Scorer | None = state.scorer
+    if found is None:
+        raise RequestError(503, "model not loaded")
+    return found
 
 
-@router.post(
-    "/v1/predict",
-    response_model=PredictionResponse,
-    responses=ERROR_RESPONSES,
-    openapi_extra=_body_schema("Customer"),
-    summary="Score one customer",
-)
-@router.post(
-    "/predict",
-    response_model=PredictionResponse,
-    responses=ERROR_RESPONSES,
-    openapi_extra=_body_schema("Customer"),
-    deprecated=True,
-    summary="Score one customer (the original design's path; same as /v1/predict)",
-)
-async def predict_one(request: Request) -> JSONResponse:
-    service = scorer(request)
-    body = await read_json(request, request.app.state.settings.max_body_bytes)
+def _record(state: Any, scores: Any, log: dict[str, Any], n: int) -> None:
+    state.metrics.record_scores(scores.pd, scores.decisions, scores.grades)
+    log["model_version"] = state.scorer.model_ref["version"]
+    log["records"] = n
+
+
+def score_one(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
+    service = _scorer(state)
     if not isinstance(body, dict):
         raise RequestError(422, "body must be a JSON object of one customer's fields")
     rows, ids = validate_records([body], indexed=False)
     scores, predictions = service.predict(rows, ids)
-    _record(request, scores, 1)
-    request.state.log.update(
+    log = request["log"]
+    _record(state, scores, log, 1)
+    log.update(
         event="scored",
         detail=f"prob={scores.pd[0]:.4f}",
         decision=scores.decisions[0],
         risk_grade=scores.grades[0],
     )
-    return JSONResponse(
-        {
-            **predictions[0],
-            "model": service.model_ref,
-            "request_id": request.state.request_id,
-        }
-    )
+    return {**predictions[0], "model": service.model_ref, "request_id": request["request_id"]}
 
 
-@router.post(
-    "/v1/predict/batch",
-    response_model=BatchResponse,
-    responses=ERROR_RESPONSES,
-    openapi_extra=_body_schema("BatchRequest"),
-    summary="Score up to the batch limit in order",
-)
-async def predict_batch(request: Request) -> JSONResponse:
-    service = scorer(request)
-    settings = request.app.state.settings
-    body = await read_json(request, settings.max_body_bytes)
+def score_batch(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
+    service = _scorer(state)
     records = body.get("records") if isinstance(body, dict) else None
     if not isinstance(records, list) or not records or set(body) != {"records"}:
         raise RequestError(422, 'body must be {"records": [customer, ...]} with at least one')
-    if len(records) > settings.max_batch_records:
-        raise RequestError(
-            413, f"{len(records)} records: the batch limit is {settings.max_batch_records}"
-        )
+    limit = state.settings.max_batch_records
+    if len(records) > limit:
+        raise RequestError(413, f"{len(records)} records: the batch limit is {limit}")
     rows, ids = validate_records(records)
     scores, predictions = service.predict(rows, ids)
-    _record(request, scores, len(records))
-    request.state.log.update(
-        event=f"scored {len(records)} customers", detail=f"mean_prob={scores.pd.mean():.4f}"
-    )
-    return JSONResponse(
-        {
-            "model": service.model_ref,
-            "request_id": request.state.request_id,
-            "predictions": predictions,
-        }
-    )
+    log = request["log"]
+    _record(state, scores, log, len(records))
+    log.update(event=f"scored {len(records)} customers", detail=f"mean_prob={scores.pd.mean():.4f}")
+    return {
+        "model": service.model_ref,
+        "request_id": request["request_id"],
+        "predictions": predictions,
+    }
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body, refusing more than `limit` bytes (413) before reading it all."""
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > limit:
+            raise RequestError(413, f"request body over the {limit}-byte limit")
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"request body over the {limit}-byte limit")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    if not body:
+        raise RequestError(400, "empty request body: send a JSON object")
+    return body
+
+
+class ScoringEndpoint:
+    """ASGI endpoint: auth, size-limited body, JSON, then `handler`; errors as JSON."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state
+        headers = [_JSON]
+        try:
+            state.auth.check(scope["headers"])
+            body = await _read_body(scope, receive, state.settings.max_body_bytes)
+            status, payload = 200, self.handler(state, parse_json(body), scope["state"])
+        except RequestError as exc:
+            status, payload = exc.status, {"detail": exc.detail, "errors": exc.errors}
+            headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+        content = orjson.dumps(payload)
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+class ScoringRoute(Route):
+    """A Starlette route that, like FastAPI's, tells middleware which route matched."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match != Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+ROUTES = [
+    ScoringRoute("/v1/predict", ScoringEndpoint(score_one), methods=["POST"]),
+    ScoringRoute("/predict", ScoringEndpoint(score_one), methods=["POST"]),
+    ScoringRoute("/v1/predict/batch", ScoringEndpoint(score_batch), methods=["POST"]),
+]
+
+
+def _operation(summary: str, body: str, response: str, deprecated: bool = False) -> dict[str, Any]:
+    def ref(model: str) -> dict[str, Any]:
+        return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}
+
+    errors = {
+        "400": "Malformed JSON",
+        "401": "Missing or invalid API key",
+        "413": "Body or batch too large",
+        "422": "Invalid fields, each named with why",
+        "503": "Model not loaded",
+    }
+    operation: dict[str, Any] = {
+        "tags": ["scoring"],
+        "summary": summary,
+        "requestBody": {"required": True, "content": ref(body)},
+        "responses": {
+            "200": {"description": "Scored", "content": ref(response)},
+            **{
+                code: {"description": text, "content": ref("ErrorResponse")}
+                for code, text in errors.items()
+            },
+        },
+    }
+    if deprecated:
+        operation["deprecated"] = True
+    return operation
+
+
+def openapi_paths() -> dict[str, Any]:
+    """OpenAPI path items of the scoring endpoints (component names from schemas.py)."""
+    return {
+        "/v1/predict": {"post": _operation("Score one customer", "Customer", "PredictionResponse")},
+        "/predict": {
+            "post": _operation(
+                "Score one customer (the original design's path; same as /v1/predict)",
+                "Customer",
+                "PredictionResponse",
+                deprecated=True,
+            )
+        },
+        "/v1/predict/batch": {
+            "post": _operation(
+                "Score up to the batch limit, answered in order", "BatchRequest", "BatchResponse"
+            )
+        },
+    }
