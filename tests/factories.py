@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 import numpy as np
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator
 from bankrisk.features.engineering import build_features, reason_group_matrix
-from bankrisk.schema import BILL_AMOUNTS, FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
+from bankrisk.schema import (
+    BILL_AMOUNTS,
+    FIELD_NAMES,
+    FIELDS,
+    PAY_AMOUNTS,
+    PAY_STATUS,
+    PROTECTED,
+)
 
 
 def make_raw(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +63,37 @@ def make_bundle(use_age: bool = False) -> ModelBundle:
         model.export(data.features, reason_group_matrix(use_age)),
         calibrator,
         POLICY,
-        {"name": "test-model", "version": "7"},
+        bundle_metadata(raw, labels),
         use_age,
     )
+
+
+def bundle_metadata(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """What training writes about the data (the parts the API serves): the training range of
+    each input field (for out-of-range warnings), a data fingerprint and test metrics."""
+    return {
+        "name": "test-model",
+        "version": "7",
+        "model_family": "gbm",
+        "data_fingerprint": {
+            "path": "synthetic://make_raw?n=3000&seed=5",
+            "sha256": hashlib.sha256(raw.tobytes()).hexdigest(),
+            "rows": int(labels.size),
+            "positive_rate": float(labels.mean()),
+        },
+        "input_fields": [
+            {
+                "name": spec.name,
+                "min": spec.minimum,
+                "max": spec.maximum,
+                "integer": spec.integer,
+                "train_min": float(raw[:, j].min()),
+                "train_max": float(raw[:, j].max()),
+                "protected": spec.name in PROTECTED,
+                "description": spec.description,
+            }
+            for j, spec in enumerate(FIELDS)
+        ],
+        "excluded_inputs": list(PROTECTED),
+        "test_metrics": {"roc_auc": 0.75, "brier": 0.2, "log_loss": 0.6},
+    }

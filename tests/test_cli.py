@@ -66,3 +66,16 @@ def test_bad_setting_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "test_size" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_download_offline_fails_at_once_and_names_data(tmp_path: Path) -> None:
+    # No network but the package registries here: the UCI host does not resolve.
+    result = run("data", "download", "--dest", str(tmp_path / "data"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--data" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_without_data_tries_the_download_and_says_what_to_do(tmp_path: Path) -> None:
+    result = run("train", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--data" in result.stderr and "Traceback" not in result.stderr
