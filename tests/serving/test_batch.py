@@ -153,7 +153,9 @@ def test_the_limit_applies_before_record_validation(make_api: Callable[..., Api]
     ],
 )
 def test_wrong_batch_shapes_are_422(api: Api, body: Any) -> None:
-    response = api.client.post("/v1/predict/batch", json=body)
+    response = api.client.post(
+        "/v1/predict/batch", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     error = response.json()
     assert set(error) == {"detail", "errors"}

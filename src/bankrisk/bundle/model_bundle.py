@@ -106,13 +106,9 @@ class ModelBundle:
 
     # ---- persistence -------------------------------------------------------------------
 
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        arrays_path = directory / ARRAYS_FILE
-        with arrays_path.open("wb") as fh:
-            arrays: dict[str, Any] = {**self.predictor.to_arrays(), **self.calibrator.to_arrays()}
-            np.savez(fh, **arrays)
-        metadata = {
+    def describe(self) -> dict[str, Any]:
+        """The metadata with what this code derives: features, reason codes, policy."""
+        return {
             **self.metadata,
             "format_version": BUNDLE_FORMAT_VERSION,
             "predictor": self.predictor.kind,
@@ -126,8 +122,15 @@ class ModelBundle:
             ],
             "reason_codes": self._reason_codes,
             "policy": self.policy.to_dict(),
-            "arrays_sha256": _sha256(arrays_path),
         }
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays_path = directory / ARRAYS_FILE
+        with arrays_path.open("wb") as fh:
+            arrays: dict[str, Any] = {**self.predictor.to_arrays(), **self.calibrator.to_arrays()}
+            np.savez(fh, **arrays)
+        metadata = {**self.describe(), "arrays_sha256": _sha256(arrays_path)}
         (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=_jsonable))
 
     @classmethod

@@ -27,7 +27,9 @@ _PAY = slice(_COL[PAY_STATUS[0]], _COL[PAY_STATUS[-1]] + 1)
 _BILL = slice(_COL[BILL_AMOUNTS[0]], _COL[BILL_AMOUNTS[-1]] + 1)
 _AMT = slice(_COL[PAY_AMOUNTS[0]], _COL[PAY_AMOUNTS[-1]] + 1)
 assert [FIELD_NAMES[_PAY], FIELD_NAMES[_BILL], FIELD_NAMES[_AMT]] == [
-    PAY_STATUS, BILL_AMOUNTS, PAY_AMOUNTS
+    PAY_STATUS,
+    BILL_AMOUNTS,
+    PAY_AMOUNTS,
 ], "monthly fields must be contiguous in schema.FIELD_NAMES"
 _N_MONTHS = 6
 # A payment ratio above this adds nothing: the customer paid the bill and then some.

@@ -39,7 +39,9 @@ def _error(
     )
 
 
-def _install_error_handlers(app: FastAPI, logger: JsonLogger) -> None:
+def _install_error_handlers(app: FastAPI) -> None:
+    """JSON errors; anything unexpected becomes a JSON 500 in ObservabilityMiddleware."""
+
     @app.exception_handler(RequestError)
     async def request_problem(request: Request, exc: RequestError) -> JSONResponse:
         return _error(exc.status, exc.detail, exc.errors, exc.headers)
@@ -47,16 +49,6 @@ def _install_error_handlers(app: FastAPI, logger: JsonLogger) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged with its type for the operator; the client never sees internals.
-        logger.emit(
-            "ERROR",
-            f"unhandled {type(exc).__name__}: {exc}",
-            request_id=getattr(request.state, "request_id", None),
-        )
-        return _error(500, "internal error; quote the request id to the operator")
 
 
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
@@ -109,7 +101,7 @@ def create_app(
     app.include_router(model.router, dependencies=[Depends(auth)] if auth.enabled else [])
     app.include_router(operations.router)
     app.router.routes.extend(docs_routes)
-    _install_error_handlers(app, logger)
+    _install_error_handlers(app)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, logger=logger)
     return app

@@ -26,6 +26,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _PD_BUCKETS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 _MAX_REQUEST_ID = 64
+_INTERNAL_ERROR_START: Message = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [(b"content-type", b"application/json")],
+}
 
 
 class Metrics:
@@ -143,12 +148,12 @@ class ObservabilityMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["log"] = {}
-        status = 500
+        status, started = 500, False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -157,6 +162,25 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # The last line of defence: the operator gets the error in the request's one log
+            # line, the client a JSON 500 with the request id and no internals.
+            state["log"]["error"] = f"{type(exc).__name__}: {exc}"
+            status = 500
+            if not started:
+                await send_with_id(dict(_INTERNAL_ERROR_START))
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": orjson.dumps(
+                            {
+                                "detail": "internal error; quote the request id to the operator",
+                                "errors": [],
+                                "request_id": request_id,
+                            }
+                        ),
+                    }
+                )
         finally:
             self._finish(scope, state, request_id, status, time.perf_counter() - start)
 

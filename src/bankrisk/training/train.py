@@ -82,7 +82,8 @@ def read_training_data(path: Path) -> TrainingData:
     )
 
 
-def _input_fields(raw: np.ndarray) -> list[dict[str, Any]]:
+def input_fields(raw: np.ndarray) -> list[dict[str, Any]]:
+    """Each input's valid range and the range seen in training (served as warnings)."""
     return [
         {
             "name": spec.name,
@@ -132,7 +133,7 @@ def bundle_metadata(
             "dev_rows": int(dev.size),
             "test_rows": int(data.labels.size - dev.size),
         },
-        "input_fields": _input_fields(data.raw[dev]),
+        "input_fields": input_fields(data.raw[dev]),
         "excluded_inputs": _excluded_inputs(settings),
         "params": result.params,
         "cv_metrics": result.cv_metrics,

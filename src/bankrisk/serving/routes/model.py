@@ -49,4 +49,4 @@ def model_card(metadata: dict[str, Any]) -> dict[str, Any]:
     summary="The served model's card",
 )
 async def model(request: Request) -> JSONResponse:
-    return JSONResponse(model_card(scorer(request).bundle.metadata))
+    return JSONResponse(model_card(scorer(request).bundle.describe()))
