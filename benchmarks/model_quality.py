@@ -18,8 +18,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from bankrisk.config import Settings
 from bankrisk.evaluation.metrics import classification_metrics
+from bankrisk.training.assessment import read_training_data
 from bankrisk.training.pipeline import select_champion, train_all
-from bankrisk.training.train import read_training_data
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2] / "shared/data/default_of_credit_card_clients.csv"

@@ -13,9 +13,9 @@ from bankrisk.bundle.predictors import Calibrator
 from bankrisk.data.synthetic import synthetic_customers
 from bankrisk.features.engineering import build_features, reason_group_matrix
 from bankrisk.schema import PROTECTED
+from bankrisk.training.assessment import input_fields
 from bankrisk.training.candidates.base import Dataset
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
-from bankrisk.training.train import input_fields
 
 
 def make_raw(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

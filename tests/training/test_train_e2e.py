@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
 from bankrisk.schema import FIELD_NAMES, PROTECTED
-from bankrisk.training.train import TrainReport, read_training_data, run_training
+from bankrisk.training.assessment import read_training_data
+from bankrisk.training.train import TrainReport, run_training
 
 pytestmark = pytest.mark.slow
 BANKRISK = str(Path(sys.executable).with_name("bankrisk"))

@@ -10,28 +10,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
-import pandas as pd
 
-from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.bundle.model_bundle import METADATA_FILE, ModelBundle
 from bankrisk.config import Settings
-from bankrisk.data.load import file_fingerprint, load_dataset
-from bankrisk.data.validate import validate_frame
-from bankrisk.evaluation.fairness import fairness_report
 from bankrisk.evaluation.metrics import classification_metrics
-from bankrisk.evaluation.model_card import ModelCardInput, render_model_card
-from bankrisk.evaluation.plots import save_evaluation_plots
-from bankrisk.features.engineering import build_features, feature_names
-from bankrisk.monitoring.reference import reference_profiles
-from bankrisk.schema import FIELD_NAMES, FIELDS, PROTECTED, TARGET
 from bankrisk.training import tracking
+from bankrisk.training.assessment import (
+    MODEL_CARD_FILE,
+    TrainingData,
+    evaluate_candidate,
+    read_training_data,
+)
 from bankrisk.training.pipeline import CandidateResult, select_champion, train_all
 from bankrisk.training.splits import split_dev_test
 
-MODEL_CARD_FILE = "model_card.md"
 Progress = Callable[[str], None]
 
 
@@ -57,144 +52,6 @@ class TrainReport:
     test_index: np.ndarray
 
 
-@dataclass(frozen=True)
-class TrainingData:
-    raw: np.ndarray
-    labels: np.ndarray
-    frame: pd.DataFrame
-    fingerprint: dict[str, Any]
-
-
-def read_training_data(path: Path) -> TrainingData:
-    frame = validate_frame(load_dataset(path), require_target=True)
-    labels = frame[TARGET].to_numpy(dtype=np.int64)
-    return TrainingData(
-        raw=frame[list(FIELD_NAMES)].to_numpy(dtype=np.float64),
-        labels=labels,
-        frame=frame,
-        fingerprint={
-            "path": str(path),
-            "sha256": file_fingerprint(path),
-            "rows": int(labels.size),
-            "columns": int(frame.shape[1]),
-            "positive_rate": float(labels.mean()),
-        },
-    )
-
-
-def input_fields(raw: np.ndarray) -> list[dict[str, Any]]:
-    """Each input's valid range and the range seen in training (served as warnings)."""
-    return [
-        {
-            "name": spec.name,
-            "min": spec.minimum,
-            "max": spec.maximum,
-            "integer": spec.integer,
-            "train_min": float(raw[:, j].min()),
-            "train_max": float(raw[:, j].max()),
-            "protected": spec.name in PROTECTED,
-            "description": spec.description,
-        }
-        for j, spec in enumerate(FIELDS)
-    ]
-
-
-def _excluded_inputs(settings: Settings) -> list[str]:
-    return [p for p in PROTECTED if not (p == "AGE" and settings.use_age)]
-
-
-def bundle_metadata(
-    result: CandidateResult,
-    data: TrainingData,
-    dev: np.ndarray,
-    settings: Settings,
-    version: str,
-    test_metrics: dict[str, float],
-    fairness: dict[str, Any],
-) -> dict[str, Any]:
-    features = build_features(data.raw[dev], settings.use_age)
-    profiles = reference_profiles(
-        {
-            **{name: data.raw[dev, j] for j, name in enumerate(FIELD_NAMES)},
-            **{
-                f"feature:{n}": features[:, i]
-                for i, n in enumerate(feature_names(settings.use_age))
-            },
-            "probability_of_default": result.oof_pd,
-        }
-    )
-    return {
-        "name": settings.registered_model_name,
-        "version": version,
-        "model_family": result.name,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data_fingerprint": {
-            **data.fingerprint,
-            "dev_rows": int(dev.size),
-            "test_rows": int(data.labels.size - dev.size),
-        },
-        "input_fields": input_fields(data.raw[dev]),
-        "excluded_inputs": _excluded_inputs(settings),
-        "params": result.params,
-        "cv_metrics": result.cv_metrics,
-        "test_metrics": test_metrics,
-        "fairness": fairness,
-        "costs": {
-            "cost_missed_default": settings.cost_missed_default,
-            "cost_declined_good": settings.cost_declined_good,
-        },
-        "reference_distributions": profiles,
-    }
-
-
-def evaluate_candidate(
-    result: CandidateResult,
-    data: TrainingData,
-    dev: np.ndarray,
-    test: np.ndarray,
-    settings: Settings,
-    version: str,
-    out_dir: Path,
-) -> tuple[ModelBundle, dict[str, float], str]:
-    """Score the test split with the candidate's exported bundle (what would be served)."""
-    placeholder = result.bundle(settings, {})
-    y_test = data.labels[test]
-    pd_test = placeholder.predict_pd(data.raw[test])
-    metrics = classification_metrics(y_test, pd_test, result.threshold)
-    protected = data.frame.iloc[test]
-    fairness = fairness_report(
-        y_test,
-        pd_test,
-        result.threshold,
-        sex=protected["SEX"].to_numpy(),
-        age=protected["AGE"].to_numpy(),
-        marriage=protected["MARRIAGE"].to_numpy(),
-    )
-    metadata = bundle_metadata(result, data, dev, settings, version, metrics, fairness)
-    bundle = result.bundle(settings, metadata)
-    save_evaluation_plots(y_test, pd_test, out_dir, title=f"{result.name} (test split)")
-    card = render_model_card(
-        ModelCardInput(
-            name=settings.registered_model_name,
-            version=version,
-            model_family=result.name,
-            trained_at=metadata["trained_at"],
-            data_fingerprint=metadata["data_fingerprint"],
-            features=feature_names(settings.use_age),
-            excluded_inputs=metadata["excluded_inputs"],
-            metrics=metrics,
-            validation_metrics=result.cv_metrics,
-            fairness=fairness,
-            threshold=result.threshold,
-            costs=metadata["costs"],
-            score_scaling=bundle.policy.to_dict()["score_scaling"],
-            grade_bands=bundle.policy.grade_bands(),
-        )
-    )
-    (out_dir / MODEL_CARD_FILE).write_text(card)
-    return bundle, metrics, card
-
-
 def _export(bundle_dir: Path, model_dir: Path) -> None:
     """Replace `model_dir` with a copy of `bundle_dir` (written beside it, then renamed)."""
     model_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -203,6 +60,52 @@ def _export(bundle_dir: Path, model_dir: Path) -> None:
     shutil.copytree(bundle_dir, staging)
     shutil.rmtree(model_dir, ignore_errors=True)
     staging.rename(model_dir)
+
+
+def _track_candidate(
+    result: CandidateResult,
+    data: TrainingData,
+    dev: np.ndarray,
+    test: np.ndarray,
+    settings: Settings,
+    version: str,
+    out_dir: Path,
+) -> tuple[CandidateReport, ModelBundle, str]:
+    """Evaluate one candidate in its own child run: parameters, metrics, plots, card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with mlflow.start_run(run_name=result.name, nested=True) as child:
+        bundle, metrics, card = evaluate_candidate(
+            result, data, dev, test, settings, version, out_dir
+        )
+        mlflow.log_params({k: str(v) for k, v in result.params.items()})
+        mlflow.log_metrics({**{f"test_{k}": v for k, v in metrics.items()}, **result.cv_metrics})
+        mlflow.log_dict(data.fingerprint, "data_fingerprint.json")
+        mlflow.set_tags(tracking.provenance_tags(data.fingerprint))
+        mlflow.log_artifacts(str(out_dir))
+    return CandidateReport(result.name, metrics, result.cv_metrics, child.info.run_id), bundle, card
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    alias: str
+    reason: str
+    previous_bundle_dir: Path | None
+
+
+def _promotion_gate(
+    settings: Settings, data: TrainingData, test: np.ndarray, new_auc: float, workdir: Path
+) -> GateOutcome:
+    """Score the current champion on this run's test rows and compare AUCs."""
+    previous = tracking.champion_bundle(settings, workdir)
+    if previous is None:
+        return GateOutcome(tracking.promotion_decision(new_auc, None, 0.0), "no champion yet", None)
+    version, bundle = previous
+    previous_auc = classification_metrics(
+        data.labels[test], bundle.predict_pd(data.raw[test]), bundle.policy.threshold
+    )["roc_auc"]
+    alias = tracking.promotion_decision(new_auc, previous_auc, settings.promotion_min_auc_gain)
+    reason = f"test AUC {new_auc:.4f} vs champion v{version} {previous_auc:.4f}"
+    return GateOutcome(alias, reason, workdir / "artifacts" / "bundle")
 
 
 def run_training(
@@ -224,73 +127,47 @@ def run_training(
         mlflow.log_params({k: str(v) for k, v in settings.model_dump().items() if k != "api_keys"})
         mlflow.log_dict(data.fingerprint, "data_fingerprint.json")
         results = train_all(data.raw[dev], data.labels[dev], settings, progress)
-        reports, bundles, cards = [], {}, {}
-        for result in results:
-            out_dir = settings.reports_dir / stamp / result.name
-            out_dir.mkdir(parents=True, exist_ok=True)
-            with mlflow.start_run(run_name=result.name, nested=True) as child:
-                bundle, metrics, card = evaluate_candidate(
-                    result, data, dev, test, settings, version, out_dir
-                )
-                mlflow.log_params({k: str(v) for k, v in result.params.items()})
-                mlflow.log_metrics(
-                    {**{f"test_{k}": v for k, v in metrics.items()}, **result.cv_metrics}
-                )
-                mlflow.log_dict(data.fingerprint, "data_fingerprint.json")
-                mlflow.set_tags(tracking.provenance_tags(data.fingerprint))
-                mlflow.log_artifacts(str(out_dir))
-            reports.append(
-                CandidateReport(result.name, metrics, result.cv_metrics, child.info.run_id)
+        tracked = {
+            r.name: _track_candidate(
+                r, data, dev, test, settings, version, settings.reports_dir / stamp / r.name
             )
-            bundles[result.name], cards[result.name] = bundle, card
+            for r in results
+        }
         champion = select_champion(results)
+        report, bundle, card = tracked[champion.name]
         bundle_dir = Path(tmp) / "bundle"
-        bundles[champion.name].save(bundle_dir)
-        (bundle_dir / MODEL_CARD_FILE).write_text(cards[champion.name])
+        bundle.save(bundle_dir)
+        (bundle_dir / MODEL_CARD_FILE).write_text(card)
         progress(f"registering {champion.name} as {settings.registered_model_name} v{version}")
         registered = tracking.log_bundle_model(bundle_dir, settings)
         if registered != version:  # another training registered in between
             progress(f"warning: registry gave v{registered}; the bundle says v{version}")
-        new_auc = next(r.metrics["roc_auc"] for r in reports if r.name == champion.name)
-        previous = tracking.champion_bundle(settings, Path(tmp) / "previous")
-        previous_auc = None
-        if previous is not None:
-            previous_pd = previous[1].predict_pd(data.raw[test])
-            previous_auc = classification_metrics(
-                data.labels[test], previous_pd, previous[1].policy.threshold
-            )["roc_auc"]
-        alias = tracking.promotion_decision(new_auc, previous_auc, settings.promotion_min_auc_gain)
-        tracking.set_alias(settings, registered, alias)
-        gate_reason = (
-            "no champion yet"
-            if previous is None
-            else f"test AUC {new_auc:.4f} vs champion v{previous[0]} {previous_auc:.4f}"
-        )
+        gate = _promotion_gate(settings, data, test, report.metrics["roc_auc"], Path(tmp) / "prev")
+        tracking.set_alias(settings, registered, gate.alias)
         mlflow.set_tags(
             {
                 "champion_family": champion.name,
                 "registered_version": registered,
-                "alias": alias,
-                "gate": gate_reason,
+                "alias": gate.alias,
+                "gate": gate.reason,
             }
         )
-        exported = alias == tracking.CHAMPION
+        exported = gate.alias == tracking.CHAMPION
         if exported:
             _export(bundle_dir, model_dir)
-        elif previous is not None and not (model_dir / "metadata.json").is_file():
+        elif gate.previous_bundle_dir and not (model_dir / METADATA_FILE).is_file():
             # Keep the served bundle the registry's champion even if the folder was deleted.
-            previous_dir = Path(tmp) / "previous" / "artifacts" / "bundle"
-            _export(previous_dir, model_dir)
+            _export(gate.previous_bundle_dir, model_dir)
             exported = True
     return TrainReport(
-        reports,
-        champion.name,
-        registered,
-        alias,
-        gate_reason,
-        model_dir,
-        exported,
-        parent.info.run_id,
-        results,
-        test,
+        candidates=[tracked[r.name][0] for r in results],
+        champion=champion.name,
+        registered_version=registered,
+        alias=gate.alias,
+        gate_reason=gate.reason,
+        model_dir=model_dir,
+        bundle_exported=exported,
+        parent_run_id=parent.info.run_id,
+        results=results,
+        test_index=test,
     )
