@@ -7,7 +7,6 @@ Values are validated when the object is built, so a bad setting fails at start-u
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -107,14 +106,3 @@ class Settings(BaseSettings):
         if not self.candidates:
             raise ValueError("candidates must name at least one model family")
         return self
-
-    @property
-    def decision_threshold_prior(self) -> float:
-        """The Bayes-optimal PD cut-off for these costs, if the PDs are calibrated."""
-        return self.cost_declined_good / (self.cost_declined_good + self.cost_missed_default)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, built once from the environment."""
-    return Settings()
