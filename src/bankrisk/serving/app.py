@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from bankrisk.config import Settings
+from bankrisk.serving.batcher import MicroBatcher
 from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.routes import model, operations, predict
@@ -91,6 +92,7 @@ def create_app(
     app.state.settings = settings
     app.state.scorer = scorer
     app.state.metrics = Metrics()
+    app.state.batcher = MicroBatcher(scorer, app.state.metrics) if scorer else None
     if scorer is not None:
         app.state.metrics.model_info.labels(**scorer.model_ref).set(1)
     app.state.auth = auth = ApiKeyAuth(settings.api_keys)

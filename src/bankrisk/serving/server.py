@@ -6,6 +6,7 @@ line and exit code 2, never a half-started server.
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -47,6 +48,10 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
         port=port,
     )
     app = create_app(settings, scorer, logger)
+    # Everything loaded so far lives as long as the process: keep it out of the cyclic
+    # garbage collector's full passes, which otherwise pause requests for milliseconds.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=host,

@@ -8,7 +8,7 @@ same auth) and are documented in the OpenAPI schema by `openapi_paths()`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ from bankrisk.serving.observability import Receive, Scope, Send
 from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.validation import RequestError, parse_json, validate_records
 
-Handler = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
+Handler = Callable[[Any, Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 _JSON = (b"content-type", b"application/json")
 
 
@@ -29,30 +29,24 @@ def _scorer(state: Any) -> Scorer:
     return found
 
 
-def _record(state: Any, scores: Any, log: dict[str, Any], n: int) -> None:
-    state.metrics.record_scores(scores.pd, scores.decisions, scores.grades)
-    log["model_version"] = state.scorer.model_ref["version"]
-    log["records"] = n
-
-
-def score_one(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def score_one(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
     service = _scorer(state)
     if not isinstance(body, dict):
         raise RequestError(422, "body must be a JSON object of one customer's fields")
     rows, ids = validate_records([body], indexed=False)
-    scores, predictions = service.predict(rows, ids)
-    log = request["log"]
-    _record(state, scores, log, 1)
-    log.update(
+    pd, decision, grade, prediction = await state.batcher.predict(rows, ids[0])
+    request["log"].update(
         event="scored",
-        detail=f"prob={scores.pd[0]:.4f}",
-        decision=scores.decisions[0],
-        risk_grade=scores.grades[0],
+        detail=f"prob={pd:.4f}",
+        model_version=service.model_ref["version"],
+        records=1,
+        decision=decision,
+        risk_grade=grade,
     )
-    return {**predictions[0], "model": service.model_ref, "request_id": request["request_id"]}
+    return {**prediction, "model": service.model_ref, "request_id": request["request_id"]}
 
 
-def score_batch(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def score_batch(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
     service = _scorer(state)
     records = body.get("records") if isinstance(body, dict) else None
     if not isinstance(records, list) or not records or set(body) != {"records"}:
@@ -62,9 +56,13 @@ def score_batch(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any
         raise RequestError(413, f"{len(records)} records: the batch limit is {limit}")
     rows, ids = validate_records(records)
     scores, predictions = service.predict(rows, ids)
-    log = request["log"]
-    _record(state, scores, log, len(records))
-    log.update(event=f"scored {len(records)} customers", detail=f"mean_prob={scores.pd.mean():.4f}")
+    state.metrics.record_scores(scores.pd, scores.decisions, scores.grades)
+    request["log"].update(
+        event=f"scored {len(records)} customers",
+        detail=f"mean_prob={scores.pd.mean():.4f}",
+        model_version=service.model_ref["version"],
+        records=len(records),
+    )
     return {
         "model": service.model_ref,
         "request_id": request["request_id"],
@@ -106,10 +104,11 @@ class ScoringEndpoint:
         try:
             state.auth.check(scope["headers"])
             body = await _read_body(scope, receive, state.settings.max_body_bytes)
-            status, payload = 200, self.handler(state, parse_json(body), scope["state"])
+            status, payload = 200, await self.handler(state, parse_json(body), scope["state"])
         except RequestError as exc:
             status, payload = exc.status, {"detail": exc.detail, "errors": exc.errors}
             headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+
         content = orjson.dumps(payload)
         headers.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
