@@ -80,6 +80,22 @@ def test_utilization_and_payment_ratio() -> None:
     assert feature(overpaid, "payment_ratio_1") == 2.0
 
 
+def test_missed_payments_count_owed_months_with_nothing_paid() -> None:
+    raw = one_customer(
+        BILL_AMT2=5_000,
+        PAY_AMT1=0,  # owed, nothing paid: missed
+        BILL_AMT3=5_000,
+        PAY_AMT2=100,  # owed, something paid
+        BILL_AMT4=0,
+        PAY_AMT3=0,  # nothing owed
+        BILL_AMT5=-20,
+        PAY_AMT4=0,  # a credit balance
+        BILL_AMT6=7_000,
+        PAY_AMT5=0,  # owed, nothing paid: missed
+    )
+    assert feature(raw, "missed_payment_count") == 2
+
+
 def test_rejects_wrong_shape() -> None:
     with pytest.raises(ValueError, match="23 fields"):
         build_features(np.zeros((2, 5)))

@@ -43,10 +43,12 @@ def test_concurrent_requests_get_their_own_answers(bundle: ModelBundle) -> None:
     async def post_all() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await asyncio.gather(*(
-                client.post("/v1/predict", json=to_customer(row, f"C{i}"))
-                for i, row in enumerate(raw)
-            ))
+            return await asyncio.gather(
+                *(
+                    client.post("/v1/predict", json=to_customer(row, f"C{i}"))
+                    for i, row in enumerate(raw)
+                )
+            )
 
     responses = asyncio.run(post_all())
     expected = bundle.predict_pd(raw)
@@ -95,4 +97,3 @@ def test_a_failed_batch_fails_every_waiting_request(bundle: ModelBundle) -> None
 
     results = asyncio.run(scenario())
     assert all(isinstance(r, RuntimeError) for r in results)
-

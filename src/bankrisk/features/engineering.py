@@ -106,6 +106,7 @@ _FEATURE_GROUPS: dict[str, str] = {
     "log_pay_amt_mean": "PAYMENT_ACTIVITY",
     "payment_to_limit": "PAYMENT_ACTIVITY",
     "signed_log_bill_1": "UTILIZATION",
+    "missed_payment_count": "PAYMENT_RATIO",
 }
 
 
@@ -185,6 +186,8 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     out[:, 33] = np.log1p(mean_paid)
     out[:, 34] = mean_paid / limit
     out[:, 35] = _signed_log(bills[:, 0])
+    # Months in which a bill was owed and nothing at all was paid against it.
+    out[:, 36] = ((paid[:, :-1] == 0) & (owed > 0)).sum(axis=1)
     if use_age:
-        out[:, 36] = raw[:, _COL["AGE"]]
+        out[:, len(_FEATURE_GROUPS)] = raw[:, _COL["AGE"]]
     return out
