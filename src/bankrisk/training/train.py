@@ -16,6 +16,7 @@ import numpy as np
 
 from bankrisk.bundle.model_bundle import METADATA_FILE, ModelBundle
 from bankrisk.config import Settings
+from bankrisk.errors import BundleError
 from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.training import tracking
 from bankrisk.training.assessment import (
@@ -95,8 +96,15 @@ class GateOutcome:
 def _promotion_gate(
     settings: Settings, data: TrainingData, test: np.ndarray, new_auc: float, workdir: Path
 ) -> GateOutcome:
-    """Score the current champion on this run's test rows and compare AUCs."""
-    previous = tracking.champion_bundle(settings, workdir)
+    """Score the current champion on this run's test rows and compare AUCs.
+
+    A champion this code cannot score (its features changed since) cannot be compared: the
+    new model is promoted and the reason says so.
+    """
+    try:
+        previous = tracking.champion_bundle(settings, workdir)
+    except BundleError as exc:
+        return GateOutcome(tracking.CHAMPION, f"current champion not comparable ({exc})", None)
     if previous is None:
         return GateOutcome(tracking.promotion_decision(new_auc, None, 0.0), "no champion yet", None)
     version, bundle = previous
