@@ -21,6 +21,18 @@ with warnings.catch_warnings():
 __all__ = ["Api", "TestClient", "customer", "to_customer", "to_row"]
 
 
+# The fields of one customer's prediction (a batch entry; single answers add model, request_id).
+PREDICTION_KEYS = {
+    "customer_id",
+    "probability_of_default",
+    "score",
+    "risk_grade",
+    "decision",
+    "reason_codes",
+    "warnings",
+}
+
+
 def customer(**changes: Any) -> dict[str, Any]:
     """A typical customer, inside every training range: revolving credit, never late, 40%
     utilisation, small payments. `changes` overrides fields."""

@@ -9,17 +9,7 @@ from typing import Any
 import pytest
 
 from bankrisk.config import Settings
-from serving.support import Api, customer
-
-PREDICTION_KEYS = {
-    "customer_id",
-    "probability_of_default",
-    "score",
-    "risk_grade",
-    "decision",
-    "reason_codes",
-    "warnings",
-}
+from serving.support import PREDICTION_KEYS, Api, customer
 
 
 def test_batch_answers_in_order_like_single_predictions(

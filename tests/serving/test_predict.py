@@ -10,19 +10,9 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.schema import PROTECTED
-from serving.support import Api, customer, to_row
+from serving.support import PREDICTION_KEYS, Api, customer, to_row
 
-RESPONSE_KEYS = {
-    "customer_id",
-    "probability_of_default",
-    "score",
-    "risk_grade",
-    "decision",
-    "reason_codes",
-    "model",
-    "request_id",
-    "warnings",
-}
+RESPONSE_KEYS = PREDICTION_KEYS | {"model", "request_id"}
 
 
 def assert_reason_codes_ok(reasons: list[dict[str, Any]]) -> None:

@@ -132,13 +132,15 @@ class ModelCard(BaseModel):
     input_fields: list[dict[str, Any]]
 
 
+# Every error status the API answers with an ErrorResponse body, and what it means.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed JSON",
+    401: "Missing or invalid API key",
+    413: "Body or batch too large",
+    422: "Invalid fields, each named with why",
+    503: "Model not loaded",
+}
+# The FastAPI routes behind authentication can only be refused or not ready.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in {
-        400: "Malformed JSON",
-        401: "Missing or invalid API key",
-        413: "Body or batch too large",
-        415: "Body is not JSON",
-        422: "Invalid fields, each named with why",
-    }.items()
+    code: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[code]} for code in (401, 503)
 }

@@ -14,23 +14,17 @@ from typing import Any
 import orjson
 from starlette.routing import Match, Route
 
+from bankrisk.serving.deps import loaded_scorer
 from bankrisk.serving.observability import Receive, Scope, Send
-from bankrisk.serving.scorer import Scorer
+from bankrisk.serving.schemas import ERROR_DESCRIPTIONS
 from bankrisk.serving.validation import RequestError, parse_json, validate_records
 
 Handler = Callable[[Any, Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 _JSON = (b"content-type", b"application/json")
 
 
-def _scorer(state: Any) -> Scorer:
-    found: Scorer | None = state.scorer
-    if found is None:
-        raise RequestError(503, "model not loaded")
-    return found
-
-
 async def score_one(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
-    service = _scorer(state)
+    service = loaded_scorer(state)
     if not isinstance(body, dict):
         raise RequestError(422, "body must be a JSON object of one customer's fields")
     rows, ids = validate_records([body], indexed=False)
@@ -47,7 +41,7 @@ async def score_one(state: Any, body: Any, request: dict[str, Any]) -> dict[str,
 
 
 async def score_batch(state: Any, body: Any, request: dict[str, Any]) -> dict[str, Any]:
-    service = _scorer(state)
+    service = loaded_scorer(state)
     records = body.get("records") if isinstance(body, dict) else None
     if not isinstance(records, list) or not records or set(body) != {"records"}:
         raise RequestError(422, 'body must be {"records": [customer, ...]} with at least one')
@@ -136,13 +130,6 @@ def _operation(summary: str, body: str, response: str, deprecated: bool = False)
     def ref(model: str) -> dict[str, Any]:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}
 
-    errors = {
-        "400": "Malformed JSON",
-        "401": "Missing or invalid API key",
-        "413": "Body or batch too large",
-        "422": "Invalid fields, each named with why",
-        "503": "Model not loaded",
-    }
     operation: dict[str, Any] = {
         "tags": ["scoring"],
         "summary": summary,
@@ -150,8 +137,8 @@ def _operation(summary: str, body: str, response: str, deprecated: bool = False)
         "responses": {
             "200": {"description": "Scored", "content": ref(response)},
             **{
-                code: {"description": text, "content": ref("ErrorResponse")}
-                for code, text in errors.items()
+                str(code): {"description": text, "content": ref("ErrorResponse")}
+                for code, text in ERROR_DESCRIPTIONS.items()
             },
         },
     }
