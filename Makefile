@@ -24,7 +24,7 @@ install: $(UV) ## Create .venv with every extra from the lock file (uv.lock)
 	$(UV) sync --frozen --all-extras --python $(PYTHON)
 
 run: install ## Train a champion if there is none [DATA=PATH, else the official download], then serve on :8000
-	@if [ -f $(MODEL_DIR)/metadata.json ]; then \
+	@if [ -f $(MODEL_DIR)/manifest.json ]; then \
 		echo "champion bundle found in $(MODEL_DIR)"; \
 	else \
 		$(BANKRISK) train $(DATA_ARG) --model-dir $(MODEL_DIR); \
@@ -60,5 +60,16 @@ benchmark-serving: install ## Load-test the API vs its floor and `mlflow models 
 
 include deploy/delivery.mk
 
-clean: ## Remove caches, local MLflow store, reports and models
-	rm -rf .pytest_cache .mypy_cache .ruff_cache mlflow.db mlartifacts reports models
+# What runs and tests leave in the work tree. Kept: .venv and .tools (`make install` state) and a
+# downloaded data set in data/; an empty data/ (a failed download) and partial downloads go.
+CLEAN_DIRS := mlruns mlartifacts reports models .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	build dist
+CLEAN_FILES := mlflow.db mlflow.db-journal
+clean: ## Remove the MLflow store and artifacts, models, reports, caches (keeps .venv, downloaded data)
+	rm -rf $(CLEAN_DIRS) $(CLEAN_FILES)
+	find . \( -path ./.venv -o -path ./.tools -o -path ./.git \) -prune -o \
+		-type d \( -name __pycache__ -o -name '*.egg-info' -o -name .pytest_cache \
+		-o -name .mypy_cache -o -name .ruff_cache -o -name .hypothesis \) -prune -exec rm -rf {} + -o \
+		-type f -name '*.py[co]' -exec rm -f {} +
+	rm -f data/.*.part data/.*.part.*
+	@if [ -d data ]; then rmdir data 2>/dev/null || echo "kept data/ (a downloaded data set)"; fi

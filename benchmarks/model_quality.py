@@ -2,7 +2,8 @@
 
 Each outer fold is a test split the pipeline never sees: candidates are cross-fitted,
 calibrated and selected on the other four folds exactly as `bankrisk train` does, and the
-champion's exported bundle scores the fold. Prints per-fold and mean figures.
+champion's exported bundle scores the fold. Prints per-fold figures, then each model's mean
+± standard deviation over the folds, the time each candidate took, and the bars.
 
     make benchmark-quality DATA=../shared/data/default_of_credit_card_clients.csv
 """
@@ -10,22 +11,28 @@ champion's exported bundle scores the fold. Prints per-fold and mean figures.
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from bankrisk.config import Settings
+from bankrisk.data.training_data import read_training_data
 from bankrisk.evaluation.metrics import classification_metrics
-from bankrisk.training.assessment import read_training_data
-from bankrisk.training.pipeline import select_champion, train_all
+from bankrisk.training.pipeline import dataset, make_candidates, select_champion, train_candidate
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2] / "shared/data/default_of_credit_card_clients.csv"
 )
 KEYS = ("roc_auc", "brier", "ece", "log_loss", "ks", "pr_auc")
 BARS = {"roc_auc": (">=", 0.785), "brier": ("<=", 0.135), "ece": ("<=", 0.015)}
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
 def main() -> None:
@@ -37,13 +44,22 @@ def main() -> None:
     data = read_training_data(args.data)
     outer = StratifiedKFold(args.folds, shuffle=True, random_state=settings.seed)
     rows: dict[str, list[dict[str, float]]] = {}
+    seconds: dict[str, float] = {}
+    wins: dict[str, int] = {}
+    started = datetime.now(UTC)
     start = time.monotonic()
     for k, (dev, test) in enumerate(outer.split(data.raw, data.labels)):
-        results = train_all(data.raw[dev], data.labels[dev], settings, lambda _msg: None)
+        dev_data = dataset(data.raw[dev], data.labels[dev], settings)
+        results = []
+        for candidate in make_candidates(settings):
+            tic = time.monotonic()
+            results.append(train_candidate(candidate, dev_data, settings, lambda _msg: None))
+            seconds[candidate.name] = seconds.get(candidate.name, 0.0) + time.monotonic() - tic
         champion = select_champion(results)
+        wins[champion.name] = wins.get(champion.name, 0) + 1
         for result in results:
-            pd = result.bundle(settings, {}).predict_pd(data.raw[test])
-            metrics = classification_metrics(data.labels[test], pd, result.threshold)
+            probabilities = result.bundle(settings, {}).predict_pd(data.raw[test])
+            metrics = classification_metrics(data.labels[test], probabilities, result.threshold)
             rows.setdefault(result.name, []).append(metrics)
             if result is champion:
                 rows.setdefault("champion", []).append(metrics)
@@ -52,17 +68,24 @@ def main() -> None:
             f"{champion.name} " + " ".join(f"{m}={rows['champion'][-1][m]:.4f}" for m in KEYS),
             flush=True,
         )
+    elapsed = time.monotonic() - start
     print(
         f"\n{args.folds}-fold CV on {data.labels.size} rows, {settings.candidates}, "
         f"use_age={settings.use_age} (SEX and MARRIAGE never used)"
     )
-    print(f"{'model':<10}" + "".join(f"{m:>16}" for m in KEYS))
+    print(
+        f"started {started:%Y-%m-%d %H:%M} UTC, took {_minutes(elapsed)} on {os.cpu_count()} "
+        "cores; champion per fold: " + ", ".join(f"{n} {c}x" for n, c in wins.items())
+    )
+    print(f"mean ± standard deviation over the {args.folds} test folds")
+    print(f"{'model':<10}" + "".join(f"{m:>17}" for m in KEYS) + f"{'fit time':>12}")
     for name, folds in rows.items():
         cells = "".join(
-            f"{np.mean([f[m] for f in folds]):>9.4f} ±{np.std([f[m] for f in folds]):.3f}"
+            f"{np.mean([f[m] for f in folds]):>10.4f} ±{np.std([f[m] for f in folds]):.4f}"
             for m in KEYS
         )
-        print(f"{name:<10}{cells}")
+        fit = f"{seconds[name]:>11.0f}s" if name in seconds else f"{'':>12}"
+        print(f"{name:<10}{cells}{fit}")
     print()
     for metric, (op, bar) in BARS.items():
         value = float(np.mean([f[metric] for f in rows["champion"]]))

@@ -4,6 +4,7 @@
 VENV ?= .venv
 UV ?= .tools/bin/uv
 MODEL_DIR ?= models/champion
+SHELL := /bin/bash
 
 # Image
 IMAGE_NAME ?= bankrisk
@@ -17,8 +18,14 @@ SOURCE_URL ?= https://github.com/bankrisk/bankrisk
 VERSION ?=
 DOCKER ?= $(shell test -x /usr/bin/docker && echo /usr/bin/docker || echo docker)
 ENGINE_DIR ?= $(or $(TMPDIR),/tmp)/bankrisk-engine
+# The private Docker engine for machines with no Docker service is test support, not delivery.
+ENGINE_SCRIPTS := tests/delivery/engine
 
-# Cloud Run (deploy/canary.sh); DRY_RUN=1 prints the gcloud commands
+# Cloud Build and Cloud Run (deploy/canary.sh); DRY_RUN=1 prints the gcloud commands, runs none
+DRY := $(if $(filter 1 true yes,$(DRY_RUN)),1,0)
+# In a dry run only the gcloud commands are printed, not the recipe lines that print them.
+Q := $(if $(filter 1,$(DRY)),@,)
+GCLOUD ?= gcloud
 PROJECT_ID ?=
 REGION ?= europe-west1
 SERVICE ?= bankrisk
@@ -27,17 +34,18 @@ PERCENT ?=
 REVISION ?=
 AR_IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT_ID)/bankrisk/$(IMAGE_NAME):$(GIT_REVISION)
 CANARY = PROJECT_ID=$(PROJECT_ID) REGION=$(REGION) SERVICE=$(SERVICE) TAG=$(TAG) \
-	DRY_RUN=$(if $(filter 1 true yes,$(DRY_RUN)),1,0) bash deploy/canary.sh
+	DRY_RUN=$(DRY) GCLOUD=$(GCLOUD) bash deploy/canary.sh
 
 .PHONY: system-deps serve-requirements bundle image engine-up engine-down container-test \
 	cloud-build canary-init canary-deploy canary-shift canary-promote canary-rollback canary-status
 
-system-deps: ## Install Docker engine, containerd, runc, debootstrap (apt; only what is missing)
+system-deps: ## Install Docker engine, containerd, runc, debootstrap, chromium (apt; only what is missing)
 	@missing=""; \
 	command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
 	{ command -v containerd >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1; } || missing="$$missing containerd"; \
 	{ command -v runc >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1; } || missing="$$missing runc"; \
 	command -v debootstrap >/dev/null 2>&1 || missing="$$missing debootstrap"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 		echo "system-deps: installing$$missing"; \
@@ -47,18 +55,19 @@ system-deps: ## Install Docker engine, containerd, runc, debootstrap (apt; only 
 	fi
 
 serve-requirements: $(UV) ## Re-export requirements/serve.txt (hash-pinned) from uv.lock
-	$(UV) export --frozen --no-dev --no-emit-project --extra serve -o requirements/serve.txt
+	@$(UV) export --quiet --frozen --no-dev --no-emit-project --extra serve -o requirements/serve.txt
+	@echo "wrote requirements/serve.txt: $$(grep -c '^[A-Za-z0-9]' requirements/serve.txt) hash-pinned packages from uv.lock"
 
 bundle: ## Put the bundle to bake in MODEL_DIR: registry version VERSION, else @champion if missing
 	@if [ -n "$(VERSION)" ]; then \
 		$(VENV)/bin/python deploy/fetch_bundle.py --dest $(MODEL_DIR) --version $(VERSION); \
-	elif [ -f $(MODEL_DIR)/metadata.json ]; then \
+	elif [ -f $(MODEL_DIR)/manifest.json ]; then \
 		echo "using the bundle in $(MODEL_DIR) as is"; \
 	else \
 		$(VENV)/bin/python deploy/fetch_bundle.py --dest $(MODEL_DIR) --alias champion; \
 	fi
 
-image: bundle ## Build the serving image [VERSION=N] [IMAGE=name:tag]; here: run `make engine-up` first
+image: bundle ## Build the serving image [VERSION=N] [IMAGE=name:tag] (no Docker service: make engine-up)
 	@test "$(abspath $(MODEL_DIR))" = "$(abspath models/champion)" || \
 		{ echo "the Dockerfile bakes models/champion; MODEL_DIR=$(MODEL_DIR) is not it" >&2; exit 2; }
 	@if [ -z "$$DOCKER_HOST" ] && [ -S $(ENGINE_DIR)/docker.sock ]; then \
@@ -74,35 +83,55 @@ image: bundle ## Build the serving image [VERSION=N] [IMAGE=name:tag]; here: run
 		-t $(IMAGE) -t $(IMAGE_NAME):model-$$model_version . && \
 	$(DOCKER) image inspect -f 'size: {{.Size}} bytes' $(IMAGE)
 
-engine-up: system-deps ## Start a private Docker engine here (no Docker service on these machines)
-	@bash deploy/engine.sh up
+engine-up: system-deps ## Start a private Docker engine, for a machine with no Docker service
+	@BANKRISK_ENGINE_DIR=$(ENGINE_DIR) bash $(ENGINE_SCRIPTS)/engine.sh up
 
 engine-down: ## Stop the private Docker engine started by engine-up
-	@bash deploy/engine.sh down
+	@BANKRISK_ENGINE_DIR=$(ENGINE_DIR) bash $(ENGINE_SCRIPTS)/engine.sh down
 
 container-test: system-deps ## Build the image on a private engine, serve, predict, clean up
-	VENV=$(VENV) bash deploy/container_test.sh
+	VENV=$(VENV) bash $(ENGINE_SCRIPTS)/container_test.sh
 
-cloud-build: bundle ## Build and push with Cloud Build [PROJECT_ID=...] (uploads per .gcloudignore)
+# DRY_RUN=1 fetches nothing and prints the exact command; the model version is VERSION, else the
+# bundle's in MODEL_DIR, else (no bundle yet) a placeholder for the @champion a real run fetches.
+cloud-build: $(if $(filter 1,$(DRY)),,bundle) ## Build and push with Cloud Build PROJECT_ID=my-project [DRY_RUN=1] (uploads per .gcloudignore)
 	@test -n "$(PROJECT_ID)" || { echo "PROJECT_ID is required" >&2; exit 2; }
-	gcloud builds submit --project $(PROJECT_ID) --config cloudbuild.yaml \
-		--substitutions=_REGION=$(REGION),_TAG=$(GIT_REVISION),_VERSION=$(PROJECT_VERSION),_MODEL_VERSION=$$($(VENV)/bin/python -c 'import json; print(json.load(open("$(MODEL_DIR)/metadata.json"))["version"])') .
+	@[[ "$(PROJECT_ID)" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$$ ]] || { echo "invalid project id '$(PROJECT_ID)'" >&2; exit 2; }
+	@[[ "$(REGION)" =~ ^[a-z]+-[a-z]+[0-9]$$ ]] || { echo "invalid region '$(REGION)'" >&2; exit 2; }
+	@test "$(abspath $(MODEL_DIR))" = "$(abspath models/champion)" || \
+		{ echo "cloudbuild.yaml bakes models/champion; MODEL_DIR=$(MODEL_DIR) is not it" >&2; exit 2; }
+	@if [ -f $(MODEL_DIR)/metadata.json ] && { [ "$(DRY)" = 0 ] || [ -z "$(VERSION)" ]; }; then \
+		model_version=$$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' $(MODEL_DIR)/metadata.json); \
+	elif [ -n "$(VERSION)" ]; then \
+		model_version="$(VERSION)"; \
+	else \
+		model_version=CHAMPION_VERSION; \
+		echo "cloud-build: no bundle in $(MODEL_DIR): a real run fetches @champion first and puts its version in _MODEL_VERSION" >&2; \
+	fi; \
+	cmd=($(GCLOUD) builds submit --project "$(PROJECT_ID)" --config cloudbuild.yaml \
+		"--substitutions=_REGION=$(REGION),_TAG=$(GIT_REVISION),_VERSION=$(PROJECT_VERSION),_MODEL_VERSION=$$model_version" .); \
+	printed=""; for a in "$${cmd[@]}"; do \
+		if [[ "$$a" =~ ^[A-Za-z0-9_@%+=:,./-]+$$ ]]; then printed+="$$a "; else printed+="$$(printf '%q' "$$a") "; fi; \
+	done; \
+	echo "$${printed% }"; \
+	if [ "$(DRY)" = 1 ]; then exit 0; fi; \
+	"$${cmd[@]}"
 
 canary-init: ## Create/replace the Cloud Run service from deploy/service.yaml [AR_IMAGE=...]
-	$(CANARY) init $(AR_IMAGE)
+	$(Q)$(CANARY) init $(AR_IMAGE)
 
 canary-deploy: ## New revision with no traffic under TAG (default canary) [AR_IMAGE=...]
-	$(CANARY) deploy $(AR_IMAGE)
+	$(Q)$(CANARY) deploy $(AR_IMAGE)
 
 canary-shift: ## Send PERCENT of traffic to the canary (PERCENT=10)
 	@test -n "$(PERCENT)" || { echo "PERCENT is required (0-100)" >&2; exit 2; }
-	$(CANARY) shift $(PERCENT)
+	$(Q)$(CANARY) shift $(PERCENT)
 
 canary-promote: ## Send 100% of traffic to the canary
-	$(CANARY) promote
+	$(Q)$(CANARY) promote
 
 canary-rollback: ## Canary back to 0% [REVISION=name: 100% to that revision]
-	$(CANARY) rollback $(REVISION)
+	$(Q)$(CANARY) rollback $(REVISION)
 
 canary-status: ## Show revisions and traffic
-	$(CANARY) status
+	$(Q)$(CANARY) status

@@ -17,10 +17,9 @@ import numpy as np
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
-from bankrisk.bundle.predictors import Calibrator, ScorecardPredictor
+from bankrisk.bundle.predictors import Calibrator, ScorecardPredictor, centred
 from bankrisk.data.synthetic import synthetic_customers
 from bankrisk.features.engineering import build_features, reason_group_matrix
-from bankrisk.training.candidates.base import centred
 
 DEMO_NAME = "demo-synthetic"
 DEMO_VERSION = "0"
@@ -40,7 +39,7 @@ def demo_bundle(seed: int = 0) -> ModelBundle:
         ScorecardPredictor(-1.4, tuple(cuts), tuple(points), groups, np.zeros(groups.shape[1])),
         features,
     )
-    calibrator = Calibrator("platt", np.array([1.0, 0.0]), np.zeros(0))
+    calibrator = Calibrator(slope=1.0, intercept=0.0)
     policy = DecisionPolicy(
         0.3, 0.18, (0.02, 0.04, 0.07, 0.10, 0.15, 0.20, 0.30, 0.45, 0.65, 1.0),
         ScoreScaling(600.0, 50.0, 20.0),

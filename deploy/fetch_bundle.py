@@ -6,8 +6,9 @@
 
 The tracking server is MLFLOW_TRACKING_URI (default sqlite:///mlflow.db, the local store in
 the repo root). The bundle is the artifact folder `artifacts/bundle` of the registered pyfunc
-model. It is checked (ModelBundle.load verifies its checksums) before it replaces DEST, so a
-failed download never leaves a half-written bundle behind. Needs the training install (mlflow).
+model. It is loaded and checked (manifest checksums, fields, a probe run) before it replaces
+DEST in one swap (`bundle.store.install_bundle`), so a failed or corrupt download never
+leaves DEST half-written. Needs the training install (mlflow).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -32,21 +32,20 @@ def fetch(uri: str, dest: Path) -> dict[str, object]:
     import mlflow
 
     from bankrisk.bundle.model_bundle import ModelBundle
+    from bankrisk.bundle.store import BUNDLE_ARTIFACT_PATH, METADATA_FILE, install_bundle
+    from bankrisk.errors import BundleError
 
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
-        bundle = local / "artifacts" / "bundle"
-        if not (bundle / "metadata.json").is_file():
-            raise SystemExit(f"error: {uri} has no artifacts/bundle/metadata.json")
-        ModelBundle.load(bundle)  # raises BundleError on a corrupt or incomplete bundle
-        staged = Path(tmp) / "staged"
-        shutil.copytree(bundle, staged)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staged.rename(dest)
-    metadata: dict[str, object] = json.loads((dest / "metadata.json").read_text())
+        bundle = local / BUNDLE_ARTIFACT_PATH
+        try:
+            ModelBundle.load(bundle)
+        except BundleError as exc:
+            raise SystemExit(f"error: {uri}: {exc}") from None
+        install_bundle(bundle, dest)
+    metadata: dict[str, object] = json.loads((dest / METADATA_FILE).read_text(encoding="utf-8"))
     return metadata
 
 

@@ -1,13 +1,20 @@
-"""Shared fixtures: the read-only data files in ../shared/data (never copied into the repo)."""
+"""Shared fixtures: the read-only data files in ../shared/data (never copied into the repo),
+and one champion trained on them per test session (for tests/training and tests/model)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from factories import make_raw
+
+if TYPE_CHECKING:
+    from bankrisk.config import Settings
+    from bankrisk.training.train import TrainReport
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +41,31 @@ def shared_xls(shared_data_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def synthetic() -> tuple[np.ndarray, np.ndarray]:
     return make_raw(3000)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One `bankrisk train` run on the shared CSV, everything under `workdir`."""
+
+    settings: Settings
+    report: TrainReport
+    workdir: Path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> Trained:
+    """Train once per session (~2 min): MLflow store, artifacts, reports and the champion's
+    bundle all in a temporary folder, named explicitly (nothing depends on the working
+    directory). Only tests marked slow use it."""
+    from bankrisk.config import Settings
+    from bankrisk.training.train import run_training
+
+    workdir = tmp_path_factory.mktemp("train")
+    settings = Settings(
+        mlflow_tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        mlflow_artifact_root=workdir / "mlartifacts",
+        reports_dir=workdir / "reports",
+        model_dir=workdir / "models" / "champion",
+    )
+    report = run_training(shared_csv, settings, settings.model_dir, lambda _: None)
+    return Trained(settings, report, workdir)

@@ -31,7 +31,7 @@ def make_bundle(use_age: bool = False) -> ModelBundle:
     raw, labels = make_raw(3000, seed=5)
     data = Dataset(build_features(raw, use_age), labels.astype(float))
     model = GradientBoostedTrees().fit(data, data.subset(np.arange(500)), seed=1, hints={})
-    calibrator = Calibrator("platt", np.array([1.0, 0.0]), np.zeros(0))
+    calibrator = Calibrator(slope=1.0, intercept=0.0)
     return ModelBundle(
         model.export(data.features, reason_group_matrix(use_age)),
         calibrator,
@@ -49,7 +49,7 @@ def bundle_metadata(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         "version": "7",
         "model_family": "gbm",
         "data_fingerprint": {
-            "path": "synthetic://make_raw?n=3000&seed=5",
+            "file": "synthetic make_raw(n=3000, seed=5)",
             "sha256": hashlib.sha256(raw.tobytes()).hexdigest(),
             "rows": int(labels.size),
             "positive_rate": float(labels.mean()),

@@ -1,36 +1,134 @@
-"""The CLI's user errors: one clear line, exit code 2, never a traceback."""
+"""The CLI: help that shows every default, user errors as one clear line with exit code 2 and
+never a traceback, messages that name what to change (the environment variable, `DATA=`)."""
 
 from __future__ import annotations
 
+import http.server
+import io
+import os
+import re
+import socket
 import subprocess
 import sys
+import threading
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+import typer.main
+
+from bankrisk.cli import app
+from bankrisk.config import Settings
 
 BANKRISK = str(Path(sys.executable).with_name("bankrisk"))
+# Settings the parent environment may carry: never passed on, so each test sets its own.
+_SETTINGS_ENV = re.compile(r"^(BANKRISK_.*|PORT|MLFLOW_TRACKING_URI)$")
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BANKRISK, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not _SETTINGS_ENV.match(k)}
+    return {**env, **extra}
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["--help"],
-        ["train", "--help"],
-        ["evaluate", "--help"],
-        ["data", "download", "--help"],
-        ["serve", "--help"],
-    ],
-)
+def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BANKRISK, *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A URL on 127.0.0.1 whose port is bound but not listening: every connection is refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/uci.zip"
+    finally:
+        sock.close()
+
+
+# --- help ---------------------------------------------------------------------------------------
+def command_paths() -> list[tuple[list[str], Any]]:
+    """Every leaf command of the CLI (typer's click objects), as the words that call it."""
+    found: list[tuple[list[str], Any]] = []
+
+    def walk(words: list[str], command: Any) -> None:
+        if hasattr(command, "commands"):  # a group
+            for name, sub in command.commands.items():
+                walk([*words, name], sub)
+        else:
+            found.append((words, command))
+
+    walk([], typer.main.get_command(app))
+    return found
+
+
+COMMANDS = command_paths()
+# The default each option must show, from Settings (the values the commands really fall back to).
+SETTINGS_DEFAULTS = {"model_dir": "model_dir", "dest": "data_dir", "host": "host", "port": "port"}
+# Options with no default to show, and why.
+NO_DEFAULT = {("evaluate", "output"): "optional: without it no CSV is written"}
+
+
+def rendered_help(words: list[str], tmp_path: Path) -> str:
+    """`bankrisk WORDS --help` as a user sees it, box drawing and line wrapping removed."""
+    result = run(*words, "--help", cwd=tmp_path, COLUMNS="100")
+    assert result.returncode == 0 and "Usage" in result.stdout, result.stderr
+    return " ".join(result.stdout.replace("│", " ").split())
+
+
+def test_every_command_is_covered() -> None:
+    names = {" ".join(words) for words, _ in COMMANDS}
+    assert names == {"train", "evaluate", "serve", "data download"}
+
+
+@pytest.mark.parametrize("command", [[], ["data"], *[w for w, _ in COMMANDS]], ids=" ".join)
 def test_help(command: list[str], tmp_path: Path) -> None:
-    result = run(*command, cwd=tmp_path)
+    result = run(*command, "--help", cwd=tmp_path)
     assert result.returncode == 0 and "Usage" in result.stdout
 
 
+@pytest.mark.parametrize(("words", "command"), COMMANDS, ids=[" ".join(w) for w, _ in COMMANDS])
+def test_help_shows_every_default(words: list[str], command: Any, tmp_path: Path) -> None:
+    text = rendered_help(words, tmp_path)
+    options = [p for p in command.params if p.param_type_name == "option" and p.name != "help"]
+    assert options
+    starts = {p.name: text.index(p.opts[0] + " ") for p in options}
+    ends = [*sorted(starts.values()), len(text)]
+    for option in options:
+        assert option.name is not None
+        start = starts[option.name]
+        segment = text[start : next(e for e in ends if e > start)]
+        if option.required or option.is_flag:
+            continue
+        if (words[0], option.name) in NO_DEFAULT:
+            assert "[default:" not in segment, segment
+            continue
+        if option.name in SETTINGS_DEFAULTS:
+            default = Settings.model_fields[SETTINGS_DEFAULTS[option.name]].default
+            assert f"[default: {default}]" in segment, segment
+        elif words == ["train"] and option.name == "data":
+            data_dir = Settings.model_fields["data_dir"].default
+            assert f"[default: the official UCI file in {data_dir}/" in segment, segment
+        else:
+            pytest.fail(f"{' '.join(words)} {option.opts[0]}: no expected default known")
+
+
+def test_serve_help_names_the_variables(tmp_path: Path) -> None:
+    text = rendered_help(["serve"], tmp_path)
+    assert "[default: 8000]" in text and "the PORT variable wins" in text
+    assert "BANKRISK_MODEL_DIR" in text and "BANKRISK_HOST" in text
+
+
+# --- user errors ----------------------------------------------------------------------------------
 def test_missing_data_file(tmp_path: Path) -> None:
     result = run("train", "--data", "nowhere.csv", cwd=tmp_path)
     assert result.returncode == 2
@@ -55,27 +153,95 @@ def test_evaluate_without_a_bundle(tmp_path: Path, shared_csv: Path) -> None:
     assert "nope" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_bad_setting_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [BANKRISK, "train", "--data", "x.csv"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "BANKRISK_TEST_SIZE": "0.9"},
-        timeout=60,
+@pytest.mark.parametrize(
+    ("variable", "value", "named", "not_named"),
+    [
+        ("BANKRISK_TEST_SIZE", "0.9", "BANKRISK_TEST_SIZE:", "test_size"),
+        ("BANKRISK_USE_AGE", "maybe", "BANKRISK_USE_AGE:", "use_age"),
+        ("BANKRISK_CANDIDATES", "gbm,forest", "BANKRISK_CANDIDATES (item 2):", "candidates"),
+        ("BANKRISK_DATA_URL", "ftp://mirror/uci.zip", "BANKRISK_DATA_URL:", "data_url"),
+        # A check across fields: its message names the variable too.
+        (
+            "BANKRISK_GRADE_PD_UPPER_BOUNDS",
+            "0.1,0.5",
+            "BANKRISK_GRADE_PD_UPPER_BOUNDS must rise",
+            "grade_pd_upper_bounds",
+        ),
+        # Fields with an alias: the variable that was set.
+        ("PORT", "70000", "PORT:", "port:"),
+        ("BANKRISK_PORT", "eighty", "BANKRISK_PORT:", "port:"),
+    ],
+)
+def test_bad_setting_names_the_environment_variable(
+    tmp_path: Path, variable: str, value: str, named: str, not_named: str
+) -> None:
+    result = run(
+        "data", "download", "--dest", str(tmp_path / "d"), cwd=tmp_path, **{variable: value}
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: invalid settings: "), result.stderr
+    assert named in result.stderr and not_named not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, "one line, never wrapped"
+
+
+def test_download_offline_fails_at_once_and_names_both_ways(
+    tmp_path: Path, refused_url: str
+) -> None:
+    dest = tmp_path / "data"
+    result = run(
+        "data", "download", "--dest", str(dest), cwd=tmp_path, BANKRISK_DATA_URL=refused_url
     )
     assert result.returncode == 2
-    assert "test_size" in result.stderr and "Traceback" not in result.stderr
+    assert refused_url in result.stderr and "Connection refused" in result.stderr
+    assert "--data PATH" in result.stderr and "make run DATA=PATH" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not dest.exists(), "no empty folder left behind"
 
 
-def test_download_offline_fails_at_once_and_names_data(tmp_path: Path) -> None:
-    # No network but the package registries here: the UCI host does not resolve.
-    result = run("data", "download", "--dest", str(tmp_path / "data"), cwd=tmp_path)
+def test_train_without_data_tries_the_download_and_says_what_to_do(
+    tmp_path: Path, refused_url: str
+) -> None:
+    result = run("train", cwd=tmp_path, BANKRISK_DATA_URL=refused_url)
     assert result.returncode == 2
-    assert "--data" in result.stderr and "Traceback" not in result.stderr
+    assert "no --data given: downloading" in result.stderr
+    assert "--data PATH" in result.stderr and "make run DATA=PATH" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no data/, no MLflow store"
 
 
-def test_train_without_data_tries_the_download_and_says_what_to_do(tmp_path: Path) -> None:
-    result = run("train", cwd=tmp_path)
+def test_download_fetches_the_data_url_setting(tmp_path: Path) -> None:
+    """The CLI downloads from BANKRISK_DATA_URL: a local server answers once, with a zip whose
+    .xls is not a spreadsheet, which is refused cleanly."""
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w") as zf:
+        zf.writestr("default of credit card clients.xls", "ID,LIMIT_BAL\n1,2\n")
+    payload = body.getvalue()
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/mirror/uci.zip"
+        result = run("data", "download", "--dest", "d", cwd=tmp_path, BANKRISK_DATA_URL=url)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert hits == ["/mirror/uci.zip"]
     assert result.returncode == 2
-    assert "--data" in result.stderr and "Traceback" not in result.stderr
+    assert "downloaded UCI data set is not as expected" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "d").exists()

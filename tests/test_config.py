@@ -28,6 +28,7 @@ def test_environment_variables_and_lists(monkeypatch: pytest.MonkeyPatch) -> Non
         ("BANKRISK_GRADE_PD_UPPER_BOUNDS", "0.1,0.5", "grade_pd_upper_bounds"),
         ("BANKRISK_COST_MISSED_DEFAULT", "-1", "cost_missed_default"),
         ("PORT", "70000", "PORT"),
+        ("BANKRISK_DATA_URL", "ftp://mirror/uci.zip", "data_url"),
     ],
 )
 def test_bad_values_are_refused_at_start(
@@ -36,3 +37,12 @@ def test_bad_values_are_refused_at_start(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=field.split("_")[0]):
         Settings()
+
+
+def test_data_url_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BANKRISK_DATA_URL", raising=False)
+    assert Settings().data_url == (
+        "https://archive.ics.uci.edu/static/public/350/default+of+credit+card+clients.zip"
+    )
+    monkeypatch.setenv("BANKRISK_DATA_URL", "http://127.0.0.1:8080/mirror/uci.zip")
+    assert Settings().data_url == "http://127.0.0.1:8080/mirror/uci.zip"

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bankrisk.config import Settings
@@ -27,16 +30,67 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Get the UCI data set.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per message, never wrapped
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a Settings field: its alias if it has one (the one
+    set in the environment, else the first: PORT, MLFLOW_TRACKING_URI), else BANKRISK_<FIELD>."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices):
+        names = [c for c in alias.choices if isinstance(c, str)]
+        return next((n for n in names if n in os.environ), names[0])
+    if isinstance(alias, str):
+        return alias
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _env_for(name: str) -> str:
+    """An error location (a field name, or its first alias such as PORT) as the variable to fix."""
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        if name == field or name in choices:
+            return env_name(field)
+    return name
+
+
+def settings_default(field: str) -> str:
+    """A field's default for a help text. The brackets are escaped: help is rich markup, where
+    a bare `[default: ...]` is taken for a style tag and vanishes."""
+    return rf"\[default: {Settings.model_fields[field].default}]"
+
 
 DataOption = Annotated[
     Path | None,
-    typer.Option("--data", help="Labelled data file (.xls in the UCI layout, .csv, .parquet)."),
+    typer.Option(
+        "--data",
+        help="Labelled data file (.xls in the UCI layout, .csv, .parquet). "
+        rf"\[default: the official UCI file in {Settings.model_fields['data_dir'].default}/, "
+        "downloaded if missing]",
+    ),
 ]
 ModelDirOption = Annotated[
     Path | None,
-    typer.Option("--model-dir", help="Serving bundle folder [default: models/champion]"),
+    typer.Option(
+        "--model-dir",
+        help=f"Serving bundle folder (or {env_name('model_dir')}). {settings_default('model_dir')}",
+    ),
 ]
+
+
+def _settings_problem(error: Any) -> str:
+    """One settings error, naming the environment variable to fix."""
+    loc = [str(part) for part in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:  # a check across fields: its message names them
+        fields = "|".join(sorted(Settings.model_fields, key=len, reverse=True))
+        return re.sub(rf"\b({fields})\b", lambda m: env_name(m.group(1)), message)
+    where = _env_for(loc[0])
+    if len(loc) > 1 and loc[1].isdigit():
+        where += f" (item {int(loc[1]) + 1})"
+    return f"{where}: {message}"
 
 
 @contextmanager
@@ -45,13 +99,18 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except BankRiskError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        console.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False)
+        if exc.title == Settings.__name__:
+            problems = "; ".join(_settings_problem(e) for e in exc.errors())
+            what = "invalid settings"
+        else:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+            )
+            what = f"invalid {exc.title}"
+        console.print(f"[bold red]error:[/] {escape(f'{what}: {problems}')}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -80,7 +139,7 @@ def resolve_data(data: Path | None, settings: Settings) -> Path:
     if path.is_file():
         return path
     console.print(f"no --data given: downloading the official UCI file to {settings.data_dir}")
-    return download_uci(settings.data_dir)
+    return download_uci(settings.data_dir, url=settings.data_url)
 
 
 def _metrics_table(title: str, rows: dict[str, dict[str, float]], marked: str = "") -> Table:
@@ -137,6 +196,8 @@ def evaluate(
         from bankrisk.evaluation.evaluate import evaluate_bundle
 
         result = evaluate_bundle(model_dir or settings.model_dir, data, output)
+    for warning in result["warnings"]:  # on stderr, so --json output stays clean
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
@@ -153,28 +214,35 @@ def evaluate(
 
 @data_app.command("download")
 def data_download(
-    dest: Annotated[Path | None, typer.Option("--dest", help="Folder [default: data]")] = None,
+    dest: Annotated[
+        Path | None,
+        typer.Option(
+            "--dest", help=f"Folder (or {env_name('data_dir')}). {settings_default('data_dir')}"
+        ),
+    ] = None,
 ) -> None:
     """Fetch the official UCI file (data set 350), check its shape, store its checksum."""
     settings = load_settings()
     with user_errors():
         from bankrisk.data.download import download_uci
 
-        path = download_uci(dest or settings.data_dir)
+        path = download_uci(dest or settings.data_dir, url=settings.data_url)
     Console().print(f"UCI data set ready: {path}")
 
 
 @app.command()
 def serve(
     model_dir: ModelDirOption = None,
-    host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1]")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help=f"Bind address (or {env_name('host')}). {settings_default('host')}"),
+    ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port [default: 8000]; the PORT variable wins")
+        int | None,
+        typer.Option(help=f"Port; the PORT variable wins over it. {settings_default('port')}"),
     ] = None,
 ) -> None:
     """Serve the scoring API (Uvicorn) over a bundle."""
-    import os
-
     settings = load_settings()
     from bankrisk.serving.server import serve as run_server
 

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
 
     # --- paths -------------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="Where `bankrisk data download` puts files.")
+    data_url: str = Field(
+        "https://archive.ics.uci.edu/static/public/350/default+of+credit+card+clients.zip",
+        pattern=r"^https?://",
+        description="The UCI zip `bankrisk data download` fetches (a mirror, or a test server).",
+    )
     model_dir: Path = Field(Path("models/champion"), description="The champion serving bundle.")
     reports_dir: Path = Field(Path("reports"), description="Plots and model cards of a run.")
 
@@ -40,9 +45,6 @@ class Settings(BaseSettings):
     # --- training ------------------------------------------------------------------------
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=0.5)
-    calibration_size: float = Field(
-        0.2, gt=0, lt=0.5, description="Share of all rows held out to calibrate and select."
-    )
     candidates: Annotated[tuple[CandidateName, ...], NoDecode] = ("scorecard", "gbm", "mlp")
     use_age: bool = Field(False, description="Use AGE as a model input (protected attribute).")
     mlp_epochs: int = Field(60, ge=1)

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bankrisk.bundle.model_bundle import ARRAYS_FILE, METADATA_FILE, ModelBundle
+from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.bundle.store import ARRAYS_FILE, MANIFEST_FILE, METADATA_FILE, seal
 from bankrisk.errors import BundleError
 from bankrisk.schema import FIELD_NAMES
 from factories import make_bundle, make_raw
@@ -20,7 +21,7 @@ def bundle() -> ModelBundle:
 def test_round_trip_scores_identically(bundle: ModelBundle, tmp_path: Path) -> None:
     raw, _ = make_raw(300, seed=9)
     bundle.save(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [METADATA_FILE, ARRAYS_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST_FILE, METADATA_FILE, ARRAYS_FILE]
     loaded = ModelBundle.load(tmp_path)
     np.testing.assert_array_equal(loaded.predict_pd(raw), bundle.predict_pd(raw))
     assert (loaded.name, loaded.version) == ("test-model", "7")
@@ -45,6 +46,7 @@ def test_missing_and_corrupt_bundles_fail_clearly(bundle: ModelBundle, tmp_path:
         ModelBundle.load(tmp_path)
     bundle.save(tmp_path)
     (tmp_path / METADATA_FILE).write_text("{not json")
+    seal(tmp_path)  # consistent checksums, so the JSON itself is what fails
     with pytest.raises(BundleError, match="not valid JSON"):
         ModelBundle.load(tmp_path)
 
@@ -54,6 +56,7 @@ def test_feature_mismatch_is_refused(bundle: ModelBundle, tmp_path: Path) -> Non
     meta = json.loads((tmp_path / METADATA_FILE).read_text())
     meta["features"] = meta["features"][:-1]
     (tmp_path / METADATA_FILE).write_text(json.dumps(meta))
+    seal(tmp_path)
     with pytest.raises(BundleError, match="other features"):
         ModelBundle.load(tmp_path)
 

@@ -1,7 +1,7 @@
 """Build the real Dockerfile on a private Docker engine, serve it on 127.0.0.1, check it.
 
-Runs deploy/container_test.sh (about 60 s from nothing, 20-30 s with the cached base rootfs).
-The engine not starting is a failure, never a skip: this is the proof the image works.
+Runs tests/delivery/engine/container_test.sh (about 60 s from nothing, 20-30 s with the cached
+base rootfs). The engine not starting is a failure, never a skip: this is the proof the image works.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_image_builds_serves_and_predicts_like_the_bundle(tmp_path: Path) -> Non
     proc = subprocess.run(
         [
             "bash",
-            str(REPO / "deploy" / "container_test.sh"),
+            str(REPO / "tests" / "delivery" / "engine" / "container_test.sh"),
             "--bundle",
             str(bundle),
             "--report",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import os
 import re
@@ -9,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pathspec
@@ -20,6 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DOCKERFILE = REPO / "Dockerfile"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+DEPENDABOT = REPO / ".github" / "dependabot.yml"
+ENGINE_DIR = REPO / "tests" / "delivery" / "engine"
+SHELL_SCRIPTS = sorted(
+    [*(REPO / "deploy").glob("*.sh"), *ENGINE_DIR.glob("*.sh"), REPO / ".ci" / "run"]
+)
 FORBIDDEN_SERVE_PACKAGES = (
     "tensorflow",
     "tensorflow-cpu",
@@ -36,6 +44,7 @@ BUNDLE_FILES = (
     "models/champion/metadata.json",
     "models/champion/model.npz",
     "models/champion/model_card.md",
+    "models/champion/manifest.json",
 )
 JUNK_FILES = (
     ".venv/lib/python3.11/site-packages/numpy/__init__.py",
@@ -414,19 +423,54 @@ def test_workflows_are_valid() -> None:
         assert lint.returncode == 0, lint.stdout
 
 
-def test_every_action_is_pinned_to_a_commit_sha() -> None:
+def action_pins() -> list[tuple[str, str, str]]:
+    """(workflow, `uses:` value, the rest of the line) for every step that uses an action."""
     uses = []
     for wf in WORKFLOWS:
         for line in wf.read_text().splitlines():
             match = re.match(r"\s*(?:-\s*)?uses:\s*(\S+)(.*)$", line)
             if match:
                 uses.append((wf.name, match.group(1), match.group(2)))
+    return uses
+
+
+def test_every_action_is_pinned_to_a_release_commit_with_its_tag() -> None:
+    """`OWNER/REPO@<40-hex SHA> # vX.Y.Z`: the comment is the release tag as the action's
+    repository spells it (with the v; Dependabot rewrites SHA and comment together), and one
+    action is pinned to one commit everywhere."""
+    uses = action_pins()
     assert uses
+    pinned: dict[str, set[tuple[str, str]]] = {}
     for name, ref, rest in uses:
         if ref.startswith("./"):
             continue
         assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{name}: {ref} not pinned"
-        assert re.search(r"#\s*v?\d", rest), f"{name}: {ref} has no version comment"
+        comment = re.fullmatch(r"\s*#\s*(v\d+\.\d+\.\d+)\s*", rest)
+        assert comment, f"{name}: {ref} needs a `# vX.Y.Z` release comment, has {rest.strip()!r}"
+        action, sha = ref.split("@")
+        pinned.setdefault(action, set()).add((sha, comment.group(1)))
+    drift = {action: pins for action, pins in pinned.items() if len(pins) > 1}
+    assert not drift, f"actions pinned to more than one commit: {drift}"
+    for text in (REPO / "README.md").read_text(), *(wf.read_text() for wf in WORKFLOWS):
+        assert not re.search(r"from memory|without network|verify (them|each)", text, re.I), (
+            "the pins were checked against the actions' repositories: no disclaimer"
+        )
+
+
+def test_dependabot_keeps_actions_and_python_dependencies_current() -> None:
+    proc = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(DEPENDABOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = yaml.safe_load(DEPENDABOT.read_text())
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert {"github-actions", "uv"} <= set(updates), sorted(updates)
+    for update in updates.values():
+        assert update["directory"] == "/" and update["schedule"]["interval"], update
+    assert (REPO / "uv.lock").is_file(), "the uv ecosystem updates uv.lock"
 
 
 def workflow() -> dict:
@@ -666,6 +710,80 @@ def test_fetch_bundle_uri() -> None:
 
 
 def test_shell_scripts_parse() -> None:
-    for script in sorted((REPO / "deploy").glob("*.sh")):
+    assert len(SHELL_SCRIPTS) >= 5, SHELL_SCRIPTS
+    for script in SHELL_SCRIPTS:
         proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert proc.returncode == 0, (script.name, proc.stderr)
+
+
+def test_shell_scripts_pass_shellcheck() -> None:
+    proc = subprocess.run(
+        [tool("shellcheck"), "--external-sources", "--format", "gcc", *map(str, SHELL_SCRIPTS)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- the private Docker engine: test support, not delivery ----------------------------------
+def test_private_engine_lives_with_the_tests_and_the_make_targets_find_it() -> None:
+    assert not [p.name for p in (REPO / "deploy").glob("*.sh") if "dockerd" in p.read_text()], (
+        "deploy/ holds what deploys; the private engine is in tests/delivery/engine/"
+    )
+    proc = make("-n", "engine-up", "engine-down", "container-test")
+    assert proc.returncode == 0, proc.stderr
+    scripts = re.findall(r"bash (\S+\.sh)", proc.stdout)
+    assert len(scripts) == 3, proc.stdout
+    for script in scripts:
+        assert (REPO / script).is_file() and (REPO / script).parent == ENGINE_DIR, script
+    for script in ENGINE_DIR.glob("*.sh"):
+        comments = [
+            line for line in script.read_text().splitlines() if line.lstrip().startswith("#")
+        ]
+        local = [c for c in comments if re.search(r"\b(here|these machines|this machine)\b", c)]
+        assert not local, f"{script.name}: describe the general case, not one workplace: {local}"
+
+
+# --- dependencies ------------------------------------------------------------------------------
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_distributions() -> set[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements.extend(extra)
+    return {normalise(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in requirements}  # type: ignore[union-attr]
+
+
+def test_every_test_import_is_a_declared_dependency() -> None:
+    """What the tests import is in pyproject (dependencies or an extra), not merely pulled in by
+    something else: a dependency that drops it must not break the tests."""
+    tests = REPO / "tests"
+    local = {"bankrisk", *(p.stem for p in tests.rglob("*.py")), *(p.name for p in tests.iterdir())}
+    local |= {p.stem for p in (REPO / "deploy").glob("*.py")}  # put on sys.path by some tests
+    imported: dict[str, str] = {}
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in local:
+                    imported.setdefault(top, str(path.relative_to(REPO)))
+    provided = importlib.metadata.packages_distributions()
+    declared = declared_distributions()
+    undeclared = {
+        module: where
+        for module, where in imported.items()
+        if not {normalise(d) for d in provided.get(module, [module])} & declared
+    }
+    assert "pytest" in imported and "yaml" in imported, imported
+    assert not undeclared, f"imported by the tests but not declared in pyproject: {undeclared}"

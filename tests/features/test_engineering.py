@@ -1,3 +1,6 @@
+import math
+from collections.abc import Mapping
+
 import numpy as np
 import pytest
 
@@ -7,6 +10,7 @@ from bankrisk.features.engineering import (
     build_features,
     feature_groups,
     feature_names,
+    reason_group_matrix,
 )
 from bankrisk.schema import FIELD_NAMES
 from factories import make_raw
@@ -99,3 +103,105 @@ def test_missed_payments_count_owed_months_with_nothing_paid() -> None:
 def test_rejects_wrong_shape() -> None:
     with pytest.raises(ValueError, match="23 fields"):
         build_features(np.zeros((2, 5)))
+
+
+# ---- every column by name, against an independent computation -----------------------------
+
+
+def expected_features(c: Mapping[str, float]) -> dict[str, float]:
+    """The features of one customer `c` (raw fields by name), computed here from their
+    definitions, independently of `build_features`' column layout."""
+    pay = [c[f"PAY_{m}"] for m in (0, 2, 3, 4, 5, 6)]
+    bill = [c[f"BILL_AMT{m}"] for m in range(1, 7)]
+    paid = [c[f"PAY_AMT{m}"] for m in range(1, 7)]
+    limit = c["LIMIT_BAL"]
+    late = [max(p, 0) for p in pay]
+    util = [b / limit for b in bill]
+    # PAY_AMT m settles BILL_AMT m+1; nothing owed = fully paid; capped to [0, 2].
+    ratio = [
+        min(max(paid[m] / max(bill[m + 1], 1) if bill[m + 1] > 0 else 1.0, 0.0), 2.0)
+        for m in range(5)
+    ]
+    late_months = [m for m, v in enumerate(late) if v > 0]
+    out = {
+        "log_limit_bal": math.log(limit),
+        "education": c["EDUCATION"] if 1 <= c["EDUCATION"] <= 4 else 4,
+        **{f"pay_status_{m}": v for m, v in zip((0, 2, 3, 4, 5, 6), pay, strict=True)},
+        "months_late_count": len(late_months),
+        "max_months_late": max(late),
+        "months_since_late": late_months[0] if late_months else 6,
+        "late_trend": late[0] - sum(late[1:]) / 5,
+        "paid_in_full_count": pay.count(-1),
+        "no_consumption_count": pay.count(-2),
+        **{f"utilization_{m + 1}": u for m, u in enumerate(util)},
+        "utilization_mean": sum(util) / 6,
+        "utilization_max": max(util),
+        "utilization_trend": util[0] - util[5],
+        "bill_growth_3m": (bill[0] - bill[3]) / limit,
+        **{f"payment_ratio_{m + 1}": r for m, r in enumerate(ratio)},
+        "payment_ratio_mean": sum(ratio) / 5,
+        "unpaid_share_1": min(max((bill[1] - paid[0]) / limit, -1.0), 2.0),
+        "log_pay_amt_1": math.log(1 + paid[0]),
+        "log_pay_amt_2": math.log(1 + paid[1]),
+        "log_pay_amt_mean": math.log(1 + sum(paid) / 6),
+        "payment_to_limit": sum(paid) / 6 / limit,
+        "signed_log_bill_1": math.copysign(math.log(1 + abs(bill[0])), bill[0]),
+        "missed_payment_count": sum(1 for m in range(5) if paid[m] == 0 and bill[m + 1] > 0),
+        "age": c["AGE"],
+    }
+    return out
+
+
+HAND_MADE = [
+    # Late twice, a credit balance, one missed payment, an undocumented education code.
+    {
+        "LIMIT_BAL": 50_000, "SEX": 1, "EDUCATION": 5, "MARRIAGE": 2, "AGE": 41,
+        "PAY_0": 2, "PAY_2": -1, "PAY_3": 0, "PAY_4": 3, "PAY_5": -2, "PAY_6": 0,
+        "BILL_AMT1": 47_000, "BILL_AMT2": 30_000, "BILL_AMT3": -500, "BILL_AMT4": 12_000,
+        "BILL_AMT5": 0, "BILL_AMT6": 8_000,
+        "PAY_AMT1": 0, "PAY_AMT2": 1_000, "PAY_AMT3": 5_000, "PAY_AMT4": 0,
+        "PAY_AMT5": 300, "PAY_AMT6": 700,
+    },
+    # Never late, pays in full, over-pays one bill (ratio capped at 2).
+    {
+        "LIMIT_BAL": 360_000, "SEX": 2, "EDUCATION": 1, "MARRIAGE": 1, "AGE": 29,
+        "PAY_0": -1, "PAY_2": -1, "PAY_3": -1, "PAY_4": -1, "PAY_5": -1, "PAY_6": -1,
+        "BILL_AMT1": 1_200, "BILL_AMT2": 900, "BILL_AMT3": 100, "BILL_AMT4": 2_500,
+        "BILL_AMT5": 3_000, "BILL_AMT6": 4_000,
+        "PAY_AMT1": 900, "PAY_AMT2": 1_000, "PAY_AMT3": 2_500, "PAY_AMT4": 3_000,
+        "PAY_AMT5": 4_000, "PAY_AMT6": 10,
+    },
+    # Late every month, balance over the limit and growing, negative first bill.
+    {
+        "LIMIT_BAL": 10_000, "SEX": 1, "EDUCATION": 3, "MARRIAGE": 3, "AGE": 70,
+        "PAY_0": 4, "PAY_2": 3, "PAY_3": 2, "PAY_4": 1, "PAY_5": 2, "PAY_6": 8,
+        "BILL_AMT1": -2_000, "BILL_AMT2": 14_000, "BILL_AMT3": 13_000, "BILL_AMT4": 12_500,
+        "BILL_AMT5": 11_000, "BILL_AMT6": 9_000,
+        "PAY_AMT1": 0, "PAY_AMT2": 0, "PAY_AMT3": 0, "PAY_AMT4": 100, "PAY_AMT5": 0,
+        "PAY_AMT6": 0,
+    },
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("use_age", [False, True])
+def test_every_feature_column_by_name(use_age: bool) -> None:
+    raw = np.array([[float(c[name]) for name in FIELD_NAMES] for c in HAND_MADE])
+    built = build_features(raw, use_age)
+    names = feature_names(use_age)
+    for i, customer in enumerate(HAND_MADE):
+        expected = expected_features(customer)
+        for j, name in enumerate(names):
+            assert built[i, j] == pytest.approx(expected[name], rel=1e-12, abs=1e-12), (i, name)
+
+
+def test_age_is_never_a_reason_when_it_is_a_model_input() -> None:
+    names, groups = feature_names(True), feature_groups(True)
+    matrix = reason_group_matrix(True)
+    age = names.index("age")
+    assert groups[age] == PROTECTED_GROUP
+    assert PROTECTED_GROUP not in {r.group for r in REASON_CODES}
+    assert not matrix[age].any(), "AGE's contributions must count towards no reason group"
+    # Every other feature counts towards exactly one reason group.
+    others = np.delete(matrix, age, axis=0)
+    assert (others.sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(others, reason_group_matrix(False))

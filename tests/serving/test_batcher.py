@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -21,18 +22,24 @@ from serving.support import to_customer
 
 
 class CountingScorer(Scorer):
-    """Records the size of every scoring call."""
+    """Records the size of every scoring call (1 for the one-customer path)."""
 
     def __init__(self, bundle: ModelBundle, fail: bool = False) -> None:
         super().__init__(bundle)
         self.calls: list[int] = []
         self.fail = fail
 
-    def predict(self, rows: np.ndarray, customer_ids: list[str | None]) -> Any:
+    def predict(self, rows: np.ndarray, customer_ids: Sequence[str | None]) -> Any:
         self.calls.append(rows.shape[0])
         if self.fail:
             raise RuntimeError("scoring failed")
         return super().predict(rows, customer_ids)
+
+    def predict_one(self, values: list[float], customer_id: str | None) -> Any:
+        self.calls.append(1)
+        if self.fail:
+            raise RuntimeError("scoring failed")
+        return super().predict_one(values, customer_id)
 
 
 def test_concurrent_requests_get_their_own_answers(bundle: ModelBundle) -> None:
@@ -60,8 +67,9 @@ def test_concurrent_requests_get_their_own_answers(bundle: ModelBundle) -> None:
     assert max(scorer.calls) > 1  # some were scored together
 
 
-def _row(i: int) -> np.ndarray:
-    return make_raw(PROBE_EVERY * 3, seed=5)[0][i : i + 1]
+def _row(i: int) -> list[float]:
+    values: list[float] = make_raw(PROBE_EVERY * 3, seed=5)[0][i].tolist()
+    return values
 
 
 def test_batches_form_then_lone_requests_go_direct_with_periodic_probes(

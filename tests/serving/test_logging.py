@@ -168,6 +168,9 @@ class _BrokenScorer(Scorer):
     def predict(self, rows: Any, customer_ids: Any) -> Any:
         raise RuntimeError("scoring exploded")
 
+    def predict_one(self, values: Any, customer_id: Any) -> Any:
+        raise RuntimeError("scoring exploded")
+
 
 @pytest.fixture
 def broken(bundle: ModelBundle) -> tuple[TestClient, io.StringIO]:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,37 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from serving.processes import (
+    BANKRISK,
+    HeldRequest,
+    JsonLines,
+    clean_env,
+    free_port,
+    serve_command,
+    wait_ready,
+)
 from serving.support import customer
-
-BANKRISK = Path(sys.executable).with_name("bankrisk")
-READY_WITHIN_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without PORT or BANKRISK_* settings (so none leak in), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k != "PORT" and not k.startswith("BANKRISK_")}
-    env.pop("GOOGLE_CLOUD_PROJECT", None)
-    return {**env, **extra}
-
-
-def wait_ready(process: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + READY_WITHIN_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited early with {process.returncode}"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not ready on port {port} within {READY_WITHIN_S:.0f} s")
 
 
 @pytest.fixture
@@ -54,7 +31,7 @@ def start_server(bundle_dir: Path) -> Iterator[object]:
 
     def start(port_option: int, env: dict[str, str]) -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [str(BANKRISK), "serve", "--model-dir", str(bundle_dir), "--port", str(port_option)],
+            serve_command(bundle_dir, port_option),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -115,8 +92,10 @@ def test_serve_answers_over_http_and_logs_json(start_server: object, port_from: 
     assert scored["logging.googleapis.com/trace"] == "abc123"
     assert "123457" not in stdout and "98765" not in stdout
     assert "Traceback" not in stderr
-    # A graceful stop: Uvicorn finishes shutting down, then re-raises the SIGTERM it caught.
-    assert process.returncode in (0, -signal.SIGTERM), stderr
+    # A graceful stop, outside a container too: one line, exit 0 (not 143).
+    assert lines[-1]["severity"] == "INFO"
+    assert lines[-1]["message"].startswith("shutting down on SIGTERM")
+    assert process.returncode == 0, stderr
 
 
 def test_missing_bundle_exits_2_with_one_critical_line(tmp_path: Path) -> None:
@@ -141,3 +120,73 @@ def test_missing_bundle_exits_2_with_one_critical_line(tmp_path: Path) -> None:
     assert str(missing) in line["message"]
     assert line["model_dir"] == str(missing)
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+
+
+def test_sigterm_finishes_requests_in_flight_then_exits_0(start_server: object) -> None:
+    port = free_port()
+    process = start_server(port, clean_env())  # type: ignore[operator]
+    log = JsonLines(process.stdout)
+    log.wait_for("loaded test-model")
+    wait_ready(process, port)
+    # Two requests the app is already handling (it has asked for their bodies)...
+    single = HeldRequest(port, "/v1/predict", customer(PAY_0=2))
+    batch = HeldRequest(port, "/v1/predict/batch", {"records": [customer(), customer()]})
+
+    process.send_signal(signal.SIGTERM)
+    shutdown = log.wait_for("shutting down")
+    # ... are answered in full after the shutdown began; new connections are refused.
+    single_status, single_body = single.finish()
+    batch_status, batch_body = batch.finish()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+    returncode = process.wait(timeout=30)
+    lines = log.rest()
+    stderr = process.stderr.read()  # type: ignore[union-attr]
+
+    assert shutdown == {
+        "severity": "INFO",
+        "message": "shutting down on SIGTERM: finishing requests in flight",
+        "in_flight": 2,
+        "timeout_s": 10,
+    }
+    assert (single_status, batch_status) == (200, 200)
+    assert 0.0 < single_body["probability_of_default"] < 1.0
+    assert len(batch_body["predictions"]) == 2
+    scored = [line for line in lines[lines.index(shutdown) :] if line.get("status") == 200]
+    assert {line["request_id"] for line in scored} == {
+        single_body["request_id"],
+        batch_body["request_id"],
+    }
+    assert [line["message"] for line in lines].count(shutdown["message"]) == 1
+    assert returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_failed_warm_up_exits_2_with_one_critical_line(bundle_dir: Path) -> None:
+    """A bundle that loads but cannot score (here: scoring raises) never starts serving."""
+    code = (
+        "import sys\n"
+        "from bankrisk.bundle.model_bundle import ModelBundle\n"
+        "def broken(self, raw, explain=True):\n"
+        "    raise FloatingPointError('overflow in the model')\n"
+        "ModelBundle.score = broken\n"
+        "from bankrisk.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *serve_command(bundle_dir, free_port())[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr == ""
+    (line,) = [json.loads(text) for text in done.stdout.splitlines()]
+    assert line["severity"] == "CRITICAL"
+    assert line["message"] == (
+        f"cannot serve: model bundle {bundle_dir} loaded but failed its warm-up: "
+        "FloatingPointError: overflow in the model"
+    )

@@ -5,9 +5,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bankrisk.features.engineering import build_features, reason_group_matrix
+from bankrisk.features.engineering import build_features, feature_names, reason_group_matrix
+from bankrisk.schema import FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
 from bankrisk.training.candidates.base import Candidate, Dataset
-from bankrisk.training.candidates.gbm import GradientBoostedTrees
+from bankrisk.training.candidates.gbm import (
+    DECREASING,
+    INCREASING,
+    UNUSED,
+    GradientBoostedTrees,
+    monotone_params,
+)
 from bankrisk.training.candidates.mlp import MultilayerPerceptron
 from bankrisk.training.candidates.scorecard import Scorecard
 from factories import make_raw
@@ -66,3 +73,36 @@ def test_tree_contributions_add_up_to_the_logit(data: tuple[Dataset, Dataset, Da
     np.testing.assert_allclose(
         by_group.sum(axis=1) + predictor.reference.sum() + bias, logit, atol=1e-5
     )
+
+
+def test_gbm_constraints_follow_the_feature_layout() -> None:
+    names = feature_names()
+    params = monotone_params(len(names))
+    direction = dict(zip(names, params["monotone_constraints"], strict=True))
+    assert direction["pay_status_0"] == direction["utilization_max"] == 1
+    assert direction["payment_ratio_1"] == direction["months_since_late"] == -1
+    assert direction["log_limit_bal"] == direction["education"] == 0
+    assert set(INCREASING) | set(DECREASING) | set(UNUSED) <= set(names)
+    assert not set(INCREASING) & set(DECREASING)
+    contribution = dict(zip(names, params["feature_contri"], strict=True))
+    assert [n for n, c in contribution.items() if c == 0] == list(UNUSED)
+    with_age = monotone_params(len(names) + 1)
+    assert with_age["monotone_constraints"][-1] == 0 and with_age["feature_contri"][-1] == 1
+    with pytest.raises(ValueError, match="features"):
+        monotone_params(len(names) + 2)
+
+
+def test_gbm_is_monotone_in_delinquency_and_payments(
+    data: tuple[Dataset, Dataset, Dataset],
+) -> None:
+    train, stop, _ = data
+    model = GradientBoostedTrees().fit(train, stop, seed=7, hints={})
+    raw, _ = make_raw(1000, seed=8)
+    base = model.logit(build_features(raw))
+    column = {name: j for j, name in enumerate(FIELD_NAMES)}
+    for field in (*PAY_STATUS, *PAY_AMOUNTS[:5]):
+        worse = raw.copy()
+        j = column[field]
+        worse[:, j] = np.minimum(np.maximum(raw[:, j], 0) + 1, 8) if field in PAY_STATUS else 0
+        assert np.all(model.logit(build_features(worse)) >= base), field
+    assert model.booster.feature_importance("split")[feature_names().index("late_trend")] == 0

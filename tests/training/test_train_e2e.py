@@ -6,8 +6,8 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
@@ -17,35 +17,33 @@ from mlflow.tracking import MlflowClient
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.data.training_data import read_training_data
+from bankrisk.evaluation.evaluate import evaluate_bundle
 from bankrisk.schema import FIELD_NAMES, PROTECTED
-from bankrisk.training.assessment import read_training_data
-from bankrisk.training.train import TrainReport, run_training
+from bankrisk.training.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
+from bankrisk.training.train import TrainReport
+
+if TYPE_CHECKING:
+    from conftest import Trained
 
 pytestmark = pytest.mark.slow
 BANKRISK = str(Path(sys.executable).with_name("bankrisk"))
 
 
+# The session's one training run (tests/conftest.py), shared with tests/model.
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("train")
-    previous = os.getcwd()
-    os.chdir(path)  # the default local MLflow store, reports and models land here
-    yield path
-    os.chdir(previous)
+def workdir(trained: Trained) -> Path:
+    return trained.workdir
 
 
 @pytest.fixture(scope="module")
-def settings(workdir: Path) -> Settings:
-    return Settings(
-        mlflow_tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
-        mlflow_artifact_root=workdir / "mlartifacts",
-        reports_dir=workdir / "reports",
-    )
+def settings(trained: Trained) -> Settings:
+    return trained.settings
 
 
 @pytest.fixture(scope="module")
-def report(settings: Settings, shared_csv: Path, workdir: Path) -> TrainReport:
-    return run_training(shared_csv, settings, workdir / "models" / "champion", lambda _: None)
+def report(trained: Trained) -> TrainReport:
+    return trained.report
 
 
 def test_first_training_registers_a_champion(report: TrainReport, settings: Settings) -> None:
@@ -54,6 +52,33 @@ def test_first_training_registers_a_champion(report: TrainReport, settings: Sett
     client = MlflowClient(settings.mlflow_tracking_uri)
     version = client.get_model_version_by_alias(settings.registered_model_name, "champion")
     assert str(version.version) == report.registered_version == "1"
+
+
+def test_runs_are_in_the_named_experiment_with_artifacts_under_the_root(
+    report: TrainReport, settings: Settings
+) -> None:
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    assert experiment is not None and experiment.name == "bank-default-risk"
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND == "custom_model_development"
+    root = settings.mlflow_artifact_root.resolve()
+    assert experiment.artifact_location == root.as_uri()
+    run_ids = [report.parent_run_id, *(c.run_id for c in report.candidates)]
+    for run_id in run_ids:
+        run = client.get_run(run_id)
+        assert run.info.experiment_id == experiment.experiment_id
+        assert run.info.artifact_uri.startswith(root.as_uri() + "/")
+    every_run = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert {r.info.experiment_id for r in every_run} == {experiment.experiment_id}
+    # The artifacts are files under the root, e.g. each candidate's plots and the model.
+    for candidate in report.candidates:
+        run_dir = root / candidate.run_id / "artifacts"
+        assert (run_dir / "roc_curve.png").is_file(), sorted(root.rglob("*"))[:20]
+    version = client.get_model_version_by_alias(settings.registered_model_name, "champion")
+    assert (version.source or "").startswith(("models:/", root.as_uri()))
+    model_files = mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}")
+    assert Path(model_files, "MLmodel").is_file()
+    assert any(p.name == "MLmodel" for p in root.rglob("MLmodel"))
 
 
 def test_bundle_equals_the_trained_pipeline(report: TrainReport, shared_csv: Path) -> None:
@@ -79,6 +104,32 @@ def test_bundle_metadata(report: TrainReport, shared_csv: Path) -> None:
     assert (report.model_dir / "model_card.md").read_text().startswith("#")
     # The champion is good on held-out data (the full bar is the CV benchmark's job).
     assert meta["test_metrics"]["roc_auc"] > 0.77
+
+
+def test_evaluate_warns_on_the_rows_the_champion_was_trained_on(
+    report: TrainReport, shared_csv: Path, tmp_path: Path
+) -> None:
+    data = read_training_data(shared_csv)
+    test = np.zeros(data.labels.size, dtype=bool)
+    test[report.test_index] = True
+    scores = tmp_path / "scores.csv"
+    result = evaluate_bundle(report.model_dir, shared_csv, scores)
+    seen = pd.read_csv(scores)["seen_in_training"].to_numpy()
+    assert seen[~test].all()  # every development row is recognised...
+    assert seen[test].mean() < 0.005  # ...and test rows only if a development row is identical
+    n, n_seen = data.labels.size, int(seen.sum())
+    assert result["training_overlap"] == {"rows": n, "seen_in_training": n_seen}
+    (warning,) = result["warnings"]
+    assert warning.startswith(f"{n_seen:,} of {n:,} rows (80%) were used to train this model")
+    # The test split alone: no warning, and the metrics the training reported.
+    test_file = tmp_path / "test.csv"
+    data.frame.iloc[report.test_index].to_csv(test_file, index=False)
+    on_test = evaluate_bundle(report.model_dir, test_file)
+    assert on_test["training_overlap"]["seen_in_training"] == int(seen[test].sum())
+    champion = next(c for c in report.candidates if c.name == report.champion)
+    if not seen[test].any():
+        assert on_test["warnings"] == []
+    assert on_test["metrics"]["roc_auc"] == pytest.approx(champion.metrics["roc_auc"], abs=1e-9)
 
 
 def test_runs_are_tracked_with_provenance(report: TrainReport, settings: Settings) -> None:
@@ -121,11 +172,15 @@ def test_a_weaker_model_becomes_challenger(
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "BANKRISK_MLFLOW_ARTIFACT_ROOT": str(settings.mlflow_artifact_root),
+        "BANKRISK_REPORTS_DIR": str(settings.reports_dir),
         "BANKRISK_CANDIDATES": "scorecard",
     }
+    cwd = workdir / "cwd"  # an empty working directory: nothing may land in it
+    cwd.mkdir()
     result = subprocess.run(
         [BANKRISK, "train", "--data", str(shared_csv), "--model-dir", str(report.model_dir)],
-        cwd=workdir,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -138,3 +193,11 @@ def test_a_weaker_model_becomes_challenger(
     name = settings.registered_model_name
     assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    # Before runs were started in the named experiment, they went to `Default` with their
+    # artifacts under ./mlruns/0 of the working directory.
+    assert list(cwd.iterdir()) == []
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert {r.info.run_id for r in runs} >= {report.parent_run_id}
+    assert len(runs) == (1 + 3) + (1 + 1)  # each training: a parent and its candidates

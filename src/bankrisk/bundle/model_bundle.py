@@ -1,4 +1,5 @@
-"""The serving bundle: a directory with `metadata.json` and `model.npz`, nothing pickled.
+"""The serving bundle: a directory with `metadata.json`, `model.npz`, `model_card.md` and
+their `manifest.json` of checksums, nothing pickled (files and checks: `bundle.store`).
 
 `ModelBundle` is the one scoring path for everything downstream of training: the API, the
 `evaluate` command, the MLflow pyfunc wrapper and batch scoring. It needs numpy only.
@@ -6,17 +7,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bankrisk.bundle.contents import read_contents
 from bankrisk.bundle.policy import DECISIONS, DecisionPolicy
-from bankrisk.bundle.predictors import PREDICTOR_KINDS, Calibrator, Predictor
-from bankrisk.errors import BundleError
+from bankrisk.bundle.predictors import Calibrator, Predictor
+from bankrisk.bundle.store import FORMAT_VERSION, read_metadata, write_bundle
 from bankrisk.features.engineering import (
     REASON_CODES,
     build_features,
@@ -24,11 +24,7 @@ from bankrisk.features.engineering import (
     feature_names,
 )
 
-METADATA_FILE = "metadata.json"
-ARRAYS_FILE = "model.npz"
-BUNDLE_FORMAT_VERSION = 1
 MAX_REASONS = 4
-_CALIBRATION_KEYS = ("calibration_x", "calibration_y")
 
 
 @dataclass(frozen=True)
@@ -40,6 +36,17 @@ class Scores:
     grades: list[str]
     decisions: list[str]
     reasons: list[list[dict[str, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowScore:
+    """The scores of one customer (`ModelBundle.score_row`)."""
+
+    probability: float
+    points: int
+    grade: str
+    decision: str
+    reasons: list[dict[str, str]]
 
 
 @dataclass
@@ -94,14 +101,33 @@ class ModelBundle:
             reasons = self.reason_codes(by_group)
         else:
             logit, reasons = self.predictor.logit(features), [[] for _ in range(len(raw))]
-        pd = self.calibrator(logit)
+        probability = self.calibrator(logit)
         grades = self.policy.grades
         return Scores(
-            pd=pd,
-            points=self.policy.scaling.points(pd),
-            grades=[grades[i] for i in self.policy.grade_index(pd)],
-            decisions=[DECISIONS[i] for i in self.policy.decision_index(pd)],
+            pd=probability,
+            points=self.policy.scaling.points(probability),
+            grades=[grades[i] for i in self.policy.grade_index(probability)],
+            decisions=[DECISIONS[i] for i in self.policy.decision_index(probability)],
             reasons=reasons,
+        )
+
+    def score_row(self, raw: list[float]) -> RowScore:
+        """`score` of one valid raw row (23 floats in FIELD_NAMES order): the same features
+        and model call, then plain Python rather than numpy for the policy and the reasons,
+        whose per-call overhead would be most of the cost for a single customer."""
+        features = self.features(np.array([raw]))
+        logit, by_group = self.predictor.explain(features)
+        probability = float(self.calibrator(logit)[0])
+        grade, decision = self.policy.grade_and_decision(probability)
+        contributions: list[float] = by_group[0].tolist()
+        # sorted() is stable, as the argsort in `reason_codes`.
+        order = sorted(range(len(contributions)), key=lambda j: -contributions[j])
+        return RowScore(
+            probability=probability,
+            points=self.policy.scaling.points_one(probability),
+            grade=grade,
+            decision=decision,
+            reasons=[self._reason_codes[j] for j in order[:MAX_REASONS] if contributions[j] > 0],
         )
 
     # ---- persistence -------------------------------------------------------------------
@@ -110,9 +136,9 @@ class ModelBundle:
         """The metadata with what this code derives: features, reason codes, policy."""
         return {
             **self.metadata,
-            "format_version": BUNDLE_FORMAT_VERSION,
+            "format_version": FORMAT_VERSION,
             "predictor": self.predictor.kind,
-            "calibration": self.calibrator.method,
+            "calibration": self.calibrator.to_dict(),
             "use_age": self.use_age,
             "features": [
                 {"name": n, "reason_group": g}
@@ -124,62 +150,18 @@ class ModelBundle:
             "policy": self.policy.to_dict(),
         }
 
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        arrays_path = directory / ARRAYS_FILE
-        with arrays_path.open("wb") as fh:
-            arrays: dict[str, Any] = {**self.predictor.to_arrays(), **self.calibrator.to_arrays()}
-            np.savez(fh, **arrays)
-        metadata = {**self.describe(), "arrays_sha256": _sha256(arrays_path)}
-        (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=_jsonable))
+    def save(self, directory: Path | str, model_card: str | None = None) -> None:
+        """Write the bundle, with its model card if given, sealed by a manifest; `directory`
+        is replaced in one swap (never left half-written)."""
+        write_bundle(Path(directory), self.predictor.to_arrays(), self.describe(), model_card)
 
     @classmethod
     def load(cls, directory: Path | str) -> ModelBundle:
-        """Load and verify a bundle; any problem raises BundleError with what and where."""
+        """Load and verify a bundle: every file against the manifest, every field the code
+        reads, and one probe run of the model; any problem raises BundleError naming it."""
         directory = Path(directory)
-        meta_path, arrays_path = directory / METADATA_FILE, directory / ARRAYS_FILE
-        for path in (meta_path, arrays_path):
-            if not path.is_file():
-                raise BundleError(f"model bundle incomplete: {path} is missing")
-        try:
-            metadata = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BundleError(
-                f"model bundle metadata {meta_path} is not valid JSON: {exc}"
-            ) from exc
-        if metadata.get("arrays_sha256") != _sha256(arrays_path):
-            raise BundleError(f"model bundle {arrays_path} does not match its checksum")
-        try:
-            use_age = bool(metadata["use_age"])
-            expected = [f["name"] for f in metadata["features"]]
-            if expected != feature_names(use_age):
-                raise BundleError(
-                    "model bundle was trained on other features than this code builds; "
-                    "retrain or install the matching version"
-                )
-            with np.load(arrays_path, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-            predictor = PREDICTOR_KINDS[metadata["predictor"]].from_arrays(
-                {k: v for k, v in arrays.items() if k not in _CALIBRATION_KEYS}
-            )
-            calibrator = Calibrator.from_arrays(metadata["calibration"], arrays)
-            policy = DecisionPolicy.from_dict(metadata["policy"])
-        except BundleError:
-            raise
-        except (KeyError, ValueError, TypeError, OSError) as exc:
-            raise BundleError(f"model bundle {directory} is corrupt: {exc!r}") from exc
-        return cls(predictor, calibrator, policy, metadata, use_age)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+        metadata = read_metadata(directory)
+        contents = read_contents(directory, metadata)
+        return cls(
+            contents.predictor, contents.calibrator, contents.policy, metadata, contents.use_age
+        )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,11 @@ class ScoreScaling:
         pd = np.minimum(np.maximum(pd, _PD_FLOOR), 1.0 - _PD_FLOOR)
         return np.asarray(np.round(self.offset + self.factor * np.log((1.0 - pd) / pd)))
 
+    def points_one(self, probability: float) -> int:
+        """`points` of one PD, in plain Python (round half to even, as numpy)."""
+        p = min(max(probability, _PD_FLOOR), 1.0 - _PD_FLOOR)
+        return round(self.offset + self.factor * math.log((1.0 - p) / p))
+
 
 @dataclass(frozen=True)
 class DecisionPolicy:
@@ -50,7 +57,7 @@ class DecisionPolicy:
         if not 0.0 < self.review_threshold <= self.threshold < 1.0:
             raise ValueError("cut-offs must satisfy 0 < review_threshold <= threshold < 1")
 
-    @property
+    @cached_property
     def grades(self) -> list[str]:
         """Grade labels, best first: A1, A2, B1, ... (two per letter)."""
         return [
@@ -71,6 +78,16 @@ class DecisionPolicy:
     def decision_index(self, pd: np.ndarray) -> np.ndarray:
         """0 approve, 1 review, 2 decline."""
         return (pd >= self.review_threshold).astype(np.int64) + (pd >= self.threshold)
+
+    def grade_and_decision(self, probability: float) -> tuple[str, str]:
+        """`grade_index` and `decision_index` of one PD, in plain Python, as labels."""
+        grade = self.grades[
+            bisect.bisect_left(
+                self.grade_pd_upper_bounds, probability, 0, len(self.grade_pd_upper_bounds) - 1
+            )
+        ]
+        decision = (probability >= self.review_threshold) + (probability >= self.threshold)
+        return grade, DECISIONS[decision]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -9,10 +9,10 @@ onnxruntime, so that a 1,000-row batch takes milliseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import pairwise
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
@@ -200,21 +200,25 @@ PREDICTOR_KINDS: dict[str, type[ScorecardPredictor | OnnxTreePredictor | MLPPred
 
 @dataclass(frozen=True)
 class Calibrator:
-    """Maps a raw logit to a calibrated PD: Platt (a*logit + b) or isotonic (interpolation)."""
+    """Platt scaling: PD = sigmoid(slope * logit + intercept), fitted on out-of-fold logits
+    so that a PD of 0.2 means 20%. Two numbers, kept in metadata.json."""
 
-    method: str
-    x: np.ndarray
-    y: np.ndarray
+    slope: float
+    intercept: float
+    method: ClassVar[str] = "platt"
 
     def __call__(self, logit: np.ndarray) -> np.ndarray:
-        if self.method == "platt":
-            slope, intercept = self.x
-            return np.asarray(1.0 / (1.0 + np.exp(-(slope * logit + intercept))))
-        return np.asarray(np.interp(logit, self.x, self.y))
+        return np.asarray(1.0 / (1.0 + np.exp(-(self.slope * logit + self.intercept))))
 
-    def to_arrays(self) -> Arrays:
-        return {"calibration_x": self.x, "calibration_y": self.y}
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "slope": self.slope, "intercept": self.intercept}
 
-    @classmethod
-    def from_arrays(cls, method: str, arrays: Arrays) -> Calibrator:
-        return cls(method, arrays["calibration_x"], arrays["calibration_y"])
+
+P = TypeVar("P", ScorecardPredictor, OnnxTreePredictor, MLPPredictor)
+
+
+def centred(predictor: P, features: np.ndarray) -> P:
+    """The predictor with contributions centred on the population mean of `features`
+    (`predictor` must have a zero reference): reason codes then say what makes a customer
+    riskier than the training population."""
+    return replace(predictor, reference=predictor.explain(features)[1].mean(axis=0))

@@ -6,9 +6,11 @@ checked with `load_dataset` (row count, the 23 fields and the target) and a side
 `<file>.sha256` is written. A file that is already there and passes the check is returned
 without touching the network.
 
-Connection failures (no network, unresolvable host, refused connection) fail at once with a
-`DownloadError` that points to `--data PATH`; only transient errors (read time-outs, dropped
-connections, HTTP 429/5xx) are retried, with exponential back-off.
+The URL is a setting (`BANKRISK_DATA_URL`, for a mirror; the tests serve a small zip on
+127.0.0.1). Connection failures (no network, unresolvable host, refused connection) fail at once
+with a `DownloadError` that points to a local copy (`--data PATH`, or `make run DATA=PATH`); only
+transient errors (read time-outs, dropped connections, HTTP 408/429/5xx) are retried, with
+exponential back-off. A failed download leaves nothing behind, not even the folder it created.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 
+from bankrisk.config import Settings
 from bankrisk.data.load import file_fingerprint, load_dataset
 from bankrisk.errors import DataError, DownloadError
 from bankrisk.schema import FIELD_NAMES, TARGET
 
 logger = logging.getLogger(__name__)
 
-UCI_URL = "https://archive.ics.uci.edu/static/public/350/default+of+credit+card+clients.zip"
+UCI_URL: str = Settings.model_fields["data_url"].default
 UCI_MEMBER = "default of credit card clients.xls"
 UCI_ROWS = 30_000
 DEFAULT_FILENAME = "default_of_credit_card_clients.xls"
@@ -55,7 +58,7 @@ def _sidecar(path: Path) -> Path:
 def _offline_error(reason: str) -> DownloadError:
     return DownloadError(
         f"Could not download the UCI data set ({reason}). Offline? Pass a local copy with "
-        "--data PATH."
+        "--data PATH, or with make: make run DATA=PATH."
     )
 
 
@@ -170,6 +173,8 @@ def download_uci(
     if _existing_ok(dest, expected_rows):
         logger.info("using existing %s", dest)
         return dest
+    # The folders this call creates, deepest first: removed again if the download fails.
+    created = [d for d in (dest_dir, *dest_dir.parents) if not d.exists()]
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -177,6 +182,7 @@ def download_uci(
 
     archive = dest_dir / f".{dest.name}.zip.part"
     staged = dest_dir / f".{dest.stem}.part{dest.suffix}"
+    done = False
     try:
         _fetch(url, archive, timeout=timeout, retries=retries, backoff=backoff, transport=transport)
         _extract(archive, member, staged)
@@ -185,9 +191,16 @@ def download_uci(
         except DataError as exc:
             raise DownloadError(f"The downloaded UCI data set is not as expected: {exc}") from exc
         os.replace(staged, dest)
+        done = True
     finally:
         for leftover in (archive, staged):
             leftover.unlink(missing_ok=True)
+        if not done:
+            for folder in created:
+                try:
+                    folder.rmdir()  # only if still empty
+                except OSError:
+                    break
     _sidecar(dest).write_text(f"{file_fingerprint(dest)}  {dest.name}\n", encoding="utf-8")
     logger.info("downloaded %s", dest)
     return dest

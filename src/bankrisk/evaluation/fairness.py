@@ -120,7 +120,7 @@ def _attribute_report(
 
 def fairness_report(
     y_true: np.ndarray,
-    pd: np.ndarray,
+    probabilities: np.ndarray,
     threshold: float,
     *,
     sex: np.ndarray,
@@ -130,13 +130,13 @@ def fairness_report(
 ) -> dict[str, Any]:
     """Per-group outcomes and the adverse impact ratio by SEX, AGE_BAND and (if given) MARRIAGE.
 
-    A row is approved when pd < threshold. Returns {"threshold", "min_group_size",
+    A row is approved when its PD < threshold. Returns {"threshold", "min_group_size",
     "four_fifths_threshold", "attributes": {attribute: {"groups": {label: {n, default_rate,
     mean_pd, roc_auc, approval_rate, included_in_ratio}}, "adverse_impact_ratio",
     "four_fifths_rule_passed", "reference_group", "lowest_group", "excluded_groups",
     "notes"}}}; undefined values are None.
     """
-    y, p = validate_scores(y_true, pd)
+    y, p = validate_scores(y_true, probabilities)
     cut = check_threshold(threshold)
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int):
         raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
@@ -154,7 +154,7 @@ def fairness_report(
     for name, (groups, _) in attributes.items():
         if groups.shape[0] != y.shape[0]:
             raise ValueError(
-                f"{name} has {groups.shape[0]} rows but y_true and pd have {y.shape[0]}"
+                f"{name} has {groups.shape[0]} rows but y_true and the PDs have {y.shape[0]}"
             )
     declined = p >= cut
     return {

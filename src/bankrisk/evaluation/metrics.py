@@ -2,14 +2,17 @@
 
 All functions take the true labels (0 = paid, 1 = defaulted) and the predicted PDs as 1-D
 arrays and return plain Python floats, so that results can be logged or written as JSON.
+Ranking metrics and the log loss come from scikit-learn; the calibration binning (`CalibrationBins`)
+is the one implementation behind both the ECE and the reliability diagram in `plots`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
 
 # Keys of `classification_metrics`, in the order they are returned.
 METRIC_KEYS: tuple[str, ...] = (
@@ -30,35 +33,31 @@ METRIC_KEYS: tuple[str, ...] = (
     "n",
 )
 
-# PDs are clipped to [eps, 1 - eps] for the log loss so that a confident miss stays finite
-# (the same convention as scikit-learn's `log_loss` on float64 input).
-_EPS = float(np.finfo(np.float64).eps)
 
-
-def validate_scores(y_true: object, pd: object) -> tuple[np.ndarray, np.ndarray]:
+def validate_scores(y_true: object, probabilities: object) -> tuple[np.ndarray, np.ndarray]:
     """Check labels and PDs and return them as 1-D int64 and float64 arrays.
 
     Raises ValueError if they are not 1-D, differ in length, are empty, if a PD is not a finite
     number in [0, 1], or if a label is not 0 or 1.
     """
     y = np.asarray(y_true)
-    p = np.asarray(pd)
+    p = np.asarray(probabilities)
     if y.ndim != 1 or p.ndim != 1:
-        raise ValueError(f"y_true and pd must be 1-D arrays, got shapes {y.shape} and {p.shape}")
+        raise ValueError(f"y_true and PDs must be 1-D arrays, got shapes {y.shape} and {p.shape}")
     if y.shape[0] != p.shape[0]:
         raise ValueError(
-            f"y_true and pd must have the same length, got {y.shape[0]} and {p.shape[0]}"
+            f"y_true and PDs must have the same length, got {y.shape[0]} and {p.shape[0]}"
         )
     if y.shape[0] == 0:
-        raise ValueError("y_true and pd are empty: need at least one row")
+        raise ValueError("y_true and PDs are empty: need at least one row")
     try:
         p = p.astype(np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"pd must be numeric: {exc}") from exc
+        raise ValueError(f"PDs must be numeric: {exc}") from exc
     if not np.all(np.isfinite(p)):
-        raise ValueError(f"pd contains {int(np.sum(~np.isfinite(p)))} NaN or infinite value(s)")
+        raise ValueError(f"PDs contain {int(np.sum(~np.isfinite(p)))} NaN or infinite value(s)")
     if p.min() < 0.0 or p.max() > 1.0:
-        raise ValueError(f"pd must lie in [0, 1], got values from {p.min():.6g} to {p.max():.6g}")
+        raise ValueError(f"PDs must lie in [0, 1], got values from {p.min():.6g} to {p.max():.6g}")
     try:
         y_float = y.astype(np.float64)
     except (TypeError, ValueError) as exc:
@@ -85,49 +84,84 @@ def _both_classes(y: np.ndarray) -> bool:
     return bool(0 < int(y.sum()) < y.shape[0])
 
 
-def expected_calibration_error(y_true: np.ndarray, pd: np.ndarray, n_bins: int = 10) -> float:
-    """Weighted mean |mean(pd) - default rate| over `n_bins` equal-width bins on [0, 1].
+@dataclass(frozen=True)
+class CalibrationBins:
+    """PDs grouped into `n_bins` equal-width bins on [0, 1] (a PD of exactly 1 falls in the
+    last bin). Arrays have one entry per bin; empty bins have a count of 0."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    sum_pd: np.ndarray
+    sum_defaults: np.ndarray
+
+    @classmethod
+    def of(cls, y_true: object, probabilities: object, n_bins: int = 10) -> CalibrationBins:
+        if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+            raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+        y, p = validate_scores(y_true, probabilities)
+        bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+        return cls(
+            edges=np.linspace(0.0, 1.0, n_bins + 1),
+            counts=np.bincount(bins, minlength=n_bins),
+            sum_pd=np.bincount(bins, weights=p, minlength=n_bins),
+            sum_defaults=np.bincount(bins, weights=y.astype(np.float64), minlength=n_bins),
+        )
+
+    @property
+    def used(self) -> np.ndarray:
+        """Mask of the non-empty bins."""
+        return np.asarray(self.counts > 0)
+
+    @property
+    def mean_pd(self) -> np.ndarray:
+        """Mean PD of each non-empty bin."""
+        return np.asarray(self.sum_pd[self.used] / self.counts[self.used])
+
+    @property
+    def default_rate(self) -> np.ndarray:
+        """Observed default rate of each non-empty bin."""
+        return np.asarray(self.sum_defaults[self.used] / self.counts[self.used])
+
+    def expected_calibration_error(self) -> float:
+        """Mean |mean PD - default rate| over the non-empty bins, weighted by their rows."""
+        weights = self.counts[self.used] / self.counts.sum()
+        return float(np.sum(np.abs(self.mean_pd - self.default_rate) * weights))
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, probabilities: np.ndarray, n_bins: int = 10
+) -> float:
+    """Weighted mean |mean(PD) - default rate| over `n_bins` equal-width bins on [0, 1].
 
     Each non-empty bin is weighted by its share of rows; a PD of exactly 1 falls in the last bin.
     """
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    y, p = validate_scores(y_true, pd)
-    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
-    sum_pd = np.bincount(bins, weights=p, minlength=n_bins)
-    sum_y = np.bincount(bins, weights=y.astype(np.float64), minlength=n_bins)
-    used = counts > 0
-    gaps = np.abs(sum_pd[used] - sum_y[used]) / counts[used]
-    return float(np.sum(gaps * counts[used]) / y.shape[0])
+    return CalibrationBins.of(y_true, probabilities, n_bins).expected_calibration_error()
 
 
-def ks_statistic(y_true: np.ndarray, pd: np.ndarray) -> float:
+def ks_statistic(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the PD CDFs of bads and goods.
 
-    NaN if only one class is present.
+    Read off the ROC curve: at each threshold, TPR - FPR is F_good - F_bad just below it, so
+    the two-sample KS statistic is max |TPR - FPR| (max(TPR - FPR) for a model that ranks
+    bads above goods). NaN if only one class is present.
     """
-    y, p = validate_scores(y_true, pd)
+    y, p = validate_scores(y_true, probabilities)
     if not _both_classes(y):
         return math.nan
-    grid = np.unique(p)
-    goods = np.sort(p[y == 0])
-    bads = np.sort(p[y == 1])
-    cdf_good = np.searchsorted(goods, grid, side="right") / goods.shape[0]
-    cdf_bad = np.searchsorted(bads, grid, side="right") / bads.shape[0]
-    return float(np.max(np.abs(cdf_good - cdf_bad)))
+    fpr, tpr, _ = roc_curve(y, p, drop_intermediate=False)
+    return float(np.max(np.abs(tpr - fpr)))
 
 
 def classification_metrics(
-    y_true: np.ndarray, pd: np.ndarray, threshold: float
+    y_true: np.ndarray, probabilities: np.ndarray, threshold: float
 ) -> dict[str, float]:
-    """All evaluation metrics of PDs against labels; a row is declined when pd >= threshold.
+    """All evaluation metrics of PDs against labels; a row is declined when its PD >= threshold.
 
     Keys: roc_auc, gini, ks, brier, log_loss, ece, pr_auc, threshold, tn, fp, fn, tp,
     approval_rate, default_rate, n. AUC-type metrics (roc_auc, gini, ks, pr_auc) are NaN when
     only one class is present.
     """
-    y, p = validate_scores(y_true, pd)
+    y, p = validate_scores(y_true, probabilities)
     cut = check_threshold(threshold)
     n = y.shape[0]
     if _both_classes(y):
@@ -135,8 +169,6 @@ def classification_metrics(
         pr_auc = float(average_precision_score(y, p))
     else:
         roc_auc = pr_auc = math.nan
-    clipped = np.clip(p, _EPS, 1.0 - _EPS)
-    log_loss = -float(np.mean(y * np.log(clipped) + (1 - y) * np.log(1.0 - clipped)))
     declined = p >= cut
     positive = y == 1
     return {
@@ -144,7 +176,8 @@ def classification_metrics(
         "gini": 2.0 * roc_auc - 1.0,
         "ks": ks_statistic(y, p),
         "brier": float(np.mean((p - y) ** 2)),
-        "log_loss": log_loss,
+        # PDs of exactly 0 or 1 are clipped by 1e-16 (float64 eps): a confident miss is finite.
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
         "ece": expected_calibration_error(y, p),
         "pr_auc": pr_auc,
         "threshold": cut,

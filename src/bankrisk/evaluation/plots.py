@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from bankrisk.evaluation.metrics import validate_scores
+from bankrisk.evaluation.metrics import CalibrationBins, validate_scores
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -21,13 +21,13 @@ _DPI = 110
 
 
 def save_evaluation_plots(
-    y_true: np.ndarray, pd: np.ndarray, out_dir: Path, *, title: str
+    y_true: np.ndarray, probabilities: np.ndarray, out_dir: Path, *, title: str
 ) -> list[Path]:
     """Write roc_curve.png, calibration_curve.png and score_distribution.png to `out_dir`.
 
     Uses matplotlib's non-interactive Agg backend and closes every figure. Returns the paths.
     """
-    y, p = validate_scores(y_true, pd)
+    y, p = validate_scores(y_true, probabilities)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,22 +73,23 @@ def _plot_roc(fig: Figure, y: np.ndarray, p: np.ndarray, title: str) -> None:
 
 def _plot_calibration(fig: Figure, y: np.ndarray, p: np.ndarray, title: str) -> None:
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    bins = np.minimum((p * _N_BINS).astype(np.int64), _N_BINS - 1)
-    counts = np.bincount(bins, minlength=_N_BINS)
-    used = counts > 0
-    mean_pd = np.bincount(bins, weights=p, minlength=_N_BINS)[used] / counts[used]
-    rate = np.bincount(bins, weights=y.astype(np.float64), minlength=_N_BINS)[used] / counts[used]
+    bins = CalibrationBins.of(y, p, _N_BINS)  # the same bins as the ECE in the metrics
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Perfectly calibrated")
-    top.plot(mean_pd, rate, marker="o", color="tab:blue", label="Model")
+    top.plot(bins.mean_pd, bins.default_rate, marker="o", color="tab:blue", label="Model")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_ylabel("Observed default rate")
-    top.set_title(f"Calibration ({_N_BINS} bins): {title}")
+    ece = bins.expected_calibration_error()
+    top.set_title(f"Calibration ({_N_BINS} bins, ECE {ece:.4f}): {title}")
     top.legend(loc="upper left")
     top.grid(alpha=0.3)
-    edges = np.linspace(0.0, 1.0, _N_BINS + 1)
     bottom.bar(
-        edges[:-1], counts, width=1.0 / _N_BINS, align="edge", color="tab:gray", edgecolor="white"
+        bins.edges[:-1],
+        bins.counts,
+        width=1.0 / _N_BINS,
+        align="edge",
+        color="tab:gray",
+        edgecolor="white",
     )
     bottom.set_xlabel("Predicted PD")
     bottom.set_ylabel("Rows")

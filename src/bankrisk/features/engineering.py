@@ -133,6 +133,31 @@ def reason_group_matrix(use_age: bool = False) -> np.ndarray:
     return np.array([[1.0 if g == r.group else 0.0 for r in REASON_CODES] for g in groups])
 
 
+# Output column of every feature, from `_FEATURE_GROUPS`' order: nothing below hard-codes a
+# position, and the consecutive runs written as one slice are checked at import.
+_IDX = {name: i for i, name in enumerate(_FEATURE_GROUPS)}
+
+
+def _span(first: str, count: int) -> slice:
+    """The output columns of `count` consecutive features starting at `first` (the names in
+    each run are asserted below)."""
+    begin = _IDX[first]
+    return slice(begin, begin + count)
+
+
+_PAY_STATUS_COLS = _span("pay_status_0", _N_MONTHS)
+_UTILIZATION_COLS = _span("utilization_1", _N_MONTHS)
+_RATIO_COLS = _span("payment_ratio_1", _N_MONTHS - 1)
+_LOG_PAY_COLS = _span("log_pay_amt_1", 2)
+assert list(_FEATURE_GROUPS)[_PAY_STATUS_COLS] == [
+    "pay_status_0",
+    *(f"pay_status_{i}" for i in range(2, 7)),
+]
+assert list(_FEATURE_GROUPS)[_UTILIZATION_COLS] == [f"utilization_{i}" for i in range(1, 7)]
+assert list(_FEATURE_GROUPS)[_RATIO_COLS] == [f"payment_ratio_{i}" for i in range(1, 6)]
+assert list(_FEATURE_GROUPS)[_LOG_PAY_COLS] == ["log_pay_amt_1", "log_pay_amt_2"]
+
+
 def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     """Engineer features from raw rows (n, 23) in FIELD_NAMES order; returns (n, k) float64.
 
@@ -145,6 +170,11 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     # Written column by column into one preallocated matrix, with as few numpy calls as
     # possible: for a single API request the per-call overhead is the whole cost.
     out = np.empty((raw.shape[0], len(_FEATURE_GROUPS) + int(use_age)))
+    i = _IDX
+
+    def col(name: str) -> np.ndarray:
+        return out[:, i[name]]
+
     limit = raw[:, _COL["LIMIT_BAL"]]
     status = raw[:, _PAY]  # Sep .. Apr, most recent first
     bills = raw[:, _BILL]
@@ -152,42 +182,47 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     late = np.maximum(status, 0.0)
     is_late = late > 0
 
-    out[:, 0] = np.log(limit)
+    out[:, i["log_limit_bal"]] = np.log(limit)
     education = raw[:, _COL["EDUCATION"]]
-    out[:, 1] = np.where((education < 1) | (education > 4), 4.0, education)
-    out[:, 2:8] = status
-    out[:, 8] = is_late.sum(axis=1)
-    out[:, 9] = late.max(axis=1)
+    out[:, i["education"]] = np.where((education < 1) | (education > 4), 4.0, education)
+    out[:, _PAY_STATUS_COLS] = status
+    out[:, i["months_late_count"]] = is_late.sum(axis=1)
+    out[:, i["max_months_late"]] = late.max(axis=1)
     # Months since the most recent late month (0 = September), 6 = never late in the window.
-    out[:, 10] = np.where(out[:, 8] > 0, is_late.argmax(axis=1), _N_MONTHS)
-    out[:, 11] = late[:, 0] - late[:, 1:].sum(axis=1) / (_N_MONTHS - 1)
-    out[:, 12] = (status == -1).sum(axis=1)
-    out[:, 13] = (status == -2).sum(axis=1)
+    out[:, i["months_since_late"]] = np.where(
+        col("months_late_count") > 0, is_late.argmax(axis=1), _N_MONTHS
+    )
+    out[:, i["late_trend"]] = late[:, 0] - late[:, 1:].sum(axis=1) / (_N_MONTHS - 1)
+    out[:, i["paid_in_full_count"]] = (status == -1).sum(axis=1)
+    out[:, i["no_consumption_count"]] = (status == -2).sum(axis=1)
 
-    utilization = out[:, 14:20]
+    utilization = out[:, _UTILIZATION_COLS]
     np.divide(bills, limit[:, None], out=utilization)
-    out[:, 20] = utilization.sum(axis=1) / _N_MONTHS
-    out[:, 21] = utilization.max(axis=1)
-    out[:, 22] = utilization[:, 0] - utilization[:, 5]
-    out[:, 23] = (bills[:, 0] - bills[:, 3]) / limit
+    out[:, i["utilization_mean"]] = utilization.sum(axis=1) / _N_MONTHS
+    out[:, i["utilization_max"]] = utilization.max(axis=1)
+    out[:, i["utilization_trend"]] = utilization[:, 0] - utilization[:, 5]
+    out[:, i["bill_growth_3m"]] = (bills[:, 0] - bills[:, 3]) / limit
 
     # PAY_AMT in month i settles the statement of the month before (BILL_AMT i+1); nothing
     # owed counts as fully paid, and paying more than twice the bill adds nothing.
     owed = bills[:, 1:]
-    ratio = out[:, 24:29]
+    ratio = out[:, _RATIO_COLS]
     ratio[:] = np.where(owed > 0, paid[:, :-1] / np.maximum(owed, 1.0), 1.0)
     np.minimum(ratio, _MAX_PAYMENT_RATIO, out=ratio)
     np.maximum(ratio, 0.0, out=ratio)
-    out[:, 29] = ratio.sum(axis=1) / (_N_MONTHS - 1)
-    out[:, 30] = np.minimum(np.maximum((bills[:, 1] - paid[:, 0]) / limit, -1.0), 2.0)
+    out[:, i["payment_ratio_mean"]] = ratio.sum(axis=1) / (_N_MONTHS - 1)
+    out[:, i["unpaid_share_1"]] = np.minimum(
+        np.maximum((bills[:, 1] - paid[:, 0]) / limit, -1.0), 2.0
+    )
 
     mean_paid = paid.sum(axis=1) / _N_MONTHS
-    out[:, 31:33] = np.log1p(paid[:, :2])
-    out[:, 33] = np.log1p(mean_paid)
-    out[:, 34] = mean_paid / limit
-    out[:, 35] = _signed_log(bills[:, 0])
+    out[:, _LOG_PAY_COLS] = np.log1p(paid[:, :2])
+    out[:, i["log_pay_amt_mean"]] = np.log1p(mean_paid)
+    out[:, i["payment_to_limit"]] = mean_paid / limit
+    out[:, i["signed_log_bill_1"]] = _signed_log(bills[:, 0])
     # Months in which a bill was owed and nothing at all was paid against it.
-    out[:, 36] = ((paid[:, :-1] == 0) & (owed > 0)).sum(axis=1)
+    out[:, i["missed_payment_count"]] = ((paid[:, :-1] == 0) & (owed > 0)).sum(axis=1)
     if use_age:
         out[:, len(_FEATURE_GROUPS)] = raw[:, _COL["AGE"]]
     return out
+

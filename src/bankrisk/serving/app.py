@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from bankrisk.config import Settings
 from bankrisk.serving.batcher import MicroBatcher
+from bankrisk.serving.deps import Service
+from bankrisk.serving.errors import RequestError, error_body
 from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.routes import model, operations, predict
@@ -22,34 +30,69 @@ from bankrisk.serving.schemas import (
 )
 from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.security import ApiKeyAuth
-from bankrisk.serving.validation import RequestError
 
 DESCRIPTION = """Probability that a credit-card customer defaults next month, calibrated,
 with points, a master-scale grade, a decision and reason codes. SEX, MARRIAGE and AGE are
 accepted for fairness monitoring but are not model inputs (AGE unless configured)."""
 
 
-def _error(
-    status: int,
-    detail: str,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        {"detail": detail, "errors": errors or []}, status_code=status, headers=headers
-    )
+# Swagger UI and ReDoc come from the `fastapi-offline` package and are served by the API
+# itself: /docs works on a network without internet access.
+DOCS_ASSETS = "/docs-assets"
+_ASSETS_DIR = files("fastapi_offline") / "static"
+
+
+def _error(exc: RequestError) -> Response:
+    headers = {"content-type": "application/json", **exc.headers}
+    return Response(error_body(exc.detail, exc.errors), status_code=exc.status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     """JSON errors; anything unexpected becomes a JSON 500 in ObservabilityMiddleware."""
 
     @app.exception_handler(RequestError)
-    async def request_problem(request: Request, exc: RequestError) -> JSONResponse:
-        return _error(exc.status, exc.detail, exc.errors, exc.headers)
+    async def request_problem(request: Request, exc: RequestError) -> Response:
+        return _error(exc)
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return _error(RequestError(exc.status_code, str(exc.detail), (), dict(exc.headers or {})))
+
+
+class _Assets(Mount):
+    """A mount that names itself as the matched route: metrics label its requests by the
+    mount's path, not by every file path asked for."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match != Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc, their scripts and styles served from the package."""
+    app.router.routes.append(_Assets(DOCS_ASSETS, StaticFiles(directory=str(_ASSETS_DIR))))
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
@@ -88,22 +131,33 @@ def create_app(
         version=version,
         description=DESCRIPTION,
         default_response_class=JSONResponse,
+        docs_url=None,
+        redoc_url=None,
+        # FastAPI's native OpenTelemetry looks up the global providers on every request
+        # (~15 us); the service has its own metrics and logs, and configures no OTel.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.scorer = scorer
-    app.state.metrics = Metrics()
-    app.state.batcher = MicroBatcher(scorer, app.state.metrics) if scorer else None
+    metrics = Metrics()
+    auth = ApiKeyAuth(settings.api_keys)
+    app.state.service = Service(
+        settings=settings,
+        scorer=scorer,
+        batcher=MicroBatcher(scorer, metrics) if scorer else None,
+        metrics=metrics,
+        auth=auth,
+    )
     if scorer is not None:
-        app.state.metrics.model_info.labels(**scorer.model_ref).set(1)
-    app.state.auth = auth = ApiKeyAuth(settings.api_keys)
-    # The router tries routes in order: the scoring endpoints first, FastAPI's own /docs and
-    # /openapi.json (added by its constructor) last.
+        metrics.model_info.labels(**scorer.model_ref).set(1)
+    # The router tries routes in order: the scoring endpoints first, then the FastAPI routes,
+    # then /openapi.json (added by FastAPI's constructor) and the docs.
     docs_routes = list(app.router.routes)
     app.router.routes[:] = predict.ROUTES
     app.include_router(model.router, dependencies=[Depends(auth)] if auth.enabled else [])
     app.include_router(operations.router)
     app.router.routes.extend(docs_routes)
+    _install_docs(app)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
-    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, logger=logger)
+    app.add_middleware(predict.ScoringShortcut)  # inside ObservabilityMiddleware
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, logger=logger)
     return app

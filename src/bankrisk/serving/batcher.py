@@ -1,27 +1,25 @@
 """Dynamic micro-batching of single-customer requests.
 
-Scoring one row costs almost as much as scoring thirty: the time goes into numpy and
-onnxruntime calls, not arithmetic. Requests whose handlers run in the same event-loop turn
-(under load, every request read from the sockets that were ready together) are therefore
-scored as one batch. Nothing waits for company: the batch is flushed by a `call_soon`
-callback, which runs right after the handlers already queued.
+Scoring one row costs almost as much as scoring thirty: the time goes into per-call overhead,
+not arithmetic. Requests whose handlers run in the same event-loop turn (under load, every
+request read from the sockets that were ready together) are therefore scored as one batch.
+Nothing waits for company: the batch is flushed by a `call_soon` callback, which runs right
+after the handlers already queued.
 
 Queueing still costs a lone request an event-loop turn, so the batcher adapts: after a batch
-of one it scores requests directly, and every `PROBE_EVERY`-th request queues again to see
-whether others now arrive with it.
+of one it scores requests directly (`Scorer.predict_one`, the plain-Python path), and every
+`PROBE_EVERY`-th request queues again to see whether others now arrive with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import numpy as np
 
 from bankrisk.serving.observability import Metrics
-from bankrisk.serving.scorer import Scorer
+from bankrisk.serving.scorer import Prediction, Scorer
 
-Result = tuple[float, str, str, dict[str, Any]]  # pd, decision, grade, prediction
 PROBE_EVERY = 8
 
 
@@ -30,32 +28,32 @@ class MicroBatcher:
         self.scorer = scorer
         self.metrics = metrics
         self.max_size = max_size
-        self._rows: list[np.ndarray] = []
+        self._rows: list[list[float]] = []
         self._ids: list[str | None] = []
-        self._waiting: list[asyncio.Future[Result]] = []
+        self._waiting: list[asyncio.Future[Prediction]] = []
         self._batching = True
         self._direct_since_probe = 0
 
-    def _score(self, rows: list[np.ndarray], ids: list[str | None]) -> list[Result]:
-        scores, predictions = self.scorer.predict(np.concatenate(rows), ids)
-        self.metrics.record_scores(scores.pd, scores.decisions, scores.grades)
-        return [
-            (float(scores.pd[i]), scores.decisions[i], scores.grades[i], predictions[i])
-            for i in range(len(predictions))
-        ]
+    def _score(self, rows: list[list[float]], ids: list[str | None]) -> list[Prediction]:
+        if len(rows) == 1:
+            predictions = [self.scorer.predict_one(rows[0], ids[0])]
+        else:
+            predictions = self.scorer.predict(np.array(rows), ids)
+        self.metrics.record_predictions(predictions)
+        return predictions
 
-    async def predict(self, row: np.ndarray, customer_id: str | None) -> Result:
-        """Score one validated row (shape (1, 23)), batched with its event-loop neighbours."""
+    async def predict(self, values: list[float], customer_id: str | None) -> Prediction:
+        """Score one validated row (23 floats), batched with its event-loop neighbours."""
         if not self._batching:
             self._direct_since_probe += 1
             if self._direct_since_probe < PROBE_EVERY:
-                return self._score([row], [customer_id])[0]
+                return self._score([values], [customer_id])[0]
             self._direct_since_probe = 0
             self._batching = True  # a probe: queue this one and whatever comes with it
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
         if not self._waiting:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._rows.append(row)
+        self._rows.append(values)
         self._ids.append(customer_id)
         self._waiting.append(future)
         if len(self._waiting) >= self.max_size:

@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TextIO
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from bankrisk.serving.errors import INTERNAL_ERROR, error_body
+
+if TYPE_CHECKING:
+    from bankrisk.serving.scorer import Prediction
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -57,7 +61,7 @@ class Metrics:
             ["decision", "grade"],
             registry=self.registry,
         )
-        self.pd = Histogram(
+        self.probability = Histogram(
             "bankrisk_probability_of_default",
             "Predicted probabilities of default",
             buckets=_PD_BUCKETS,
@@ -83,17 +87,18 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def record_scores(self, pds: Any, decisions: list[str], grades: list[str]) -> None:
+    def record_predictions(self, predictions: Sequence[Prediction]) -> None:
         counts: dict[tuple[str, str], int] = {}
-        for key in zip(decisions, grades, strict=True):
+        observe = self.probability.observe
+        for p in predictions:
+            key = (p["decision"], p["risk_grade"])
             counts[key] = counts.get(key, 0) + 1
+            observe(p["probability_of_default"])
         for key, count in counts.items():
             child = self._prediction_children.get(key)
             if child is None:
                 child = self._prediction_children[key] = self.predictions.labels(*key)
             child.inc(count)
-        for value in pds:
-            self.pd.observe(float(value))
 
 
 class JsonLogger:
@@ -128,7 +133,7 @@ def _request_id(scope: Scope) -> str:
     given = _header(scope, b"x-request-id")
     if given and len(given) <= _MAX_REQUEST_ID and given.replace("-", "").isalnum():
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, at a quarter of the cost
 
 
 class ObservabilityMiddleware:
@@ -172,13 +177,7 @@ class ObservabilityMiddleware:
                 await send(
                     {
                         "type": "http.response.body",
-                        "body": orjson.dumps(
-                            {
-                                "detail": "internal error; quote the request id to the operator",
-                                "errors": [],
-                                "request_id": request_id,
-                            }
-                        ),
+                        "body": error_body(INTERNAL_ERROR, request_id=request_id),
                     }
                 )
         finally:

@@ -1,13 +1,43 @@
-"""Scores validated rows with the bundle and shapes the API's prediction objects."""
+"""The scoring core, free of any web framework: validated customers in, predictions out.
+
+`predict` scores a matrix of rows (batches, and single customers that arrive together);
+`predict_one` is the fast path for one customer, in plain Python around one model call.
+Both give the same answers (see tests/serving/test_scorer.py).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TypedDict, cast
 
 import numpy as np
 
-from bankrisk.bundle.model_bundle import ModelBundle, Scores
+from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.schema import FIELD_NAMES
+
+
+class ModelRef(TypedDict):
+    name: str
+    version: str
+
+
+class ReasonCode(TypedDict):
+    code: str
+    group: str
+    feature: str
+    text: str
+
+
+class Prediction(TypedDict):
+    """One customer's answer, as the API returns it (a batch entry)."""
+
+    customer_id: str | None
+    probability_of_default: float
+    score: int
+    risk_grade: str
+    decision: str
+    reason_codes: list[ReasonCode]
+    warnings: list[str]
 
 
 class Scorer:
@@ -15,45 +45,79 @@ class Scorer:
 
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
-        self.model_ref = {"name": bundle.name, "version": bundle.version}
+        self.model_ref: ModelRef = {"name": bundle.name, "version": bundle.version}
         fields = {f["name"]: f for f in bundle.metadata.get("input_fields", [])}
         inf = float("inf")
-        self._train_min = np.array([fields.get(n, {}).get("train_min", -inf) for n in FIELD_NAMES])
-        self._train_max = np.array([fields.get(n, {}).get("train_max", inf) for n in FIELD_NAMES])
+        self._train_min_list = [
+            float(fields.get(n, {}).get("train_min", -inf)) for n in FIELD_NAMES
+        ]
+        self._train_max_list = [float(fields.get(n, {}).get("train_max", inf)) for n in FIELD_NAMES]
+        self._train_min = np.array(self._train_min_list)
+        self._train_max = np.array(self._train_max_list)
+
+    @staticmethod
+    def _warning(j: int, value: float, side: str, bound: float) -> str:
+        return (
+            f"{FIELD_NAMES[j]}={value:g} is {side} the training range "
+            f"({'min' if side == 'below' else 'max'} {bound:g})"
+        )
 
     def warnings(self, rows: np.ndarray) -> list[list[str]]:
         """Values outside the range seen in training: the PD there is an extrapolation."""
         low, high = rows < self._train_min, rows > self._train_max
         out: list[list[str]] = [[] for _ in range(rows.shape[0])]
         for i, j in zip(*np.nonzero(low | high), strict=True):
-            side, bound = (
-                ("below", self._train_min[j]) if low[i, j] else ("above", self._train_max[j])
-            )
-            out[i].append(
-                f"{FIELD_NAMES[j]}={rows[i, j]:g} is {side} the training range "
-                f"({'min' if side == 'below' else 'max'} {bound:g})"
-            )
+            if low[i, j]:
+                out[i].append(self._warning(j, rows[i, j], "below", self._train_min[j]))
+            else:
+                out[i].append(self._warning(j, rows[i, j], "above", self._train_max[j]))
         return out
 
-    def predict(
-        self, rows: np.ndarray, customer_ids: list[str | None]
-    ) -> tuple[Scores, list[dict[str, Any]]]:
+    def warnings_one(self, values: Sequence[float]) -> list[str]:
+        """`warnings` of one row, in plain Python."""
+        out = []
+        for j, (value, low, high) in enumerate(
+            zip(values, self._train_min_list, self._train_max_list, strict=True)
+        ):
+            if value < low:
+                out.append(self._warning(j, value, "below", low))
+            elif value > high:
+                out.append(self._warning(j, value, "above", high))
+        return out
+
+    def predict(self, rows: np.ndarray, customer_ids: Sequence[str | None]) -> list[Prediction]:
+        """Predictions for validated rows (n, 23) in FIELD_NAMES order, aligned by row."""
         scores = self.bundle.score(rows)
         warnings = self.warnings(rows)
-        predictions = [
+        probabilities: list[float] = scores.pd.tolist()
+        points: list[int] = scores.points.astype(np.int64).tolist()
+        return [
             {
                 "customer_id": customer_ids[i],
-                "probability_of_default": float(scores.pd[i]),
-                "score": int(scores.points[i]),
+                "probability_of_default": probabilities[i],
+                "score": points[i],
                 "risk_grade": scores.grades[i],
                 "decision": scores.decisions[i],
-                "reason_codes": scores.reasons[i],
+                "reason_codes": cast(list[ReasonCode], scores.reasons[i]),
                 "warnings": warnings[i],
             }
             for i in range(rows.shape[0])
         ]
-        return scores, predictions
+
+    def predict_one(self, values: list[float], customer_id: str | None) -> Prediction:
+        """The prediction for one validated row (23 floats in FIELD_NAMES order)."""
+        row = self.bundle.score_row(values)
+        return {
+            "customer_id": customer_id,
+            "probability_of_default": row.probability,
+            "score": row.points,
+            "risk_grade": row.grade,
+            "decision": row.decision,
+            "reason_codes": cast(list[ReasonCode], row.reasons),
+            "warnings": self.warnings_one(values),
+        }
 
     def warm_up(self, example: np.ndarray) -> None:
-        """Run the whole scoring path once so the first request is not slower."""
+        """Run both scoring paths once so that the first request is not slower."""
         self.predict(example, [None] * example.shape[0])
+        self.predict_one(example[0].tolist(), None)

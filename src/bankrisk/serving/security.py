@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from fastapi import Request
 
-from bankrisk.serving.validation import RequestError
+from bankrisk.serving.errors import RequestError
 
 
 def _digest(key: str) -> bytes:

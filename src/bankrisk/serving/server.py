@@ -1,14 +1,24 @@
 """`bankrisk serve`: load and warm the bundle, then run Uvicorn (one worker per process).
 
-The bundle is loaded before the server starts: a missing or corrupt bundle is one clear log
-line and exit code 2, never a half-started server.
+The bundle is loaded, checked and warmed up before the server starts: any failure (missing,
+tampered or malformed bundle, a model that does not run) is one JSON CRITICAL log line and
+exit code 2, never a traceback and never a half-started server.
+
+SIGTERM or SIGINT stops the server gracefully wherever it runs: no new connections, requests
+in flight are finished, one JSON line says so, exit code 0.
 """
 
 from __future__ import annotations
 
 import gc
+import signal
+import socket
+import threading
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import numpy as np
 import uvicorn
@@ -22,11 +32,76 @@ from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
 from bankrisk.serving.scorer import Scorer
 
+# Seconds to finish in-flight requests after SIGTERM before they are cancelled (Cloud Run
+# allows 10 s between SIGTERM and SIGKILL).
+GRACEFUL_SHUTDOWN_S = 10
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Uvicorn's exit code when the server could not start (e.g. the app's startup failed).
+STARTUP_FAILURE = 3
+
+ShutdownHook = Callable[[], Awaitable[None]]
+
 
 def load_scorer(model_dir: Path) -> Scorer:
-    scorer = Scorer(ModelBundle.load(model_dir))
-    scorer.warm_up(np.array([[float(EXAMPLE_CUSTOMER[n]) for n in FIELD_NAMES]]))
+    """The bundle loaded, verified and warmed up; BundleError if any step fails."""
+    bundle = ModelBundle.load(model_dir)
+    try:
+        scorer = Scorer(bundle)
+        scorer.warm_up(np.array([[float(EXAMPLE_CUSTOMER[n]) for n in FIELD_NAMES]]))
+    except Exception as exc:  # the bundle loaded but cannot score: still the bundle's fault
+        raise BundleError(
+            f"model bundle {model_dir} loaded but failed its warm-up: {type(exc).__name__}: {exc}"
+        ) from exc
     return scorer
+
+
+class GracefulServer(uvicorn.Server):
+    """Uvicorn's server, stopped the same way by SIGTERM or SIGINT wherever it runs.
+
+    Uvicorn re-raises the stop signal once it has shut down, so that a process outside a
+    container dies of it (exit 143 for SIGTERM; as PID 1 in a container the signal is
+    ignored and it exits 0). Here a stop is a normal end: exit 0. Shutting down logs one JSON
+    line, then Uvicorn closes the listeners, finishes the requests in flight (at most
+    `GRACEFUL_SHUTDOWN_S`) and runs the app's lifespan shutdown; then each of `on_drained`
+    runs: the place for work that needs no request in flight (e.g. flushing a log queue).
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, logger: JsonLogger, on_drained: Sequence[ShutdownHook] = ()
+    ) -> None:
+        super().__init__(config)
+        self.json_logger = logger
+        self.on_drained = tuple(on_drained)
+        self.stop_reason = "exit requested"
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Uvicorn's, less the re-raise of the caught signal at the end.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            self.stop_reason = signal.Signals(sig).name
+        super().handle_exit(sig, frame)  # a second SIGINT forces the exit
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.json_logger.emit(
+            "INFO",
+            f"shutting down on {self.stop_reason}: finishing requests in flight",
+            in_flight=len(self.server_state.tasks),
+            timeout_s=self.config.timeout_graceful_shutdown,
+        )
+        await super().shutdown(sockets)
+        for hook in self.on_drained:
+            await hook()
 
 
 def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
@@ -35,8 +110,9 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     start = time.perf_counter()
     try:
         scorer = load_scorer(model_dir)
-    except BundleError as exc:
-        logger.emit("CRITICAL", f"cannot serve: {exc}", model_dir=str(model_dir))
+    except Exception as exc:  # BundleError names what is wrong; anything else is a bug here
+        problem = str(exc) if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}"
+        logger.emit("CRITICAL", f"cannot serve: {problem}", model_dir=str(model_dir))
         return 2
     seconds = time.perf_counter() - start
     logger.emit(
@@ -52,7 +128,7 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     # garbage collector's full passes, which otherwise pause requests for milliseconds.
     gc.collect()
     gc.freeze()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -62,6 +138,8 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
         access_log=False,
         log_level="warning",
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    return 0
+    server = GracefulServer(config, logger)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE

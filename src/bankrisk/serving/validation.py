@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import orjson
 
 from bankrisk.schema import FIELD_NAMES, FIELDS
+from bankrisk.serving.errors import FieldError, RequestError
+
+__all__ = ["RequestError", "parse_json", "validate_one", "validate_records"]
 
 CUSTOMER_ID = "customer_id"
 MAX_CUSTOMER_ID_LENGTH = 64
@@ -26,23 +31,8 @@ _MINIMUM = np.array([f.minimum for f in FIELDS])
 _MAXIMUM = np.array([f.maximum for f in FIELDS])
 _NOT_INTEGER = np.array([not f.integer for f in FIELDS])
 _NUMBER_TYPES = (int, float)
-
-
-class RequestError(Exception):
-    """A request the API refuses: the HTTP status, a summary, and field-level errors."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors or []
-        self.headers = headers or {}
+# The same rules as plain Python values, for the one-customer fast path.
+_RULES = tuple((f.name, f.minimum, f.maximum, f.integer) for f in FIELDS)
 
 
 def parse_json(body: bytes) -> Any:
@@ -83,10 +73,10 @@ def _customer_id_error(value: Any) -> str | None:
     return None
 
 
-def record_errors(record: Any, index: int | None) -> list[dict[str, Any]]:
+def record_errors(record: Any, index: int | None) -> list[FieldError]:
     """Every problem with one record, each naming the field and why."""
 
-    def error(field: str | None, message: str) -> dict[str, Any]:
+    def error(field: str | None, message: str) -> FieldError:
         return {"index": index, "field": field, "message": message}
 
     if not isinstance(record, dict):
@@ -128,24 +118,111 @@ def _fast_matrix(records: list[Any]) -> tuple[np.ndarray, list[str | None]] | No
     return matrix, ids
 
 
-def validate_records(
-    records: list[Any], *, indexed: bool = True
-) -> tuple[np.ndarray, list[str | None]]:
-    """Rows in FIELD_NAMES order and customer ids, or RequestError(422) listing errors."""
+def validate_one(body: Any) -> tuple[list[float], str | None]:
+    """One customer's fields as floats in FIELD_NAMES order, and its id; or RequestError(422).
+
+    Plain Python for the common case: for one record, numpy's per-call overhead would cost
+    more than the checks themselves. Anything wrong goes through `record_errors` for the
+    messages.
+    """
+    if type(body) is dict and _REQUIRED <= body.keys() <= _ALLOWED:
+        values: list[float] = []
+        for name, minimum, maximum, integer in _RULES:
+            value = body[name]
+            kind = type(value)  # bool is an int subclass and must be refused: no isinstance
+            if kind is int:
+                if not minimum <= value <= maximum:  # exact, even for huge ints
+                    break
+                values.append(float(value))
+            elif kind is float:
+                # NaN fails both comparisons and infinities one: finiteness is checked too.
+                if not minimum <= value <= maximum or (integer and not value.is_integer()):
+                    break
+                values.append(value)
+            else:
+                break
+        else:
+            customer_id = body.get(CUSTOMER_ID)
+            if _customer_id_error(customer_id) is None:
+                return values, customer_id
+    if not isinstance(body, dict):
+        raise RequestError(422, "body must be a JSON object of one customer's fields")
+    validate_records([body], indexed=False)
+    raise RequestError(422, "invalid customer")  # unreachable: the record was refused above
+
+
+def check_records(
+    records: list[Any], offset: int = 0, indexed: bool = True
+) -> tuple[np.ndarray, list[str | None]] | list[FieldError]:
+    """Rows in FIELD_NAMES order and customer ids, or every problem (indexed from
+    `offset`, so that a batch can be checked in slices)."""
     fast = _fast_matrix(records)
     if fast is not None:
         return fast
-    errors: list[dict[str, Any]] = []
+    errors: list[FieldError] = []
     for i, record in enumerate(records):
-        errors.extend(record_errors(record, i if indexed else None))
+        errors.extend(record_errors(record, offset + i if indexed else None))
     if not errors:  # cannot happen: the fast path refuses only records with an error
         raise RequestError(422, "invalid records")
+    return errors
+
+
+def refuse(errors: list[FieldError], indexed: bool = True) -> RequestError:
+    """The 422 for these problems: a count, and the first MAX_ERRORS listed."""
     bad_records = len({e["index"] for e in errors})
     summary = (
         f"{len(errors)} invalid field(s) in {bad_records} record(s)"
         if indexed
-        else (f"{len(errors)} invalid field(s)")
+        else f"{len(errors)} invalid field(s)"
     )
     if len(errors) > MAX_ERRORS:
         summary += f"; the first {MAX_ERRORS} are listed"
-    raise RequestError(422, summary, errors[:MAX_ERRORS])
+    return RequestError(422, summary, errors[:MAX_ERRORS])
+
+
+def validate_records(
+    records: list[Any], *, indexed: bool = True
+) -> tuple[np.ndarray, list[str | None]]:
+    """Rows in FIELD_NAMES order and customer ids, or RequestError(422) listing errors."""
+    checked = check_records(records, 0, indexed)
+    if isinstance(checked, list):
+        raise refuse(checked, indexed)
+    return checked
+
+
+_SPACE = b" \t\n\r"  # JSON's whitespace (no \f or \v, which regex \s would allow)
+_BATCH_START = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"records"[ \t\n\r]*:[ \t\n\r]*\[')
+
+
+def record_pieces(body: bytes, piece_bytes: int) -> Iterator[bytes] | None:
+    """A `{"records": [...]}` body's array cut into JSON arrays of about `piece_bytes` each,
+    to be parsed one at a time (so that a large batch never blocks the event loop for long);
+    None if the body has another shape.
+
+    Cuts are made only at `},`. A cut that is not between two records (inside a string or a
+    nested object) leaves a piece that is not valid JSON on its own, so when every piece
+    parses, together they are exactly the array; otherwise the caller parses the whole body.
+    """
+    start = _BATCH_START.match(body)
+    close_object = _last_non_space(body, len(body))
+    if start is None or close_object < start.end() or body[close_object] != ord("}"):
+        return None
+    close_array = _last_non_space(body, close_object)
+    if close_array < start.end() - 1 or body[close_array] != ord("]"):
+        return None
+    return _pieces(body, start.end(), close_array, piece_bytes)
+
+
+def _last_non_space(body: bytes, end: int) -> int:
+    """The index of the last non-whitespace byte before `end` (-1 if none); no copies."""
+    end -= 1
+    while end >= 0 and body[end] in _SPACE:
+        end -= 1
+    return end
+
+
+def _pieces(body: bytes, begin: int, stop: int, piece_bytes: int) -> Iterator[bytes]:
+    while (cut := body.find(b"},", begin + piece_bytes, stop)) >= 0:
+        yield b"[" + body[begin : cut + 1] + b"]"
+        begin = cut + 2
+    yield b"[" + body[begin:stop] + b"]"

@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.bundle.store import MODEL_CARD_FILE
 from bankrisk.config import Settings
-from bankrisk.data.load import file_fingerprint, load_dataset
-from bankrisk.data.validate import validate_frame
+from bankrisk.data.training_data import TrainingData, encode_digests, row_digests
 from bankrisk.evaluation.fairness import fairness_report
 from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.evaluation.model_card import ModelCardInput, render_model_card
 from bankrisk.evaluation.plots import save_evaluation_plots
 from bankrisk.features.engineering import build_features, feature_names
 from bankrisk.monitoring.reference import reference_profiles
-from bankrisk.schema import FIELD_NAMES, FIELDS, PROTECTED, TARGET
+from bankrisk.schema import FIELD_NAMES, FIELDS, PROTECTED
 from bankrisk.training.pipeline import CandidateResult
-
-MODEL_CARD_FILE = "model_card.md"
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    raw: np.ndarray
-    labels: np.ndarray
-    frame: pd.DataFrame
-    fingerprint: dict[str, Any]
-
-
-def read_training_data(path: Path) -> TrainingData:
-    frame = validate_frame(load_dataset(path), require_target=True)
-    labels = frame[TARGET].to_numpy(dtype=np.int64)
-    return TrainingData(
-        raw=frame[list(FIELD_NAMES)].to_numpy(dtype=np.float64),
-        labels=labels,
-        frame=frame,
-        fingerprint={
-            "path": str(path),
-            "sha256": file_fingerprint(path),
-            "rows": int(labels.size),
-            "columns": int(frame.shape[1]),
-            "positive_rate": float(labels.mean()),
-        },
-    )
 
 
 def input_fields(raw: np.ndarray) -> list[dict[str, Any]]:
@@ -102,6 +73,9 @@ def bundle_metadata(
             "dev_rows": int(dev.size),
             "test_rows": int(data.labels.size - dev.size),
         },
+        # Which rows the model was developed on, by content, so that `bankrisk evaluate` can
+        # warn when it is asked to score them (not in the model card: it is 8 bytes a row).
+        "training_rows": encode_digests(row_digests(data.raw[dev], data.labels[dev])),
         "input_fields": input_fields(data.raw[dev]),
         "excluded_inputs": _excluded_inputs(settings),
         "params": result.params,
@@ -128,12 +102,12 @@ def evaluate_candidate(
     """Score the test split with the candidate's exported bundle (what would be served)."""
     placeholder = result.bundle(settings, {})
     y_test = data.labels[test]
-    pd_test = placeholder.predict_pd(data.raw[test])
-    metrics = classification_metrics(y_test, pd_test, result.threshold)
+    test_pd = placeholder.predict_pd(data.raw[test])
+    metrics = classification_metrics(y_test, test_pd, result.threshold)
     protected = data.frame.iloc[test]
     fairness = fairness_report(
         y_test,
-        pd_test,
+        test_pd,
         result.threshold,
         sex=protected["SEX"].to_numpy(),
         age=protected["AGE"].to_numpy(),
@@ -141,7 +115,7 @@ def evaluate_candidate(
     )
     metadata = bundle_metadata(result, data, dev, settings, version, metrics, fairness)
     bundle = result.bundle(settings, metadata)
-    save_evaluation_plots(y_test, pd_test, out_dir, title=f"{result.name} (test split)")
+    save_evaluation_plots(y_test, test_pd, out_dir, title=f"{result.name} (test split)")
     card = render_model_card(
         ModelCardInput(
             name=settings.registered_model_name,
@@ -160,5 +134,5 @@ def evaluate_candidate(
             grade_bands=bundle.policy.grade_bands(),
         )
     )
-    (out_dir / MODEL_CARD_FILE).write_text(card)
+    (out_dir / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
     return bundle, metrics, card

@@ -6,7 +6,10 @@ import numpy as np
 
 
 def cost_optimal_threshold(
-    pd: np.ndarray, labels: np.ndarray, cost_missed_default: float, cost_declined_good: float
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    cost_missed_default: float,
+    cost_declined_good: float,
 ) -> float:
     """The PD cut-off (decline at or above) with the lowest total cost on these rows.
 
@@ -14,18 +17,20 @@ def cost_optimal_threshold(
     Candidate cut-offs are the observed PDs; for calibrated PDs the optimum sits near
     cost_declined_good / (cost_declined_good + cost_missed_default).
     """
-    order = np.argsort(-pd, kind="stable")
-    sorted_pd, sorted_y = pd[order], labels[order]
+    order = np.argsort(-probabilities, kind="stable")
+    sorted_pd, sorted_y = probabilities[order], labels[order]
     # Declining the top k rows: goods declined = k - bads in top k; missed = all bads - those.
     bads_declined = np.concatenate([[0.0], np.cumsum(sorted_y)])
-    goods_declined = np.arange(len(pd) + 1) - bads_declined
+    goods_declined = np.arange(len(probabilities) + 1) - bads_declined
     cost = (
         cost_missed_default * (sorted_y.sum() - bads_declined) + cost_declined_good * goods_declined
     )
     # Only cut between distinct PDs, so a threshold declines all rows with equal PD alike.
-    k = np.arange(len(pd) + 1)
+    k = np.arange(len(probabilities) + 1)
     valid = (
-        (k == 0) | (k == len(pd)) | np.concatenate([[True], sorted_pd[:-1] > sorted_pd[1:], [True]])
+        (k == 0)
+        | (k == len(probabilities))
+        | np.concatenate([[True], sorted_pd[:-1] > sorted_pd[1:], [True]])
     )
     best = int(np.argmin(np.where(valid, cost, np.inf)))
     if best == 0:

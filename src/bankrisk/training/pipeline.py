@@ -24,7 +24,7 @@ from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator, Predictor
 from bankrisk.config import Settings
 from bankrisk.features.engineering import build_features, reason_group_matrix
-from bankrisk.training.calibration import CalibrationMethod, fit_calibrator
+from bankrisk.training.calibration import fit_calibrator
 from bankrisk.training.candidates.base import Candidate, Dataset, FittedModel
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
 from bankrisk.training.candidates.mlp import MultilayerPerceptron
@@ -34,7 +34,6 @@ from bankrisk.training.splits import cv_folds, early_stopping_split
 
 N_FOLDS = 4
 EARLY_STOP_SHARE = 0.1
-CALIBRATION: CalibrationMethod = "platt"
 
 Progress = Callable[[str], None]
 
@@ -110,7 +109,7 @@ def train_candidate(
         model = candidate.fit(fit.subset(train_idx), fit.subset(stop_idx), settings.seed, {})
         oof_logit[held_idx] = model.logit(dev.features[held_idx])
         fold_params.append(model.params)
-    calibrator = fit_calibrator(oof_logit, dev.labels, CALIBRATION)
+    calibrator = fit_calibrator(oof_logit, dev.labels)
     oof_pd = calibrator(oof_logit)
     threshold = cost_optimal_threshold(
         oof_pd, dev.labels, settings.cost_missed_default, settings.cost_declined_good

@@ -17,6 +17,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.model import PythonModel
 
 from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.bundle.store import BUNDLE_ARTIFACT
 from bankrisk.data.validate import validate_frame
 from bankrisk.errors import DataError
 from bankrisk.schema import FIELD_NAMES
@@ -26,7 +27,7 @@ class BundleModel(PythonModel):
     """Probability of default for each row of a DataFrame with the UCI feature columns."""
 
     def load_context(self, context: Any) -> None:
-        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+        self.bundle = ModelBundle.load(context.artifacts[BUNDLE_ARTIFACT])
 
     # No type hints here: MLflow would try to derive an input schema from them.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

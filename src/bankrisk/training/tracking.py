@@ -1,9 +1,11 @@
-"""MLflow: experiment set-up, run provenance, model registration and the promotion gate."""
+"""MLflow: experiment set-up, run provenance and model registration.
+
+The promotion gate (which alias a registered version gets) lives in `training.gate`.
+"""
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,10 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.bundle.store import BUNDLE_ARTIFACT
 from bankrisk.config import Settings
 from bankrisk.errors import BankRiskError
 
-CHAMPION, CHALLENGER = "champion", "challenger"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 TRACKED_PACKAGES = (
@@ -28,21 +29,41 @@ TRACKED_PACKAGES = (
     "keras",
     "mlflow",
 )
+# The experiment tag the MLflow 3 UI reads to tell model training ("custom model development")
+# from GenAI experiments (`mlflow.experimentKind`; see mlflow/server/js ExperimentKind).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 # What `mlflow models serve` needs to run the pyfunc in a fresh environment.
 PYFUNC_REQUIREMENTS = ("mlflow", "numpy", "pandas", "pydantic", "pydantic-settings")
 
 
 def configure_mlflow(settings: Settings) -> str:
-    """Point MLflow at the tracking store and return the experiment id, creating it if new."""
+    """Point MLflow at the tracking store and return the experiment id, creating it if new.
+
+    Runs must be started with this id (`mlflow.start_run(experiment_id=...)`): without it they
+    land in the `Default` experiment, with artifacts under `./mlruns/0`. The experiment is
+    tagged as model training, so the MLflow UI shows it as such rather than as GenAI.
+    """
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     try:
         experiment = mlflow.get_experiment_by_name(settings.experiment_name)
         if experiment is not None:
-            return str(experiment.experiment_id)
+            experiment_id = str(experiment.experiment_id)
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                MlflowClient().set_experiment_tag(
+                    experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                )
+            return experiment_id
         # A local store keeps artifacts in a known folder; a server decides for itself.
         local = settings.mlflow_tracking_uri.startswith(("sqlite:", "file:", "/"))
         location = settings.mlflow_artifact_root.resolve().as_uri() if local else None
-        return str(mlflow.create_experiment(settings.experiment_name, artifact_location=location))
+        return str(
+            mlflow.create_experiment(
+                settings.experiment_name,
+                artifact_location=location,
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+            )
+        )
     except Exception as exc:  # MLflow raises many types for an unreachable or bad store
         raise BankRiskError(
             f"cannot use the MLflow tracking store {settings.mlflow_tracking_uri!r}: {exc}"
@@ -96,44 +117,16 @@ def log_bundle_model(bundle_dir: Path, settings: Settings) -> str:
     (and the reverse), while the model's own validation accepts any numeric column types and
     names the column when one is wrong.
     """
+    if bundle_dir.name != BUNDLE_ARTIFACT:
+        # MLflow stores an artifact folder under `artifacts/` by the folder's own name, and
+        # every reader looks for BUNDLE_ARTIFACT_PATH.
+        raise ValueError(f"log the bundle from a folder named {BUNDLE_ARTIFACT!r}: {bundle_dir}")
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(PYFUNC_CODE),
-        artifacts={"bundle": str(bundle_dir)},
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
         code_paths=[str(PACKAGE_DIR)],
         pip_requirements=list(PYFUNC_REQUIREMENTS),
         registered_model_name=settings.registered_model_name,
     )
     return str(info.registered_model_version)
-
-
-@dataclass(frozen=True)
-class GateResult:
-    alias: str
-    reason: str
-    previous_version: str | None
-    previous_auc: float | None
-
-
-def champion_bundle(settings: Settings, dest: Path) -> tuple[str, ModelBundle] | None:
-    """Download the registry's current champion bundle, if there is one."""
-    client = MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(settings.registered_model_name, CHAMPION)
-    except mlflow.exceptions.MlflowException:
-        return None
-    path = mlflow.artifacts.download_artifacts(
-        f"models:/{settings.registered_model_name}@{CHAMPION}", dst_path=str(dest)
-    )
-    return str(version.version), ModelBundle.load(Path(path) / "artifacts" / "bundle")
-
-
-def promotion_decision(new_auc: float, previous_auc: float | None, min_gain: float) -> str:
-    """`champion` if there is none yet or the new model beats it by more than `min_gain`."""
-    if previous_auc is None or new_auc > previous_auc + min_gain:
-        return CHAMPION
-    return CHALLENGER
-
-
-def set_alias(settings: Settings, version: str, alias: str) -> None:
-    MlflowClient().set_registered_model_alias(settings.registered_model_name, alias, version)

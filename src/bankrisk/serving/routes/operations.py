@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bankrisk.serving.deps import service_of
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.schemas import Status
 
@@ -23,7 +24,7 @@ async def health() -> dict[str, str]:
     summary="Readiness: the bundle is loaded and warmed up",
 )
 async def ready(request: Request) -> JSONResponse:
-    if request.app.state.scorer is None:
+    if service_of(request.app).scorer is None:
         return JSONResponse({"status": "model not loaded"}, status_code=503)
     return JSONResponse({"status": "ready"})
 
@@ -31,5 +32,5 @@ async def ready(request: Request) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(service_of(request.app).metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

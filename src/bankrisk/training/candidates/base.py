@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from bankrisk.bundle.predictors import (
-    MLPPredictor,
-    OnnxTreePredictor,
-    Predictor,
-    ScorecardPredictor,
-)
+from bankrisk.bundle.predictors import Predictor
 
 
 class FittedModel(Protocol):
@@ -51,12 +46,3 @@ class Dataset:
 
     def subset(self, index: np.ndarray) -> Dataset:
         return Dataset(self.features[index], self.labels[index])
-
-
-P = TypeVar("P", ScorecardPredictor, OnnxTreePredictor, MLPPredictor)
-
-
-def centred(predictor: P, features: np.ndarray) -> P:
-    """The predictor with contributions centred on the population mean of `features`
-    (`predictor` must have a zero reference)."""
-    return replace(predictor, reference=predictor.explain(features)[1].mean(axis=0))

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from bankrisk.bundle.predictors import MLPPredictor
-from bankrisk.training.candidates.base import Dataset, centred
+from bankrisk.bundle.predictors import MLPPredictor, centred
+from bankrisk.training.candidates.base import Dataset
 
 HIDDEN_UNITS = (64, 32)
 DROPOUT = 0.2

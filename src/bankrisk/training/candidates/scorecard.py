@@ -15,8 +15,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from bankrisk.bundle.predictors import ScorecardPredictor
-from bankrisk.training.candidates.base import Dataset, centred
+from bankrisk.bundle.predictors import ScorecardPredictor, centred
+from bankrisk.training.candidates.base import Dataset
 
 N_BINS = 10
 C_GRID = (0.01, 0.1, 1.0)

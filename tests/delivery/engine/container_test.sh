@@ -3,8 +3,9 @@
 # that it serves: /ready, a prediction equal to the bundle's own score, a non-root process,
 # no training stack or compilers inside. Then stop everything it started, even on failure.
 #
-#   deploy/container_test.sh [--bundle DIR] [--report FILE.json] [--base auto|pull|standin]
+#   tests/delivery/engine/container_test.sh [--bundle DIR] [--report FILE.json] [--base auto|pull|standin]
 #
+# Works on any Linux machine, with or without a Docker service (it never uses a running one).
 # Needs root, dockerd (Debian's docker.io or Docker's), a BuildKit-capable docker client and
 # debootstrap (`make system-deps` installs what is missing). The engine is private: its own
 # socket, data and exec roots in a work dir under ${TMPDIR:-/tmp}, no bridge, no iptables; it
@@ -14,7 +15,8 @@
 # Only 127.0.0.1 is ever contacted: the container shares the host network and binds 127.0.0.1.
 set -Eeuo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+HERE="$REPO/tests/delivery/engine"
 VENV="${VENV:-$REPO/.venv}"
 HOST_PY="${HOST_PY:-$VENV/bin/python}"
 IMAGE="${IMAGE:-bankrisk:container-test}"
@@ -28,7 +30,7 @@ while [[ $# -gt 0 ]]; do
         --bundle) BUNDLE="$2"; shift 2 ;;
         --report) REPORT="$2"; shift 2 ;;
         --base) BASE_MODE="$2"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -38,8 +40,8 @@ die() { log "FAIL: $*"; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (a private dockerd); run it as root or with sudo"
 command -v dockerd >/dev/null || die "dockerd not found: run 'make system-deps'"
-# shellcheck source=deploy/engine-lib.sh
-source "$REPO/deploy/engine-lib.sh"
+# shellcheck source=tests/delivery/engine/engine-lib.sh
+source "$HERE/engine-lib.sh"
 DOCKER="$(pick_docker)"
 [[ -x "$DOCKER" ]] || die "no docker client: run 'make system-deps'"
 [[ -x "$HOST_PY" ]] || die "no host venv python at $HOST_PY (make install)"
@@ -128,6 +130,7 @@ bad = [m for m in ("tensorflow", "sklearn", "mlflow", "pandas", "lightgbm", "pip
 tools = [t for t in ("gcc", "cc", "c++", "make", "apt-get-never") if shutil.which(t)]
 sys.exit(f"training stack or tools in the image: {bad + tools}" if bad or tools else 0)
 ' || die "the image holds what it must not"
+# shellcheck disable=SC2016  # expanded by the shell inside the container
 "$DOCKER" run --rm --network none --entrypoint sh "$IMAGE" -c \
     'test -z "$(find / -xdev \( -name "mlflow.db" -o -name "mlruns" -o -name "*.xls" -o -name "default_of_credit_card*" \) -print -quit 2>/dev/null)"' \
     || die "the image holds data or an MLflow store"

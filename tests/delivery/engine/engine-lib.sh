@@ -1,16 +1,18 @@
 # shellcheck shell=bash
-# Shared by deploy/container_test.sh and deploy/engine.sh (source it; it defines functions only).
-# A private Docker engine: its own socket, data and exec roots under one work dir, no bridge, no
-# iptables, so it leaves the host's network alone, and its own containerd namespaces (so it never
-# meets a Docker service already running, e.g. on GitHub's runners); stopped by PID. And the base image: the real
-# python:3.11-slim when it can be pulled, else a local stand-in made with debootstrap (Debian
-# bookworm's Python 3.11), kept as a tarball in $BANKRISK_ROOTFS_CACHE between runs.
+# Shared by container_test.sh and engine.sh beside it (source it; it defines functions only).
+# A private Docker engine for a machine with no Docker service: its own socket, data and exec
+# roots under one work dir, no bridge, no iptables, so it leaves the host's network alone, and its
+# own containerd namespaces (so it never meets a Docker service that does run, e.g. on GitHub's
+# runners); stopped by PID. And the base image: the real python:3.11-slim when it can be pulled,
+# else, when no registry is reachable, a local stand-in made with debootstrap (Debian bookworm's
+# Python 3.11), kept as a tarball in $BANKRISK_ROOTFS_CACHE between runs.
 # The caller defines log() and die().
 
 BANKRISK_ROOTFS_CACHE="${BANKRISK_ROOTFS_CACHE:-/var/cache/bankrisk-rootfs}"
 BASE_IMAGE="python:3.11-slim"
 
-# Debian's /usr/bin/docker (20.10) has BuildKit built in; /usr/local/bin/docker here has no buildx.
+# Prefer Debian's /usr/bin/docker (docker.io): its BuildKit is built in, while another client
+# earlier on PATH may lack the buildx plugin. $DOCKER overrides.
 pick_docker() {
     if [[ -n "${DOCKER:-}" ]]; then echo "$DOCKER"
     elif [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker
@@ -76,7 +78,8 @@ _standin_import() {
             --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
             bookworm "$rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 \
             || { tail -n 20 "$tmp/debootstrap.log" >&2; die "debootstrap failed"; }
-        # Outgoing TLS here may be re-signed by a local CA: trust it, or pip in RUN fails.
+        # Behind a TLS-intercepting proxy, outgoing TLS is re-signed by a local CA that the host
+        # trusts (/usr/local/share/ca-certificates): trust it inside too, or pip in RUN fails.
         if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
             cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
             chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
@@ -108,6 +111,7 @@ _standin_import() {
 }
 
 # ensure_base MODE TMPDIR: MODE auto (pull, else stand-in), pull, or standin; sets BASE_KIND.
+# shellcheck disable=SC2034  # BASE_KIND is read by the scripts that source this file
 ensure_base() {
     local mode="$1" tmp="$2"
     if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1 && [[ "$mode" == auto ]]; then

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# A private Docker engine that stays up between commands, for `make image` on a machine with
-# no Docker service (like the dev machines and CI here). Root only.
+# A private Docker engine that stays up between commands, for `make image` on a machine that has
+# the Docker binaries but no Docker service running (a CI container, a build sandbox, a VM
+# without systemd). Root only. Test support: nothing that deploys depends on it.
 #
-#   deploy/engine.sh up      start it (if not running) and load the base image; prints DOCKER_HOST
-#   deploy/engine.sh env     print `export DOCKER_HOST=...` if it is running
-#   deploy/engine.sh down    stop it by PID and delete its work dir (images go with it)
+#   tests/delivery/engine/engine.sh up      start it (if not running), load the base image; prints DOCKER_HOST
+#   tests/delivery/engine/engine.sh env     print `export DOCKER_HOST=...` if it is running
+#   tests/delivery/engine/engine.sh down    stop it by PID and delete its work dir (images go with it)
 #
-# Work dir: $BANKRISK_ENGINE_DIR (default ${TMPDIR:-/tmp}/bankrisk-engine). The test suite does
-# not use it: deploy/container_test.sh starts and stops its own engine.
+# Work dir: $BANKRISK_ENGINE_DIR (default ${TMPDIR:-/tmp}/bankrisk-engine). The container test
+# does not use it: container_test.sh (beside this file) starts and stops its own engine.
 set -Eeuo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIR="${BANKRISK_ENGINE_DIR:-${TMPDIR:-/tmp}/bankrisk-engine}"
 log() { printf '[engine] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-# shellcheck source=deploy/engine-lib.sh
+# shellcheck source=tests/delivery/engine/engine-lib.sh
 source "$HERE/engine-lib.sh"
 DOCKER="$(pick_docker)"
 
@@ -43,5 +44,5 @@ case "${1:-}" in
         log "stopped"
         ;;
     *)
-        sed -n '2,10p' "$0" >&2; exit 2 ;;
+        sed -n '2,11p' "$0" >&2; exit 2 ;;
 esac

@@ -1,0 +1,128 @@
+"""Running `bankrisk serve` as a real process: ports, environment, readiness, its log lines,
+and raw HTTP requests held open mid-body."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+BANKRISK = Path(sys.executable).with_name("bankrisk")
+READY_WITHIN_S = 20.0
+# Generous bounds on waits that normally take milliseconds: a hang fails instead of blocking.
+WAIT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without PORT or BANKRISK_* settings (so none leak in), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "PORT" and not k.startswith("BANKRISK_")}
+    env.pop("GOOGLE_CLOUD_PROJECT", None)
+    return {**env, **extra}
+
+
+def serve_command(model_dir: Path, port: int) -> list[str]:
+    return [str(BANKRISK), "serve", "--model-dir", str(model_dir), "--port", str(port)]
+
+
+def wait_ready(process: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + READY_WITHIN_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited early with {process.returncode}"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"server not ready on port {port} within {READY_WITHIN_S:.0f} s")
+
+
+class JsonLines:
+    """Reads a process's stdout on a thread, so a test can wait for a given log line."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            if line.strip():
+                self._queue.put(json.loads(line))
+        self._queue.put(None)
+
+    def wait_for(self, message_prefix: str) -> dict[str, Any]:
+        """The next line whose message starts with `message_prefix` (lines before it kept)."""
+        while True:
+            line = self._queue.get(timeout=WAIT_S)
+            if line is None:
+                pytest.fail(f"stdout ended without a line starting {message_prefix!r}")
+            self.lines.append(line)
+            if str(line.get("message", "")).startswith(message_prefix):
+                return line
+
+    def rest(self) -> list[dict[str, Any]]:
+        """Every line up to the end of the stream (call once the process has exited)."""
+        while (line := self._queue.get(timeout=WAIT_S)) is not None:
+            self.lines.append(line)
+        return self.lines
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class HeldRequest:
+    """A POST whose headers are sent with `Expect: 100-continue` and whose body is held back.
+
+    The server answers `100 Continue` only once the app is running and asks for the body, so
+    after `open` returns the request is certainly in flight; `finish` sends the body and
+    reads the response to the end (the server closes the connection when it is stopping).
+    """
+
+    def __init__(self, port: int, path: str, payload: object) -> None:
+        self.body = json.dumps(payload).encode()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            f"Content-Length: {len(self.body)}\r\n\r\n"
+        )
+        self.sock.sendall(head.encode())
+        interim = _read_until(self.sock, b"\r\n\r\n")
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
+
+    def finish(self) -> tuple[int, dict[str, Any]]:
+        self.sock.sendall(self.body)
+        data = b""
+        while chunk := self.sock.recv(65536):
+            data += chunk
+        self.sock.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        parsed: dict[str, Any] = json.loads(body)
+        return status, parsed

@@ -1,0 +1,82 @@
+"""The one-customer fast path gives the same answers as the matrix path, and its validation
+accepts and refuses exactly what the batch validation does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bankrisk.schema import FIELD_NAMES
+from bankrisk.serving.errors import RequestError
+from bankrisk.serving.scorer import Scorer
+from bankrisk.serving.validation import validate_one, validate_records
+from factories import make_raw
+from serving.support import customer
+
+
+def test_predict_one_matches_predict(scorer: Scorer) -> None:
+    raw, _ = make_raw(400, seed=17)
+    # Some values outside the training range, for the warnings.
+    raw[:40, FIELD_NAMES.index("LIMIT_BAL")] = 990_000
+    raw[40:80, FIELD_NAMES.index("BILL_AMT1")] = -300_000
+    ids = [f"C{i}" for i in range(len(raw))]
+
+    batch = scorer.predict(raw, ids)
+
+    warned = 0
+    for row, customer_id, expected in zip(raw, ids, batch, strict=True):
+        one = scorer.predict_one(row.tolist(), customer_id)
+        assert one["probability_of_default"] == pytest.approx(
+            expected["probability_of_default"], rel=1e-12, abs=1e-15
+        )
+        assert {**one, "probability_of_default": 0.0} == {
+            **expected,
+            "probability_of_default": 0.0,
+        }
+        warned += bool(one["warnings"])
+    assert warned >= 80
+    assert len({p["decision"] for p in batch}) > 1 and len({p["risk_grade"] for p in batch}) > 2
+
+
+GOOD = [
+    customer(),
+    customer(customer_id=None),
+    {k: v for k, v in customer().items() if k != "customer_id"},
+    customer(PAY_0=2.0, LIMIT_BAL=50_000.0),  # whole floats in integer fields
+    customer(BILL_AMT1=-12.5, PAY_AMT3=0),
+]
+BAD = [
+    customer(PAY_0=1.5),
+    customer(AGE=True),
+    customer(LIMIT_BAL="100000"),
+    customer(LIMIT_BAL=0),
+    customer(BILL_AMT1=float("nan")),
+    customer(BILL_AMT1=float("inf")),
+    customer(PAY_AMT1=10**400),
+    customer(customer_id=""),
+    customer(customer_id=7),
+    customer(extra=1),
+    {k: v for k, v in customer().items() if k != "AGE"},
+    [customer()],
+    "customer",
+]
+
+
+@pytest.mark.parametrize("body", GOOD)
+def test_validate_one_accepts_what_validate_records_accepts(body: dict[str, Any]) -> None:
+    values, customer_id = validate_one(body)
+    rows, ids = validate_records([body], indexed=False)
+    assert values == rows[0].tolist() and [customer_id] == ids
+    assert all(type(v) is float for v in values)
+
+
+@pytest.mark.parametrize("body", BAD)
+def test_validate_one_refuses_what_validate_records_refuses(body: Any) -> None:
+    with pytest.raises(RequestError) as one:
+        validate_one(body)
+    assert one.value.status == 422
+    if isinstance(body, dict):
+        with pytest.raises(RequestError) as batch:
+            validate_records([body], indexed=False)
+        assert (one.value.detail, one.value.errors) == (batch.value.detail, batch.value.errors)
