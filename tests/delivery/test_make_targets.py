@@ -181,6 +181,7 @@ def expected_build(root: Path, model_version: str, project: str = "my-project") 
 
 def with_bundle(root: Path, version: str = "12") -> None:
     touch(root, "models/champion/model.npz")
+    touch(root, "models/champion/manifest.json")  # a complete bundle: `make bundle` keeps it
     (root / "models/champion/metadata.json").write_text(f'{{"version": "{version}"}}')
 
 
