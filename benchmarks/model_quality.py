@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 from bankrisk.config import Settings
 from bankrisk.data.training_data import read_training_data
 from bankrisk.evaluation.metrics import classification_metrics
+from bankrisk.features.reasons import ReasonPolicy
 from bankrisk.training.pipeline import dataset, make_candidates, select_champion, train_candidate
 
 DEFAULT_DATA = (
@@ -50,10 +51,13 @@ def main() -> None:
     start = time.monotonic()
     for k, (dev, test) in enumerate(outer.split(data.raw, data.labels)):
         dev_data = dataset(data.raw[dev], data.labels[dev], settings)
+        reasons = ReasonPolicy.from_development(data.raw[dev], data.labels[dev])
         results = []
         for candidate in make_candidates(settings):
             tic = time.monotonic()
-            results.append(train_candidate(candidate, dev_data, settings, lambda _msg: None))
+            results.append(
+                train_candidate(candidate, dev_data, settings, lambda _msg: None, reasons)
+            )
             seconds[candidate.name] = seconds.get(candidate.name, 0.0) + time.monotonic() - tic
         champion = select_champion(results)
         wins[champion.name] = wins.get(champion.name, 0) + 1
@@ -71,7 +75,8 @@ def main() -> None:
     elapsed = time.monotonic() - start
     print(
         f"\n{args.folds}-fold CV on {data.labels.size} rows, {settings.candidates}, "
-        f"use_age={settings.use_age} (SEX and MARRIAGE never used)"
+        f"use_age={settings.use_age}, use_education={settings.use_education} "
+        "(SEX and MARRIAGE never used)"
     )
     print(
         f"started {started:%Y-%m-%d %H:%M} UTC, took {_minutes(elapsed)} on {os.cpu_count()} "

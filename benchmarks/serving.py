@@ -12,6 +12,12 @@ A second scenario checks that a large batch does not stall everyone: one client 
 at concurrency 1; it reports their latency and the batch throughput (records/s), and the
 batch throughput alone for comparison.
 
+The cost of the prediction log: a second `bankrisk serve` on the same bundle writes every
+scored customer to a SQLite log in a temporary directory (the first runs with
+BANKRISK_PREDICTION_LOG=off); both are driven alternately and the log-on throughput at
+concurrency 32 is compared with the log-off one of the same round (goal >= 0.9x).
+`--log-only` runs just these two servers at concurrency 1 and 32.
+
 Every figure is reported as the median and the spread (min-max) over rounds, and a goal is
 PASS only if it holds in every round.
 
@@ -75,6 +81,7 @@ class Server:
     ready_path: str
     predict_path: str
     body: dict[str, object]
+    env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     cold_start_s: float = float("nan")
@@ -149,7 +156,7 @@ def start(server: Server, env: dict[str, str], timeout: float = 120.0) -> None:
     began = time.perf_counter()
     server.process = subprocess.Popen(
         command,
-        env=env,
+        env={**env, **server.env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -324,6 +331,47 @@ def goal(text: str, values: list[float], ok: list[bool], fmt: str = ".3g") -> No
     print(f"  {verdict}  {text}: {spread(values, fmt)}{rounds}")
 
 
+def scrape(port: int) -> dict[str, float]:
+    """Unlabelled samples of a server's /metrics (name: value)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found = re.findall(r"^([a-z_]+) ([-+.\deE]+|NaN)$", text, re.MULTILINE)
+    return {name: float(value) for name, value in found}
+
+
+def report_log_cost(off: Server, on: Server, log_metrics: dict[str, float]) -> None:
+    print(
+        "\nPrediction log (SQLite, every customer) on vs off, same rounds "
+        "(median, min-max over rounds):"
+    )
+    for c in sorted(on.results):
+        rps = [a / b for a, b in zip(of(on, c, "rps"), of(off, c, "rps"), strict=True)]
+        cpu = [
+            a - b
+            for a, b in zip(
+                of(on, c, "cpu_us_per_request"), of(off, c, "cpu_us_per_request"), strict=True
+            )
+        ]
+        print(
+            f"  c={c:<2} req/s off {spread(of(off, c, 'rps'), '.0f')}, "
+            f"on {spread(of(on, c, 'rps'), '.0f')}; "
+            f"p99 ms off {spread(of(off, c, 'p99_ms'), '.2f')}, "
+            f"on {spread(of(on, c, 'p99_ms'), '.2f')}; "
+            f"extra CPU us/req {spread(cpu, '.0f')}"
+        )
+        if c == 32:
+            goal("throughput at c=32, log on vs off (>= 0.9)", rps, [r >= 0.9 for r in rps])
+        else:
+            print(f"  ratio of throughputs at c={c}: {spread(rps, '.3f')}")
+    written = log_metrics.get("bankrisk_prediction_log_written_total", float("nan"))
+    dropped = log_metrics.get("bankrisk_prediction_log_dropped_total", float("nan"))
+    print(f"  rows written to the log: {written:,.0f}, dropped: {dropped:,.0f}")
+
+
 def report(servers: list[Server], batch_ms: list[float]) -> None:
     print(
         "\nMedian (min-max) over rounds:\n"
@@ -339,6 +387,8 @@ def report(servers: list[Server], batch_ms: list[float]) -> None:
                 f"{s.cold_start_s:>8.2f}"
             )
     by_name = {s.name: s for s in servers}
+    if "floor" not in by_name:
+        return
     ours, floor = by_name["bankrisk"], by_name["floor"]
     print("\nGoals (1 worker, 1-row /v1/predict with reason codes; PASS = held in every round):")
 
@@ -416,6 +466,16 @@ def main() -> None:
         default=None,
         help="records/s of 10,000-record batches before a change: the goal is >= 0.9x",
     )
+    parser.add_argument(
+        "--log-only",
+        action="store_true",
+        help="only bankrisk with the prediction log off and on (SQLite), at c=1 and 32",
+    )
+    parser.add_argument(
+        "--no-log-compare",
+        action="store_true",
+        help="leave out the second bankrisk server (prediction log on)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make benchmark-serving` installs it (apt-get install wrk)")
@@ -427,16 +487,24 @@ def main() -> None:
         "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
     }
     env.pop("PORT", None)
+    log_dir = Path(tempfile.mkdtemp(prefix="bankrisk-bench-log-"))
+    serve = [str(BIN / "bankrisk"), "serve", "--model-dir", args.model_dir, "--port", "{port}"]
     servers = [
         Server(
-            "bankrisk",
-            [str(BIN / "bankrisk"), "serve", "--model-dir", args.model_dir, "--port", "{port}"],
-            "/ready",
-            "/v1/predict",
-            CUSTOMER,
+            "bankrisk", serve, "/ready", "/v1/predict", CUSTOMER, {"BANKRISK_PREDICTION_LOG": "off"}
         ),
     ]
-    if not args.contention_only:
+    log_server = Server(
+        "bank+log",
+        serve,
+        "/ready",
+        "/v1/predict",
+        CUSTOMER,
+        {"BANKRISK_PREDICTION_LOG": f"sqlite:///{log_dir / 'predictions.db'}"},
+    )
+    if not (args.contention_only or args.no_log_compare):
+        servers.append(log_server)
+    if not (args.contention_only or args.log_only):
         servers.append(
             Server(
                 "floor",
@@ -446,7 +514,7 @@ def main() -> None:
                 CUSTOMER,
             )
         )
-    if not (args.skip_mlflow or args.contention_only):
+    if not (args.skip_mlflow or args.contention_only or args.log_only):
         servers.append(
             Server(
                 "mlflow",
@@ -496,6 +564,8 @@ def main() -> None:
                             f"cpu {result['cpu_us_per_request']:.0f} us/req",
                             flush=True,
                         )
+                if args.log_only:
+                    continue
                 if not args.contention_only:
                     batch_ms.append(batch_p50_ms(servers[0].port, 1000, 30))
                     print(f"round {round_no + 1} 1,000-row batch p50 {batch_ms[-1]:.1f} ms")
@@ -505,12 +575,17 @@ def main() -> None:
                     + " ".join(f"{k} {v:.4g}" for k, v in contention[-1].items()),
                     flush=True,
                 )
-        if not args.contention_only:
+            log_metrics = scrape(log_server.port) if log_server in servers else {}
+        if not (args.contention_only or args.log_only):
             report(servers, batch_ms)
-        report_contention(contention, args.batch_baseline)
+        if log_server in servers:
+            report_log_cost(servers[0], log_server, log_metrics)
+        if not args.log_only:
+            report_contention(contention, args.batch_baseline)
     finally:
         for server in servers:
             stop(server)
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

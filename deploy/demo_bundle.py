@@ -19,7 +19,8 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator, ScorecardPredictor, centred
 from bankrisk.data.synthetic import synthetic_customers
-from bankrisk.features.engineering import build_features, reason_group_matrix
+from bankrisk.features.engineering import DEFAULT_FEATURES, build_features
+from bankrisk.features.reasons import ReasonPolicy, reason_group_matrix
 
 DEMO_NAME = "demo-synthetic"
 DEMO_VERSION = "0"
@@ -28,16 +29,17 @@ DEMO_VERSION = "0"
 def demo_bundle(seed: int = 0) -> ModelBundle:
     """A scorecard: quartile bins of each engineered feature, made-up logit points."""
     rng = np.random.default_rng(seed)
-    features = build_features(synthetic_customers(2000, seed)[0], use_age=False)
+    raw, labels = synthetic_customers(2000, seed)
+    features = build_features(raw, DEFAULT_FEATURES)
     cuts, points = [], []
     for j in range(features.shape[1]):
         edges = np.unique(np.quantile(features[:, j], [0.25, 0.5, 0.75]))
         cuts.append(edges.astype(np.float64))
         points.append(np.sort(rng.normal(0.0, 0.3, len(edges) + 1)))
-    groups = reason_group_matrix(use_age=False)
-    predictor = centred(
+    groups = reason_group_matrix(DEFAULT_FEATURES)
+    predictor = centred(  # on the good-risk baseline, as training does
         ScorecardPredictor(-1.4, tuple(cuts), tuple(points), groups, np.zeros(groups.shape[1])),
-        features,
+        features[labels == 0],
     )
     calibrator = Calibrator(slope=1.0, intercept=0.0)
     policy = DecisionPolicy(
@@ -45,7 +47,8 @@ def demo_bundle(seed: int = 0) -> ModelBundle:
         ScoreScaling(600.0, 50.0, 20.0),
     )
     return ModelBundle(predictor, calibrator, policy,
-                       {"name": DEMO_NAME, "version": DEMO_VERSION}, use_age=False)
+                       {"name": DEMO_NAME, "version": DEMO_VERSION},
+                       ReasonPolicy.from_development(raw, labels), DEFAULT_FEATURES)
 
 
 def main(argv: list[str]) -> int:

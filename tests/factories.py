@@ -11,11 +11,14 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator
 from bankrisk.data.synthetic import synthetic_customers
-from bankrisk.features.engineering import build_features, reason_group_matrix
+from bankrisk.features.engineering import FeatureSet, build_features
+from bankrisk.features.reasons import ReasonPolicy, reason_group_matrix
 from bankrisk.schema import PROTECTED
 from bankrisk.training.assessment import input_fields
-from bankrisk.training.candidates.base import Dataset
+from bankrisk.training.candidates.base import Candidate, Dataset
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
+from bankrisk.training.candidates.mlp import MultilayerPerceptron
+from bankrisk.training.candidates.scorecard import Scorecard
 
 
 def make_raw(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -26,18 +29,26 @@ def make_raw(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 POLICY = DecisionPolicy(0.3, 0.15, (0.05, 0.1, 0.2, 0.4, 1.0), ScoreScaling(600, 50, 20))
 
 
-def make_bundle(use_age: bool = False) -> ModelBundle:
-    """A small real bundle: boosted trees on synthetic customers, identity calibration."""
+def make_bundle(features: FeatureSet | None = None, family: str = "gbm") -> ModelBundle:
+    """A small real bundle: boosted trees (or another `family`) on synthetic customers,
+    identity calibration, reasons centred on the good payers as in training."""
+    features = features or FeatureSet()
     raw, labels = make_raw(3000, seed=5)
-    data = Dataset(build_features(raw, use_age), labels.astype(float))
-    model = GradientBoostedTrees().fit(data, data.subset(np.arange(500)), seed=1, hints={})
+    data = Dataset(build_features(raw, features), labels.astype(float))
+    families: dict[str, Candidate] = {
+        "gbm": GradientBoostedTrees(),
+        "scorecard": Scorecard(),
+        "mlp": MultilayerPerceptron(max_epochs=5),
+    }
+    model = families[family].fit(data, data.subset(np.arange(500)), seed=1, hints={})
     calibrator = Calibrator(slope=1.0, intercept=0.0)
     return ModelBundle(
-        model.export(data.features, reason_group_matrix(use_age)),
+        model.export(data.features[labels == 0], reason_group_matrix(features)),
         calibrator,
         POLICY,
         bundle_metadata(raw, labels),
-        use_age,
+        ReasonPolicy.from_development(raw, labels),
+        features,
     )
 
 

@@ -30,6 +30,11 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Get the UCI data set.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+monitor_app = typer.Typer(
+    help="Monitor logged predictions: drift, outcomes, back-testing, retention.",
+    no_args_is_help=True,
+)
+app.add_typer(monitor_app, name="monitor")
 console = Console(stderr=True, soft_wrap=True)  # one line per message, never wrapped
 
 
@@ -142,6 +147,16 @@ def resolve_data(data: Path | None, settings: Settings) -> Path:
     return download_uci(settings.data_dir, url=settings.data_url)
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Make the new version champion even if the promotion gate says no or cannot "
+        "compare (its verdict is still recorded).",
+    ),
+]
+
+
 def _metrics_table(title: str, rows: dict[str, dict[str, float]], marked: str = "") -> Table:
     keys = ["roc_auc", "gini", "ks", "brier", "log_loss", "ece", "pr_auc", "approval_rate"]
     table = Table(title=title)
@@ -158,6 +173,7 @@ def _metrics_table(title: str, rows: dict[str, dict[str, float]], marked: str = 
 def train(
     data: DataOption = None,
     model_dir: ModelDirOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Train every candidate, track them in MLflow, register the best behind the promotion
     gate and write the champion's serving bundle."""
@@ -166,17 +182,23 @@ def train(
         from bankrisk.training.train import run_training
 
         path = resolve_data(data, settings)
-        report = run_training(path, settings, model_dir or settings.model_dir, _progress())
+        report = run_training(
+            path, settings, model_dir or settings.model_dir, _progress(), force=force
+        )
     rows = {c.name: c.metrics for c in report.candidates}
     out = Console(width=120)
     out.print(_metrics_table("Test split (never used for tuning)", rows, report.champion))
     out.print(
         f"Winner: [bold]{report.champion}[/] (lowest cross-validated log loss), registered as "
         f"{settings.registered_model_name} v{report.registered_version} "
-        f"with alias [bold]{report.alias}[/] ({report.gate_reason})."
+        f"with alias [bold]{report.alias}[/] ({escape(report.gate_reason)})."
     )
-    if report.bundle_exported:
+    if report.alias == "champion":
+        if report.replaced_version:
+            out.print(f"v{report.replaced_version} is now `previous` (bankrisk rollback).")
         out.print(f"Champion serving bundle: {report.model_dir}")
+    elif report.bundle_exported:
+        out.print(f"Not promoted: restored the registry's champion bundle in {report.model_dir}.")
     else:
         out.print(f"Not promoted: the champion bundle in {report.model_dir} is unchanged.")
 
@@ -209,6 +231,101 @@ def evaluate(
         f"Confusion matrix at the decline threshold {metrics['threshold']:.4f}: "
         f"TN {metrics['tn']:.0f}  FP {metrics['fp']:.0f}  FN {metrics['fn']:.0f}  "
         f"TP {metrics['tp']:.0f}"
+    )
+
+
+# ---- the model registry: bankrisk models / promote / rollback --------------------------------
+
+
+def _tag_float(tags: dict[str, str], key: str) -> str:
+    try:
+        return f"{float(tags[key]):.4f}"
+    except (KeyError, ValueError):
+        return "-"
+
+
+@app.command("models")
+def models() -> None:
+    """List the registered versions: aliases, family, test metrics, data fingerprint, gate."""
+    settings = load_settings()
+    with user_errors():
+        from bankrisk.training import tracking
+
+        tracking.configure_mlflow(settings)
+        versions = tracking.list_versions(settings)
+    out = Console(width=160)
+    if not versions:
+        out.print(f"No versions of {settings.registered_model_name} are registered.")
+        return
+    table = Table(title=f"{settings.registered_model_name} ({settings.mlflow_tracking_uri})")
+    for column in ("version", "aliases", "family", "test AUC", "Brier", "data sha256"):
+        table.add_column(column, justify="right" if column != "aliases" else "left")
+    table.add_column("split")
+    table.add_column("created (UTC)")
+    table.add_column("gate")
+    for v in versions:
+        tags = v["tags"]
+        split = (
+            f"seed {tags['split.seed']}, test {tags['split.test_size']}"
+            if "split.seed" in tags and "split.test_size" in tags
+            else "-"
+        )
+        table.add_row(
+            v["version"],
+            ", ".join(v["aliases"]) or "-",
+            tags.get("model_family", "-"),
+            _tag_float(tags, "test_roc_auc"),
+            _tag_float(tags, "test_brier"),
+            tags.get("data.sha256", "-")[:12],
+            split,
+            v["created"].strftime("%Y-%m-%d %H:%M:%S"),
+            escape(tags.get("gate.decision", "-")),
+        )
+    out.print(table)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="The registered version to make champion.")],
+    data: DataOption = None,
+    model_dir: ModelDirOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Run the promotion gate of VERSION against the champion on the test split of --data;
+    if it passes (or --force), VERSION becomes champion, the old champion `previous`, and its
+    bundle is exported. Exit code 1 if the gate refuses (VERSION becomes challenger)."""
+    settings = load_settings()
+    with user_errors():
+        from bankrisk.training.lifecycle import promote_version
+
+        if not version.isdigit():
+            raise BankRiskError(f"VERSION must be a version number, got {version!r}")
+        path = resolve_data(data, settings)
+        result = promote_version(settings, version, path, model_dir or settings.model_dir, force)
+    out = Console(width=120, soft_wrap=True)
+    name = settings.registered_model_name
+    verdict = result.verdict
+    if verdict.promoted:
+        old = f"; v{result.replaced_version} is now `previous`" if result.replaced_version else ""
+        out.print(f"{name} v{version} is now the champion{old} ({escape(verdict.reason)}).")
+        out.print(f"Champion serving bundle: {result.model_dir}")
+        return
+    out.print(f"Not promoted: {name} v{version} is the challenger ({escape(verdict.reason)}).")
+    raise typer.Exit(1)
+
+
+@app.command()
+def rollback(model_dir: ModelDirOption = None) -> None:
+    """Make the `previous` version champion again and export its bundle."""
+    settings = load_settings()
+    with user_errors():
+        from bankrisk.training.lifecycle import rollback as roll_back
+
+        result = roll_back(settings, model_dir or settings.model_dir)
+    was = f" (was v{result.rolled_back_version})" if result.rolled_back_version else ""
+    Console(width=120, soft_wrap=True).print(
+        f"{settings.registered_model_name} champion is v{result.restored_version} again{was}; "
+        f"the `previous` alias is removed. Champion serving bundle: {result.model_dir}"
     )
 
 
@@ -249,6 +366,285 @@ def serve(
     chosen_port = settings.port if "PORT" in os.environ or port is None else port
     code = run_server(settings, model_dir or settings.model_dir, host or settings.host, chosen_port)
     raise typer.Exit(code)
+
+
+# ---- bankrisk monitor ---------------------------------------------------------------------
+
+LogOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log",
+        help="SQLAlchemy URL of the prediction log (or "
+        f"{env_name('prediction_log')}). {settings_default('prediction_log')}",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ReportOption = Annotated[
+    Path | None, typer.Option("--report", help="Also write a self-contained HTML report here.")
+]
+
+
+def _parse_time(value: str | None, option: str) -> Any:
+    """An ISO 8601 time as an aware UTC datetime (a naive one is taken as UTC)."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BankRiskError(
+            f"{option}: {value!r} is not an ISO 8601 time (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _open_log(settings: Settings, url: str | None) -> Any:
+    """The prediction log to read: its URL must name an existing store (never `off`)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        from bankrisk.monitoring.prediction_log import PredictionLogError, open_store
+    except ModuleNotFoundError as exc:
+        raise BankRiskError(
+            f"`bankrisk monitor` needs the monitor extra ({exc.name} is missing): "
+            "pip install 'bankrisk[monitor]'"
+        ) from None
+    chosen = url or settings.prediction_log
+    if chosen.strip().lower() == "off":
+        raise BankRiskError(
+            f"--log: the prediction log is off ({env_name('prediction_log')}=off): "
+            "give the URL of a log to read"
+        )
+    try:
+        parsed = make_url(chosen)
+    except Exception:
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database).is_file():
+            raise PredictionLogError(f"--log {chosen}: no such SQLite file {database}")
+    return open_store(
+        chosen,
+        pseudonymise=settings.prediction_log_pseudonymise,
+        salt=settings.prediction_log_salt.get_secret_value() or None,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _print_json(result: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(result), indent=2) + "\n")
+
+
+@contextmanager
+def monitor_errors() -> Iterator[None]:
+    """`user_errors`, plus missing monitor libraries and malformed references as one line."""
+    with user_errors():
+        try:
+            yield
+        except ModuleNotFoundError as exc:
+            raise BankRiskError(
+                f"`bankrisk monitor` needs the monitor extra ({exc.name} is missing): "
+                "pip install 'bankrisk[monitor]'"
+            ) from None
+        except ValueError as exc:
+            raise BankRiskError(str(exc)) from None
+
+
+@monitor_app.command("drift")
+def monitor_drift(
+    log: LogOption = None,
+    model_dir: ModelDirOption = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Window start, ISO 8601 (UTC if no zone).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end (exclusive), ISO 8601.")
+    ] = None,
+    as_json: JsonOption = False,
+    report: ReportOption = None,
+    warn: Annotated[
+        float | None,
+        typer.Option(help=f"PSI warn threshold. {settings_default('drift_warn_psi')}"),
+    ] = None,
+    alert: Annotated[
+        float | None,
+        typer.Option(help=f"PSI alert threshold. {settings_default('drift_alert_psi')}"),
+    ] = None,
+) -> None:
+    """PSI of every input, engineered feature, the PD and the score in the window against the
+    bundle's frozen training bins. Exit code 0: no alert; 1: an alert; 2: bad input."""
+    settings = load_settings()
+    with monitor_errors():
+        start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
+        if start is not None and end is not None and start >= end:
+            raise BankRiskError(f"--since {since} is not before --until {until}")
+        warn_at = settings.drift_warn_psi if warn is None else warn
+        alert_at = settings.drift_alert_psi if alert is None else alert
+        if not 0 < warn_at < alert_at:
+            raise BankRiskError(f"--warn {warn_at} and --alert {alert_at}: need 0 < warn < alert")
+        from bankrisk.monitoring.drift import run_drift
+
+        directory = model_dir or settings.model_dir
+        if not directory.is_dir():
+            raise BankRiskError(f"--model-dir {directory}: no such bundle folder")
+        store = _open_log(settings, log)
+        result = run_drift(store, directory, start, end, warn_at, alert_at)
+        if report is not None:
+            from bankrisk.monitoring.report import drift_html, write_report
+
+            write_report(drift_html(result), report)
+    for note in result["notes"]:
+        console.print(f"[bold yellow]note:[/] {escape(note)}", highlight=False)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_drift(result)
+    raise typer.Exit(1 if result["alerts"] else 0)
+
+
+def _print_drift(result: dict[str, Any]) -> None:
+    out = Console(width=120)
+    table = Table(title=f"Drift: {result['n']:,} logged predictions vs the training bins")
+    for column in ("characteristic", "PSI", "status", "expected PSI", "test", "p-value"):
+        table.add_column(column, justify="left" if column == "characteristic" else "right")
+    rows = [*result["inputs"].items()]
+    rows += [(f"feature:{k}", v) for k, v in result["features"].items()]
+    rows += [(k, result[k]) for k in ("pd", "score") if result.get(k)]
+    colours = {"ok": "green", "warn": "yellow", "alert": "bold red"}
+    for name, item in rows:
+        if name.startswith("feature:") and item["status"] == "ok":
+            continue
+        p_value = item.get("p_value")
+        table.add_row(
+            name,
+            f"{item['psi']:.4f}",
+            f"[{colours[item['status']]}]{item['status']}[/]",
+            f"{item['expected_psi']:.4f}",
+            str(item.get("test", "-")),
+            "-" if p_value is None else f"{p_value:.3g}",
+        )
+    out.print(table)
+    ok_features = sum(1 for v in result["features"].values() if v["status"] == "ok")
+    out.print(f"{ok_features} engineered features ok (not listed).")
+    out.print(f"Alerts: {', '.join(result['alerts']) or 'none'}")
+
+
+@monitor_app.command("outcomes")
+def monitor_outcomes(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="CSV or Parquet with customer_id (or ID) and defaulted (or "
+            "'default payment next month').",
+        ),
+    ],
+    log: LogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Join observed defaults to logged predictions (by customer id; idempotent)."""
+    settings = load_settings()
+    with monitor_errors():
+        from bankrisk.monitoring.outcomes import ingest_outcomes
+
+        store = _open_log(settings, log)
+        result = ingest_outcomes(store, data)
+    if as_json:
+        _print_json(result)
+        return
+    Console(soft_wrap=True).print(
+        f"{result['file']}: {result['rows']:,} customers ({result['inserted']:,} new, "
+        f"{result['updated']:,} updated, {result['unchanged']:,} unchanged); "
+        f"matched to logged predictions: {result['matched']:,}, unmatched: "
+        f"{result['unmatched']:,}"
+    )
+
+
+@monitor_app.command("performance")
+def monitor_performance(
+    log: LogOption = None, as_json: JsonOption = False, report: ReportOption = None
+) -> None:
+    """Realised AUC, Brier, ECE and KS (overall, by version, by month), the PD back-test per
+    grade (Jeffreys, binomial, Hosmer-Lemeshow) and approval fairness by month."""
+    settings = load_settings()
+    with monitor_errors():
+        from bankrisk.monitoring.performance import run_performance
+
+        store = _open_log(settings, log)
+        result = run_performance(store)
+        if report is not None:
+            from bankrisk.monitoring.report import performance_html, write_report
+
+            write_report(performance_html(result), report)
+    if as_json:
+        _print_json(result)
+        return
+    out = Console(width=120)
+
+    def f(value: Any) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    out.print(
+        f"{result['matched']:,} matched predictions: ROC AUC {f(result['roc_auc'])}, Brier "
+        f"{f(result['brier'])}, ECE {f(result['ece'])}, KS {f(result['ks'])}"
+    )
+    table = Table(title="PD back-test per grade")
+    for column in ("grade", "n", "defaults", "mean PD", "default rate", "Jeffreys p", "flag"):
+        table.add_column(column, justify="right")
+    for g in result["grades"]:
+        table.add_row(
+            g["grade"],
+            f"{g['n']:,}",
+            f"{g['defaults']:,}",
+            f"{g['mean_pd']:.4f}",
+            f"{g['default_rate']:.4f}",
+            f"{g['jeffreys_p']:.3g}",
+            "[bold red]PD too low[/]" if g["underestimated"] else "",
+        )
+    out.print(table)
+    hl = result["hosmer_lemeshow"]
+    out.print(
+        f"Hosmer-Lemeshow over {hl['dof']} grades: {hl['statistic']:.2f}, p {f(hl['p_value'])}"
+    )
+    months = Table(title="By month")
+    for column in ("month", "n", "ROC AUC", "Brier", "ECE", "KS"):
+        months.add_column(column, justify="right")
+    for m in result["by_month"]:
+        months.add_row(
+            m["month"], f"{m['n']:,}", f(m["roc_auc"]), f(m["brier"]), f(m["ece"]), f(m["ks"])
+        )
+    out.print(months)
+
+
+@monitor_app.command("prune")
+def monitor_prune(
+    older_than: Annotated[
+        float, typer.Option("--older-than", help="Delete predictions older than this many days.")
+    ],
+    log: LogOption = None,
+) -> None:
+    """Retention: delete logged predictions older than DAYS (and outcomes left unmatched)."""
+    settings = load_settings()
+    with monitor_errors():
+        store = _open_log(settings, log)
+        gone = store.prune(older_than)
+    Console(soft_wrap=True).print(
+        f"deleted {gone['predictions']:,} predictions older than {older_than:g} days and "
+        f"{gone['outcomes']:,} unmatched outcomes"
+    )
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bankrisk.features.engineering import FeatureSet
 
 CandidateName = Literal["scorecard", "gbm", "mlp"]
 
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
     test_size: float = Field(0.2, gt=0, lt=0.5)
     candidates: Annotated[tuple[CandidateName, ...], NoDecode] = ("scorecard", "gbm", "mlp")
     use_age: bool = Field(False, description="Use AGE as a model input (protected attribute).")
+    use_education: bool = Field(
+        False,
+        description="Use EDUCATION as a model input (off: it adds 0.0010 CV AUC, see README).",
+    )
     mlp_epochs: int = Field(60, ge=1)
 
     # --- decisions -----------------------------------------------------------------------
@@ -57,6 +63,22 @@ class Settings(BaseSettings):
     )
     promotion_min_auc_gain: float = Field(
         0.0, ge=0, description="A new model must beat the champion's test AUC by more than this."
+    )
+    promotion_max_p: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="...and DeLong's one-sided p-value of its AUC gain must be below this.",
+    )
+    promotion_brier_tolerance: float = Field(
+        0.001,
+        ge=0,
+        description="...and its Brier score may be worse than the champion's by at most this.",
+    )
+    promotion_min_rows: int = Field(
+        1000,
+        ge=1,
+        description="Fewest test rows (neither model trained on) the gate compares on.",
     )
 
     # --- score scaling: points = offset + factor * ln(good:bad odds) ----------------------
@@ -86,6 +108,32 @@ class Settings(BaseSettings):
     max_batch_records: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(8_000_000, ge=1024)
 
+    # --- monitoring: the prediction log and drift ------------------------------------------
+    prediction_log: str = Field(
+        "sqlite:///predictions.db",
+        description="SQLAlchemy URL of the prediction log (sqlite:///..., "
+        "postgresql+pg8000://...), or `off`.",
+    )
+    prediction_log_pseudonymise: bool = Field(
+        False, description="Store a salted hash (HMAC-SHA256) of the customer id, not the id."
+    )
+    prediction_log_salt: SecretStr = Field(
+        SecretStr(""), description="Secret salt of the customer id hash (pseudonymisation)."
+    )
+    prediction_log_queue: int = Field(
+        10_000, ge=1, description="Rows the log writer holds at most; more are dropped, counted."
+    )
+    prediction_log_batch: int = Field(500, ge=1, description="Rows per insert, at most.")
+    prediction_log_flush_seconds: float = Field(
+        0.2, gt=0, le=60, description="Longest a logged row waits for its batch."
+    )
+    drift_warn_psi: float = Field(0.10, gt=0, description="PSI from which a field is `warn`.")
+    drift_alert_psi: float = Field(0.25, gt=0, description="PSI from which a field is `alert`.")
+
+    @property
+    def feature_set(self) -> FeatureSet:
+        return FeatureSet(use_age=self.use_age, use_education=self.use_education)
+
     @field_validator("candidates", "api_keys", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
@@ -107,4 +155,11 @@ class Settings(BaseSettings):
             raise ValueError("grade_pd_upper_bounds must rise strictly and end at 1.0")
         if not self.candidates:
             raise ValueError("candidates must name at least one model family")
+        if self.drift_alert_psi <= self.drift_warn_psi:
+            raise ValueError("drift_alert_psi must be greater than drift_warn_psi")
+        if self.prediction_log_pseudonymise and not self.prediction_log_salt.get_secret_value():
+            raise ValueError(
+                "prediction_log_pseudonymise is on but prediction_log_salt is empty: "
+                "set a secret salt to hash customer ids with"
+            )
         return self

@@ -175,6 +175,21 @@ BREAKAGES = (
         (METADATA_FILE, "'use_age' must be true or false"),
     ),
     Breakage(
+        "use_education missing",
+        _set("use_education", _DELETE),
+        (METADATA_FILE, "'use_education' is missing"),
+    ),
+    Breakage(
+        "low credit limit not positive",
+        _set("reason_policy.low_credit_limit", 0),
+        (METADATA_FILE, "'reason_policy.low_credit_limit'", "must be > 0"),
+    ),
+    Breakage(
+        "baseline population not a string",
+        _set("reason_policy.baseline.population", 3),
+        (METADATA_FILE, "'reason_policy.baseline.population' must be a string"),
+    ),
+    Breakage(
         "unknown predictor",
         _set("predictor", "xgboost"),
         (METADATA_FILE, "'predictor' must be one of"),

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.store import ARRAYS_FILE, MANIFEST_FILE, METADATA_FILE, seal
 from bankrisk.errors import BundleError
+from bankrisk.features.engineering import FeatureSet
 from bankrisk.schema import FIELD_NAMES
 from factories import make_bundle, make_raw
 
@@ -74,14 +76,28 @@ def test_reasons_rank_recent_delinquency_first(bundle: ModelBundle) -> None:
     reasons = bundle.score(raw).reasons[0]
     assert 1 <= len(reasons) <= 4
     assert reasons[0]["code"] == "R01"
-    assert all(set(r) == {"code", "group", "feature", "text"} for r in reasons)
+    assert reasons[0]["attribute"] == "late" and reasons[0]["value"] == "PAY_0 = 3"
+    assert reasons[0]["text"] == "Payment 3 months late in September"
+    keys = {"code", "group", "feature", "attribute", "value", "text", "contribution"}
+    assert all(set(r) == keys for r in reasons)
 
 
-def test_reasons_never_name_protected_attributes() -> None:
-    with_age = make_bundle(use_age=True)
+def test_reasons_never_name_protected_attributes_or_education() -> None:
+    with_both = make_bundle(FeatureSet(use_age=True, use_education=True))
     raw, _ = make_raw(500, seed=4)
-    for reasons in with_age.score(raw).reasons:
-        assert all(r["group"] != "PROTECTED" for r in reasons)
+    for reasons in with_both.score(raw).reasons:
+        assert all(r["group"] not in {"PROTECTED", "EDUCATION"} for r in reasons)
         assert all(
-            not any(w in r["text"].upper() for w in ("AGE ", "SEX", "MARRI")) for r in reasons
+            not re.search(r"\b(age|sex|marri\w*|education)\b", r["text"], re.IGNORECASE)
+            for r in reasons
         )
+
+
+def test_education_and_age_round_trip(tmp_path: Path) -> None:
+    with_both = make_bundle(FeatureSet(use_age=True, use_education=True))
+    with_both.save(tmp_path)
+    loaded = ModelBundle.load(tmp_path)
+    assert loaded.feature_set == FeatureSet(use_age=True, use_education=True)
+    assert loaded.reason_policy == with_both.reason_policy
+    raw, _ = make_raw(200, seed=6)
+    assert loaded.score(raw).reasons == with_both.score(raw).reasons

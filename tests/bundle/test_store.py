@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,9 +115,7 @@ def test_save_replaces_the_whole_directory(bundle: ModelBundle, copy: Path) -> N
 
 def test_a_failed_save_leaves_the_old_bundle(bundle: ModelBundle, copy: Path) -> None:
     before = {p.name: p.read_bytes() for p in copy.iterdir()}
-    unwritable = ModelBundle(
-        bundle.predictor, bundle.calibrator, bundle.policy, {"name": object()}, bundle.use_age
-    )
+    unwritable = replace(bundle, metadata={"name": object()})
     with pytest.raises(TypeError, match="not JSON serialisable"):
         unwritable.save(copy)
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before

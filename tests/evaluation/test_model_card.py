@@ -94,3 +94,48 @@ def test_custom_limitations_and_no_validation(card: ModelCardInput) -> None:
     assert "- Only a test." in text
     assert "Taiwan" not in text
     assert "Validation" not in text
+
+
+def test_reason_codes_table_and_education_note(card: ModelCardInput) -> None:
+    assert "## Reason codes" in render_model_card(card)
+    assert "No reason code frequencies available." in render_model_card(card)
+    assert "EDUCATION is not an input" in render_model_card(card)
+    card.reason_policy = {
+        "baseline": {"population": "development rows that did not default", "rows": 14954},
+        "low_credit_limit": 50000.0,
+        "max_reasons": 4,
+    }
+    card.reason_codes = [
+        {
+            "code": "R03",
+            "group": "UTILIZATION",
+            "feature": "BILL_AMT1..6, LIMIT_BAL",
+            "attribute": "high",
+            "adverse": True,
+            "text": "Balance high relative to the credit limit: average {mean:.0%}",
+            "given": 812,
+            "suppressed": 0,
+        },
+        {
+            "code": "R02",
+            "group": "DELINQUENCY_HISTORY",
+            "feature": "PAY_0..PAY_6",
+            "attribute": "never_late",
+            "adverse": False,
+            "text": "Never late in the last six months",
+            "given": 0,
+            "suppressed": 37,
+        },
+    ]
+    card.use_education = True
+    text = render_model_card(card)
+    positions = [text.index(h) for h in ("## Decision policy", "## Reason codes", "## Limitations")]
+    assert positions == sorted(positions)
+    assert "development rows that did not default (14954 rows)" in text
+    assert (
+        "| `R03` | UTILIZATION | BILL_AMT1..6, LIMIT_BAL | `high` | yes | Balance high relative "
+        "to the credit limit: average {mean:.0%} | 812 | 0 |"
+    ) in text
+    never_late = "| `never_late` | no (never given) | Never late in the last six months | 0 | 37 |"
+    assert never_late in text
+    assert "EDUCATION is an input" in text and "never a reason code" in text

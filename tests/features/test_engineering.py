@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 
 from bankrisk.features.engineering import (
+    DEFAULT_FEATURES,
+    EDUCATION_GROUP,
     PROTECTED_GROUP,
-    REASON_CODES,
+    FeatureSet,
     build_features,
     feature_groups,
     feature_names,
-    reason_group_matrix,
 )
+from bankrisk.features.reasons import REASON_CODES, reason_group_matrix
 from bankrisk.schema import FIELD_NAMES
 from factories import make_raw
 
@@ -25,24 +27,31 @@ def one_customer(**values: float) -> np.ndarray:
     return raw
 
 
-def feature(raw: np.ndarray, name: str, use_age: bool = False) -> float:
-    return float(build_features(raw, use_age)[0, feature_names(use_age).index(name)])
+FEATURE_SETS = [FeatureSet(age, education) for age in (False, True) for education in (False, True)]
+WITH_AGE = FeatureSet(use_age=True)
+WITH_EDUCATION = FeatureSet(use_education=True)
+
+
+def feature(raw: np.ndarray, name: str, features: FeatureSet = DEFAULT_FEATURES) -> float:
+    return float(build_features(raw, features)[0, feature_names(features).index(name)])
 
 
 def test_shape_names_and_groups_align() -> None:
     raw, _ = make_raw(50)
-    for use_age in (False, True):
-        features = build_features(raw, use_age)
-        assert features.shape == (50, len(feature_names(use_age)))
-        assert len(feature_groups(use_age)) == features.shape[1]
+    for feature_set in FEATURE_SETS:
+        features = build_features(raw, feature_set)
+        assert features.shape == (50, len(feature_names(feature_set)))
+        assert len(feature_groups(feature_set)) == features.shape[1]
         assert np.isfinite(features).all()
-    assert feature_names(True)[-1] == "age"
-    assert feature_groups(True)[-1] == PROTECTED_GROUP
+    assert feature_names(WITH_AGE)[-1] == "age"
+    assert feature_groups(WITH_AGE)[-1] == PROTECTED_GROUP
+    assert feature_names(FeatureSet(True, True))[-2:] == ["education", "age"]
+    assert "education" not in feature_names(), "EDUCATION is not an input by default"
 
 
 def test_every_group_has_a_reason_code() -> None:
     groups = {r.group for r in REASON_CODES}
-    assert set(feature_groups(False)) <= groups
+    assert set(feature_groups()) <= groups
     assert len({r.code for r in REASON_CODES}) == len(REASON_CODES)
 
 
@@ -53,12 +62,22 @@ def test_protected_attributes_do_not_change_features() -> None:
     changed[:, COL["MARRIAGE"]] = (changed[:, COL["MARRIAGE"]] + 1) % 4
     changed[:, COL["AGE"]] = 99
     np.testing.assert_array_equal(build_features(raw), build_features(changed))
-    assert not np.array_equal(build_features(raw, True), build_features(changed, True))
+    assert not np.array_equal(build_features(raw, WITH_AGE), build_features(changed, WITH_AGE))
+
+
+def test_education_changes_features_only_when_it_is_an_input() -> None:
+    raw, _ = make_raw(200)
+    changed = raw.copy()
+    changed[:, COL["EDUCATION"]] = 1 + changed[:, COL["EDUCATION"]] % 3
+    np.testing.assert_array_equal(build_features(raw), build_features(changed))
+    assert not np.array_equal(
+        build_features(raw, WITH_EDUCATION), build_features(changed, WITH_EDUCATION)
+    )
 
 
 @pytest.mark.parametrize(("code", "expected"), [(0, 4), (5, 4), (6, 4), (1, 1), (3, 3), (4, 4)])
 def test_undocumented_education_codes_merge_into_others(code: int, expected: int) -> None:
-    assert feature(one_customer(EDUCATION=code), "education") == expected
+    assert feature(one_customer(EDUCATION=code), "education", WITH_EDUCATION) == expected
 
 
 def test_delinquency_features() -> None:
@@ -183,25 +202,26 @@ HAND_MADE = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("use_age", [False, True])
-def test_every_feature_column_by_name(use_age: bool) -> None:
+@pytest.mark.parametrize("features", FEATURE_SETS, ids=str)
+def test_every_feature_column_by_name(features: FeatureSet) -> None:
     raw = np.array([[float(c[name]) for name in FIELD_NAMES] for c in HAND_MADE])
-    built = build_features(raw, use_age)
-    names = feature_names(use_age)
+    built = build_features(raw, features)
+    names = feature_names(features)
     for i, customer in enumerate(HAND_MADE):
         expected = expected_features(customer)
         for j, name in enumerate(names):
             assert built[i, j] == pytest.approx(expected[name], rel=1e-12, abs=1e-12), (i, name)
 
 
-def test_age_is_never_a_reason_when_it_is_a_model_input() -> None:
-    names, groups = feature_names(True), feature_groups(True)
-    matrix = reason_group_matrix(True)
-    age = names.index("age")
-    assert groups[age] == PROTECTED_GROUP
-    assert PROTECTED_GROUP not in {r.group for r in REASON_CODES}
-    assert not matrix[age].any(), "AGE's contributions must count towards no reason group"
+def test_age_and_education_are_never_a_reason_when_they_are_model_inputs() -> None:
+    both = FeatureSet(use_age=True, use_education=True)
+    names, groups = feature_names(both), feature_groups(both)
+    matrix = reason_group_matrix(both)
+    extras = [names.index("education"), names.index("age")]
+    assert [groups[j] for j in extras] == [EDUCATION_GROUP, PROTECTED_GROUP]
+    assert not {PROTECTED_GROUP, EDUCATION_GROUP} & {r.group for r in REASON_CODES}
+    assert not matrix[extras].any(), "their contributions must count towards no reason group"
     # Every other feature counts towards exactly one reason group.
-    others = np.delete(matrix, age, axis=0)
+    others = np.delete(matrix, extras, axis=0)
     assert (others.sum(axis=1) == 1).all()
-    np.testing.assert_array_equal(others, reason_group_matrix(False))
+    np.testing.assert_array_equal(others, reason_group_matrix(FeatureSet()))

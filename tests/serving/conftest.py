@@ -1,5 +1,8 @@
 """Fixtures of the scoring-API tests: one real bundle (saved and loaded back, as served), and
-in-process apps built around it with `create_app`, each logging to its own StringIO."""
+in-process apps built around it with `create_app`, each logging to its own StringIO.
+
+In-process apps write no prediction log unless a test asks for one
+(`make_api(prediction_log=URL)`)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.monitoring.prediction_log import PredictionStore
 from bankrisk.serving.app import create_app
+from bankrisk.serving.monitoring import open_prediction_log
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
 from bankrisk.serving.scorer import Scorer
@@ -41,12 +46,33 @@ def scorer(bundle: ModelBundle) -> Scorer:
 
 @pytest.fixture
 def make_api(scorer: Scorer) -> Iterator[Callable[..., Api]]:
-    """Build an app: `make_api(Settings(...), scorer=None)` for one that is not ready."""
+    """Build an app: `make_api(Settings(...), loaded=False)` for one that is not ready,
+    `make_api(prediction_log=URL)` for one that writes the prediction log (the other log
+    settings from `settings`), `make_api(scorer=...)` around another model."""
     clients: list[TestClient] = []
+    stores: list[PredictionStore] = []
+    apps: list[Any] = []
 
-    def build(settings: Settings | None = None, *, loaded: bool = True) -> Api:
+    def build(
+        settings: Settings | None = None,
+        *,
+        loaded: bool = True,
+        prediction_log: str | None = None,
+        scorer: Scorer = scorer,
+    ) -> Api:
+        settings = settings or Settings()
+        store = None
+        if prediction_log is not None:
+            store = open_prediction_log(
+                settings.model_copy(update={"prediction_log": prediction_log})
+            )
+            if store is not None:
+                stores.append(store)
         log = io.StringIO()
-        app = create_app(settings or Settings(), scorer if loaded else None, logger=JsonLogger(log))
+        app = create_app(
+            settings, scorer if loaded else None, logger=JsonLogger(log), prediction_store=store
+        )
+        apps.append(app)
         # raise_server_exceptions=False: a 500 is asserted as the client would see it.
         client = TestClient(app, raise_server_exceptions=False)
         clients.append(client)
@@ -55,6 +81,12 @@ def make_api(scorer: Scorer) -> Iterator[Callable[..., Api]]:
     yield build
     for client in clients:
         client.close()
+    for app in apps:
+        writer = app.state.service.log_writer
+        if writer is not None:
+            writer.close(5)
+    for store in stores:
+        store.close()
 
 
 @pytest.fixture

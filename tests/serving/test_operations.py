@@ -59,7 +59,7 @@ def test_model_card(api: Api, bundle: ModelBundle) -> None:
     assert (card["name"], card["version"]) == ("test-model", "7")
     assert card["threshold"] == bundle.policy.threshold == 0.3
     assert card["review_threshold"] == bundle.policy.review_threshold
-    assert [f["name"] for f in card["features"]] == feature_names(False)
+    assert [f["name"] for f in card["features"]] == feature_names()
     assert [f["name"] for f in card["input_fields"]] == [f.name for f in FIELDS]
     for field, spec in zip(card["input_fields"], FIELDS, strict=True):
         assert (field["min"], field["max"], field["integer"]) == (

@@ -13,6 +13,7 @@ from bankrisk.schema import PROTECTED
 from serving.support import PREDICTION_KEYS, Api, customer, to_row
 
 RESPONSE_KEYS = PREDICTION_KEYS | {"model", "request_id"}
+REASON_KEYS = {"code", "group", "feature", "attribute", "value", "text", "contribution"}
 
 
 def assert_reason_codes_ok(reasons: list[dict[str, Any]]) -> None:
@@ -20,11 +21,13 @@ def assert_reason_codes_ok(reasons: list[dict[str, Any]]) -> None:
     codes = [r["code"] for r in reasons]
     assert len(set(codes)) == len(codes), codes
     for reason in reasons:
-        assert set(reason) == {"code", "group", "feature", "text"}
+        assert set(reason) == REASON_KEYS
+        contribution = reason.pop("contribution")
+        assert isinstance(contribution, float) and contribution > 0
         assert all(isinstance(v, str) and v for v in reason.values())
         for protected in PROTECTED:
             for value in reason.values():
-                assert protected not in value.upper(), reason
+                assert protected not in value.upper().replace("AVERAGE", ""), reason
 
 
 def test_predict_returns_the_full_contract(api: Api, example: dict[str, Any]) -> None:

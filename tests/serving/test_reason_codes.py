@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from bankrisk.bundle.model_bundle import ModelBundle
+from reason_checker import tally
 from serving.support import Api, customer
 
 PAY = ("PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6")
@@ -32,16 +34,22 @@ def test_three_months_late_leads_with_recent_delinquency(api: Api) -> None:
 
     reasons = body["reason_codes"]
     assert reasons, body
+    assert reasons[0].pop("contribution") > 0
     assert reasons[0] == {
         "code": "R01",
-        "group": "RECENT_DELINQUENCY",
+        "group": "RECENT_STATUS",
         "feature": "PAY_0",
-        "text": "Payment late in the most recent month",
+        "attribute": "late",
+        "value": "PAY_0 = 3",
+        "text": "Payment 3 months late in September",
     }
     assert body["decision"] in {"review", "decline"}
     on_time = api.client.post("/v1/predict", json=customer(PAY_0=0)).json()
     assert body["probability_of_default"] > on_time["probability_of_default"]
-    assert "R01" not in [r["code"] for r in on_time["reason_codes"]]
+    # Revolving credit in September may still be a reason, but never as a late payment.
+    assert all(
+        r["attribute"] != "late" for r in on_time["reason_codes"] if r["code"] in {"R01", "R02"}
+    )
 
 
 def test_always_paying_in_full_is_approved_without_delinquency_reasons(api: Api) -> None:
@@ -56,7 +64,7 @@ def test_always_paying_in_full_is_approved_without_delinquency_reasons(api: Api)
 
     assert body["decision"] == "approve"
     codes = [r["code"] for r in body["reason_codes"]]
-    assert "R01" not in codes and "R02" not in codes, codes
+    assert "R01" not in codes and "R02" not in codes, codes  # favourable: never stated
     assert body["warnings"] == []
 
 
@@ -117,3 +125,18 @@ def test_reasons_are_ordered_and_at_most_four(
     assert late
     leading = sum(p["reason_codes"][0]["code"] == "R01" for p in late if p["reason_codes"])
     assert leading >= 0.8 * len(late), "recent delinquency should usually lead when PAY_0 >= 2"
+
+
+def test_every_reason_is_true_of_the_customer(
+    api: Api, bundle: ModelBundle, random_customers: list[dict[str, Any]]
+) -> None:
+    predictions = scores(api, random_customers)
+    low_limit = bundle.reason_policy.low_credit_limit
+    given, untrue, problems = tally(
+        random_customers, [p["reason_codes"] for p in predictions], low_limit
+    )
+    assert sum(given.values()) > 400 and not untrue and not problems, problems
+    single = [
+        api.client.post("/v1/predict", json=r).json()["reason_codes"] for r in random_customers[:50]
+    ]
+    assert single == [p["reason_codes"] for p in predictions[:50]]

@@ -5,7 +5,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bankrisk.features.engineering import build_features, feature_names, reason_group_matrix
+from bankrisk.features.engineering import DEFAULT_FEATURES, build_features, feature_names
+from bankrisk.features.reasons import reason_group_matrix
 from bankrisk.schema import FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
 from bankrisk.training.candidates.base import Candidate, Dataset
 from bankrisk.training.candidates.gbm import (
@@ -28,7 +29,7 @@ def data() -> tuple[Dataset, Dataset, Dataset]:
     return full.subset(idx[:3000]), full.subset(idx[3000:3400]), full.subset(idx[3400:])
 
 
-GROUPS = reason_group_matrix()
+GROUPS = reason_group_matrix(DEFAULT_FEATURES)
 CANDIDATES: list[Candidate] = [Scorecard(), GradientBoostedTrees(), MultilayerPerceptron(5)]
 
 
@@ -81,15 +82,17 @@ def test_gbm_constraints_follow_the_feature_layout() -> None:
     direction = dict(zip(names, params["monotone_constraints"], strict=True))
     assert direction["pay_status_0"] == direction["utilization_max"] == 1
     assert direction["payment_ratio_1"] == direction["months_since_late"] == -1
-    assert direction["log_limit_bal"] == direction["education"] == 0
+    assert direction["log_limit_bal"] == 0 and "education" not in direction
     assert set(INCREASING) | set(DECREASING) | set(UNUSED) <= set(names)
     assert not set(INCREASING) & set(DECREASING)
     contribution = dict(zip(names, params["feature_contri"], strict=True))
     assert [n for n, c in contribution.items() if c == 0] == list(UNUSED)
-    with_age = monotone_params(len(names) + 1)
-    assert with_age["monotone_constraints"][-1] == 0 and with_age["feature_contri"][-1] == 1
+    # The optional EDUCATION and AGE columns, appended when used, are free.
+    with_both = monotone_params(len(names) + 2)
+    assert with_both["monotone_constraints"][-2:] == [0, 0]
+    assert with_both["feature_contri"][-2:] == [1, 1]
     with pytest.raises(ValueError, match="features"):
-        monotone_params(len(names) + 2)
+        monotone_params(len(names) + 3)
 
 
 def test_gbm_is_monotone_in_delinquency_and_payments(

@@ -76,6 +76,7 @@ def test_runs_are_in_the_named_experiment_with_artifacts_under_the_root(
         assert (run_dir / "roc_curve.png").is_file(), sorted(root.rglob("*"))[:20]
     version = client.get_model_version_by_alias(settings.registered_model_name, "champion")
     assert (version.source or "").startswith(("models:/", root.as_uri()))
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # other modules use other stores
     model_files = mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}")
     assert Path(model_files, "MLmodel").is_file()
     assert any(p.name == "MLmodel" for p in root.rglob("MLmodel"))

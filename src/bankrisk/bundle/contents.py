@@ -20,7 +20,8 @@ from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import PREDICTOR_KINDS, Calibrator, Predictor
 from bankrisk.bundle.store import ARRAYS_FILE, METADATA_FILE
 from bankrisk.errors import BundleError
-from bankrisk.features.engineering import REASON_CODES, feature_names
+from bankrisk.features.engineering import FeatureSet, feature_names
+from bankrisk.features.reasons import REASON_CODES, ReasonPolicy
 
 _PROBE_ROWS = 2
 
@@ -30,7 +31,8 @@ class Contents:
     predictor: Predictor
     calibrator: Calibrator
     policy: DecisionPolicy
-    use_age: bool
+    reason_policy: ReasonPolicy
+    feature_set: FeatureSet
 
 
 def read_contents(directory: Path, metadata: dict[str, Any]) -> Contents:
@@ -39,9 +41,9 @@ def read_contents(directory: Path, metadata: dict[str, Any]) -> Contents:
     for key in ("name", "version"):
         if key in metadata:
             meta.string(key)
-    use_age = meta.boolean("use_age")
+    feature_set = FeatureSet(meta.boolean("use_age"), meta.boolean("use_education"))
     names = [f.string("name") for f in meta.objects("features")]
-    if names != feature_names(use_age):
+    if names != feature_names(feature_set):
         raise BundleError(
             f"model bundle {meta.path}: field 'features' lists other features than this "
             "code builds (trained on other features); retrain or install the matching version"
@@ -51,6 +53,7 @@ def read_contents(directory: Path, metadata: dict[str, Any]) -> Contents:
     calibration.choice("method", (Calibrator.method,))
     calibrator = Calibrator(calibration.number("slope"), calibration.number("intercept"))
     policy = _policy(meta.object("policy"))
+    reason_policy = _reason_policy(meta.object("reason_policy"))
     if "input_fields" in metadata:
         for field in meta.objects("input_fields"):
             field.string("name")
@@ -58,7 +61,19 @@ def read_contents(directory: Path, metadata: dict[str, Any]) -> Contents:
                 if bound in field.data:
                     field.number(bound)
     predictor = _predictor(directory / ARRAYS_FILE, kind, len(names))
-    return Contents(predictor, calibrator, policy, use_age)
+    return Contents(predictor, calibrator, policy, reason_policy, feature_set)
+
+
+def _reason_policy(reasons: Fields) -> ReasonPolicy:
+    low = reasons.number("low_credit_limit")
+    baseline = reasons.object("baseline")
+    rows = baseline.number("rows")
+    if low <= 0 or rows < 1 or not rows.is_integer():
+        raise BundleError(
+            f"model bundle {reasons.path}: fields '{reasons.prefix}low_credit_limit' ({low}) "
+            f"and '{baseline.prefix}rows' ({rows}) must be > 0 and a count >= 1"
+        )
+    return ReasonPolicy(low, int(rows), baseline.string("population"))
 
 
 def _policy(policy: Fields) -> DecisionPolicy:

@@ -7,7 +7,7 @@ their `manifest.json` of checksums, nothing pickled (files and checks: `bundle.s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,22 @@ from bankrisk.bundle.policy import DECISIONS, DecisionPolicy
 from bankrisk.bundle.predictors import Calibrator, Predictor
 from bankrisk.bundle.store import FORMAT_VERSION, read_metadata, write_bundle
 from bankrisk.features.engineering import (
-    REASON_CODES,
+    DEFAULT_FEATURES,
+    FeatureSet,
     build_features,
     feature_groups,
     feature_names,
 )
+from bankrisk.features.reasons import (
+    MAX_REASONS,
+    REASON_CODES,
+    Reason,
+    ReasonPolicy,
+    reason_frequencies,
+    select_reasons,
+)
 
-MAX_REASONS = 4
+__all__ = ["MAX_REASONS", "ModelBundle", "RowScore", "Scores"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class Scores:
     points: np.ndarray
     grades: list[str]
     decisions: list[str]
-    reasons: list[list[dict[str, str]]]
+    reasons: list[list[Reason]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +55,7 @@ class RowScore:
     points: int
     grade: str
     decision: str
-    reasons: list[dict[str, str]]
+    reasons: list[Reason]
 
 
 @dataclass
@@ -57,15 +66,16 @@ class ModelBundle:
     calibrator: Calibrator
     policy: DecisionPolicy
     metadata: dict[str, Any]
-    use_age: bool = False
-    _reason_codes: list[dict[str, str]] = field(init=False, repr=False)
+    reason_policy: ReasonPolicy
+    feature_set: FeatureSet = DEFAULT_FEATURES
 
-    def __post_init__(self) -> None:
-        # Aligned with the predictor's contribution columns (REASON_CODES order).
-        self._reason_codes = [
-            {"code": r.code, "group": r.group, "feature": r.feature, "text": r.text}
-            for r in REASON_CODES
-        ]
+    @property
+    def use_age(self) -> bool:
+        return self.feature_set.use_age
+
+    @property
+    def use_education(self) -> bool:
+        return self.feature_set.use_education
 
     @property
     def name(self) -> str:
@@ -76,29 +86,35 @@ class ModelBundle:
         return str(self.metadata.get("version", "0"))
 
     def features(self, raw: np.ndarray) -> np.ndarray:
-        return build_features(raw, self.use_age)
+        return build_features(raw, self.feature_set)
 
     def predict_pd(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated PDs for raw rows (n, 23) in `schema.FIELD_NAMES` order."""
         return self.calibrator(self.predictor.logit(self.features(raw)))
 
-    def reason_codes(self, by_group: np.ndarray) -> list[list[dict[str, str]]]:
-        """Up to four reasons per row: the groups that raised the logit most, largest first.
+    def reason_codes(
+        self, raw: np.ndarray, features: np.ndarray, by_group: np.ndarray
+    ) -> list[list[Reason]]:
+        """Up to four reasons per row, largest contribution first (`features.reasons`).
 
-        `by_group` holds each row's logit contributions per reason group, relative to the
-        training population, so a positive value means "riskier than average because of".
+        `features` are the rows' features, `by_group` each row's logit contributions per
+        reason group (`Predictor.explain`), relative to the
+        good-risk baseline, so a positive value means "riskier than a typical good payer
+        because of"; a reason is stated only when the customer's attribute is adverse.
         """
-        order = np.argsort(-by_group, axis=1, kind="stable")[:, :MAX_REASONS]
-        return [
-            [self._reason_codes[j] for j in row_order if row[j] > 0]
-            for row, row_order in zip(by_group, order, strict=True)
-        ]
+        return select_reasons(raw, features, by_group, self.reason_policy)
+
+    def reason_frequencies(self, raw: np.ndarray) -> dict[tuple[str, str], dict[str, int]]:
+        """How often each (code, attribute) is given, or suppressed as favourable, on `raw`."""
+        features = self.features(raw)
+        _, by_group = self.predictor.explain(features)
+        return reason_frequencies(raw, features, by_group, self.reason_policy)
 
     def score(self, raw: np.ndarray, explain: bool = True) -> Scores:
         features = self.features(raw)
         if explain:
             logit, by_group = self.predictor.explain(features)
-            reasons = self.reason_codes(by_group)
+            reasons = self.reason_codes(raw, features, by_group)
         else:
             logit, reasons = self.predictor.logit(features), [[] for _ in range(len(raw))]
         probability = self.calibrator(logit)
@@ -113,21 +129,20 @@ class ModelBundle:
 
     def score_row(self, raw: list[float]) -> RowScore:
         """`score` of one valid raw row (23 floats in FIELD_NAMES order): the same features
-        and model call, then plain Python rather than numpy for the policy and the reasons,
-        whose per-call overhead would be most of the cost for a single customer."""
-        features = self.features(np.array([raw]))
+        and model call, then plain Python rather than numpy for the policy, whose per-call
+        overhead would be most of the cost for a single customer. The reasons come from the
+        same vectorised `reason_codes` as `score`, on a (1, 23) array: one implementation."""
+        row = np.array([raw], dtype=np.float64)
+        features = self.features(row)
         logit, by_group = self.predictor.explain(features)
         probability = float(self.calibrator(logit)[0])
         grade, decision = self.policy.grade_and_decision(probability)
-        contributions: list[float] = by_group[0].tolist()
-        # sorted() is stable, as the argsort in `reason_codes`.
-        order = sorted(range(len(contributions)), key=lambda j: -contributions[j])
         return RowScore(
             probability=probability,
             points=self.policy.scaling.points_one(probability),
             grade=grade,
             decision=decision,
-            reasons=[self._reason_codes[j] for j in order[:MAX_REASONS] if contributions[j] > 0],
+            reasons=self.reason_codes(row, features, by_group)[0],
         )
 
     # ---- persistence -------------------------------------------------------------------
@@ -140,13 +155,26 @@ class ModelBundle:
             "predictor": self.predictor.kind,
             "calibration": self.calibrator.to_dict(),
             "use_age": self.use_age,
+            "use_education": self.use_education,
             "features": [
                 {"name": n, "reason_group": g}
                 for n, g in zip(
-                    feature_names(self.use_age), feature_groups(self.use_age), strict=True
+                    feature_names(self.feature_set), feature_groups(self.feature_set), strict=True
                 )
             ],
-            "reason_codes": self._reason_codes,
+            "reason_policy": self.reason_policy.to_dict(),
+            "reason_codes": [
+                {
+                    "code": r.code,
+                    "group": r.group,
+                    "feature": r.feature,
+                    "attributes": [
+                        {"attribute": a.key, "adverse": a.adverse, "text": a.text, "value": a.value}
+                        for a in r.attributes
+                    ],
+                }
+                for r in REASON_CODES
+            ],
             "policy": self.policy.to_dict(),
         }
 
@@ -163,5 +191,10 @@ class ModelBundle:
         metadata = read_metadata(directory)
         contents = read_contents(directory, metadata)
         return cls(
-            contents.predictor, contents.calibrator, contents.policy, metadata, contents.use_age
+            contents.predictor,
+            contents.calibrator,
+            contents.policy,
+            metadata,
+            contents.reason_policy,
+            contents.feature_set,
         )

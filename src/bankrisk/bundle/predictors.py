@@ -1,8 +1,9 @@
 """Pickle-free model runtimes: each model family as plain arrays or an ONNX graph.
 
 Every predictor maps engineered features (n, k) to a raw logit (n,) and, in the same pass,
-explains it as logit contributions per reason group (n, g), centred on the training
-population, which is what reason codes need. Arrays are saved in an `.npz` and loaded with
+explains it as logit contributions per reason group (n, g), centred on a reference
+population (the good-risk baseline: development rows that did not default), which is what
+reason codes need (`features.reasons`). Arrays are saved in an `.npz` and loaded with
 `allow_pickle=False`; boosted trees are an ONNX graph (bytes in the same file) run by
 onnxruntime, so that a 1,000-row batch takes milliseconds.
 """
@@ -218,7 +219,8 @@ P = TypeVar("P", ScorecardPredictor, OnnxTreePredictor, MLPPredictor)
 
 
 def centred(predictor: P, features: np.ndarray) -> P:
-    """The predictor with contributions centred on the population mean of `features`
-    (`predictor` must have a zero reference): reason codes then say what makes a customer
-    riskier than the training population."""
+    """The predictor with contributions centred on the mean over `features` (`predictor` must
+    have a zero reference). Training passes the good-risk baseline, the development rows that
+    did not default: a positive contribution then means "riskier than a typical good payer
+    because of this characteristic"."""
     return replace(predictor, reference=predictor.explain(features)[1].mean(axis=0))

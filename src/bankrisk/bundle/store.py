@@ -22,8 +22,9 @@ import numpy as np
 
 from bankrisk.errors import BundleError
 
+# 3: reason characteristics and their good-risk baseline (`reason_policy`), `use_education`;
 # 2: manifest.json of every file; Platt calibration in metadata.json (1: arrays_sha256 only).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_FILE = "manifest.json"
 METADATA_FILE = "metadata.json"
 ARRAYS_FILE = "model.npz"

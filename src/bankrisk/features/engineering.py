@@ -5,8 +5,9 @@ customer); output is a float matrix of engineered features in `feature_names()` 
 plain numpy so that the serving process can run it on a single row in microseconds.
 
 Deliberate handling of undocumented codes (see also docs in the README):
-- EDUCATION 0, 5 and 6 are merged into 4 ("others"): together they are about 1% of rows and
-  carry no documented meaning, so the model should not learn a separate effect for them.
+- EDUCATION is not an input by default (`FeatureSet.use_education`); when it is, 0, 5 and 6
+  are merged into 4 ("others"): together they are about 1% of rows and carry no documented
+  meaning, so the model should not learn a separate effect for them.
 - MARRIAGE is protected and never a model input, so its undocumented 0 needs no handling.
 - PAY_x -2 (no consumption) and 0 (revolving credit used) are not delays: every status below
   1 counts as "not late" in the delinquency features, while the raw status stays available as
@@ -37,62 +38,44 @@ _MAX_PAYMENT_RATIO = 2.0
 
 
 @dataclass(frozen=True)
-class ReasonCode:
-    """A stable adverse-action reason: features in its group raised the customer's risk.
+class FeatureSet:
+    """Which optional inputs the model uses beyond the always-on features: AGE (protected)
+    and EDUCATION (off by default: it cost 0.0010 CV AUC to drop, see the README)."""
 
-    `feature` names the raw input fields behind the group, for the analyst.
-    """
+    use_age: bool = False
+    use_education: bool = False
 
-    code: str
-    group: str
-    feature: str
-    text: str
+    @property
+    def extras(self) -> tuple[tuple[str, str], ...]:
+        """(feature, group) of the optional columns, appended in this order."""
+        education = (("education", EDUCATION_GROUP),) if self.use_education else ()
+        age = (("age", PROTECTED_GROUP),) if self.use_age else ()
+        return (*education, *age)
 
 
-REASON_CODES: tuple[ReasonCode, ...] = (
-    ReasonCode("R01", "RECENT_DELINQUENCY", "PAY_0", "Payment late in the most recent month"),
-    ReasonCode(
-        "R02", "DELINQUENCY_HISTORY", "PAY_2..PAY_6", "Late payments in the last six months"
-    ),
-    ReasonCode(
-        "R03", "UTILIZATION", "BILL_AMT1..6, LIMIT_BAL", "Balance high relative to the credit limit"
-    ),
-    ReasonCode(
-        "R04",
-        "PAYMENT_RATIO",
-        "PAY_AMT1..5, BILL_AMT2..6",
-        "Payments small relative to the amounts billed",
-    ),
-    ReasonCode("R05", "CREDIT_LIMIT", "LIMIT_BAL", "Low credit limit"),
-    ReasonCode(
-        "R06",
-        "BALANCE_TREND",
-        "BILL_AMT1..6, LIMIT_BAL",
-        "Balance rising relative to the credit limit",
-    ),
-    ReasonCode(
-        "R07",
-        "PAYMENT_ACTIVITY",
-        "PAY_AMT1..6, PAY_0..PAY_6",
-        "Low payment amounts or little account activity",
-    ),
-    ReasonCode("R08", "EDUCATION", "EDUCATION", "Education level"),
-)
-# Features of this group (AGE) are never named in reason codes.
+# Features of these groups are never named in reason codes: AGE is protected; EDUCATION, when
+# it is an input, is not something a customer can act on, nor a reason the lender may give on
+# its own (README, "Protected attributes").
 PROTECTED_GROUP = "PROTECTED"
+EDUCATION_GROUP = "EDUCATION"
 
-# Feature name -> reason group, in output column order (AGE appended when enabled).
+# Feature name -> reason group (a characteristic, `features.reasons`), in output column order
+# (the optional EDUCATION and AGE columns are appended, `FeatureSet.extras`). Each group's
+# features are computed only from the raw fields its reason texts speak about: RECENT_STATUS
+# from PAY_0; DELINQUENCY_HISTORY and CARD_USE from PAY_0..PAY_6; UTILIZATION from BILL_AMT1..6
+# and LIMIT_BAL; PAYMENT_RATIO from PAY_AMT1..5, BILL_AMT2..6 and LIMIT_BAL; CREDIT_LIMIT from
+# LIMIT_BAL; BALANCE_TREND from BILL_AMT1, 4 and 6 and LIMIT_BAL; PAYMENT_ACTIVITY from
+# PAY_AMT1..6 and LIMIT_BAL.
 _FEATURE_GROUPS: dict[str, str] = {
     "log_limit_bal": "CREDIT_LIMIT",
-    "education": "EDUCATION",
-    "pay_status_0": "RECENT_DELINQUENCY",
+    "pay_status_0": "RECENT_STATUS",
     **{f"pay_status_{i}": "DELINQUENCY_HISTORY" for i in range(2, 7)},
     "months_late_count": "DELINQUENCY_HISTORY",
     "max_months_late": "DELINQUENCY_HISTORY",
-    "months_since_late": "RECENT_DELINQUENCY",
-    "late_trend": "RECENT_DELINQUENCY",
-    "paid_in_full_count": "PAYMENT_ACTIVITY",
-    "no_consumption_count": "PAYMENT_ACTIVITY",
+    "months_since_late": "DELINQUENCY_HISTORY",
+    "late_trend": "DELINQUENCY_HISTORY",
+    "paid_in_full_count": "CARD_USE",
+    "no_consumption_count": "CARD_USE",
     **{f"utilization_{i}": "UTILIZATION" for i in range(1, 7)},
     "utilization_mean": "UTILIZATION",
     "utilization_max": "UTILIZATION",
@@ -110,32 +93,28 @@ _FEATURE_GROUPS: dict[str, str] = {
 }
 
 
-def feature_names(use_age: bool = False) -> list[str]:
+DEFAULT_FEATURES = FeatureSet()
+
+
+def feature_names(features: FeatureSet = DEFAULT_FEATURES) -> list[str]:
     """Engineered feature names in column order."""
-    names = list(_FEATURE_GROUPS)
-    return [*names, "age"] if use_age else names
+    return [*_FEATURE_GROUPS, *(name for name, _ in features.extras)]
 
 
-def feature_groups(use_age: bool = False) -> list[str]:
-    """The reason group of each feature, aligned with `feature_names(use_age)`."""
-    groups = list(_FEATURE_GROUPS.values())
-    return [*groups, PROTECTED_GROUP] if use_age else groups
+def feature_groups(features: FeatureSet = DEFAULT_FEATURES) -> list[str]:
+    """The reason group of each feature, aligned with `feature_names(features)`."""
+    return [*_FEATURE_GROUPS.values(), *(group for _, group in features.extras)]
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.sign(x) * np.log1p(np.abs(x)))
 
 
-def reason_group_matrix(use_age: bool = False) -> np.ndarray:
-    """Feature-to-reason-group incidence (k, len(REASON_CODES)); protected features get an
-    all-zero row, so they can never surface as a reason."""
-    groups = feature_groups(use_age)
-    return np.array([[1.0 if g == r.group else 0.0 for r in REASON_CODES] for g in groups])
-
-
 # Output column of every feature, from `_FEATURE_GROUPS`' order: nothing below hard-codes a
-# position, and the consecutive runs written as one slice are checked at import.
+# position, and the consecutive runs written as one slice are checked at import. The same in
+# every FeatureSet (the optional columns come after), so `features.reasons` reads them too.
 _IDX = {name: i for i, name in enumerate(_FEATURE_GROUPS)}
+FEATURE_INDEX: dict[str, int] = dict(_IDX)
 
 
 def _span(first: str, count: int) -> slice:
@@ -158,7 +137,7 @@ assert list(_FEATURE_GROUPS)[_RATIO_COLS] == [f"payment_ratio_{i}" for i in rang
 assert list(_FEATURE_GROUPS)[_LOG_PAY_COLS] == ["log_pay_amt_1", "log_pay_amt_2"]
 
 
-def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
+def build_features(raw: np.ndarray, features: FeatureSet = DEFAULT_FEATURES) -> np.ndarray:
     """Engineer features from raw rows (n, 23) in FIELD_NAMES order; returns (n, k) float64.
 
     Rows must already be valid (see `bankrisk.data.validate` and the API schema): the
@@ -169,7 +148,7 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
         raise ValueError(f"expected raw rows of {len(FIELD_NAMES)} fields, got {raw.shape}")
     # Written column by column into one preallocated matrix, with as few numpy calls as
     # possible: for a single API request the per-call overhead is the whole cost.
-    out = np.empty((raw.shape[0], len(_FEATURE_GROUPS) + int(use_age)))
+    out = np.empty((raw.shape[0], len(_FEATURE_GROUPS) + len(features.extras)))
     i = _IDX
 
     def col(name: str) -> np.ndarray:
@@ -183,8 +162,6 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     is_late = late > 0
 
     out[:, i["log_limit_bal"]] = np.log(limit)
-    education = raw[:, _COL["EDUCATION"]]
-    out[:, i["education"]] = np.where((education < 1) | (education > 4), 4.0, education)
     out[:, _PAY_STATUS_COLS] = status
     out[:, i["months_late_count"]] = is_late.sum(axis=1)
     out[:, i["max_months_late"]] = late.max(axis=1)
@@ -222,7 +199,12 @@ def build_features(raw: np.ndarray, use_age: bool = False) -> np.ndarray:
     out[:, i["signed_log_bill_1"]] = _signed_log(bills[:, 0])
     # Months in which a bill was owed and nothing at all was paid against it.
     out[:, i["missed_payment_count"]] = ((paid[:, :-1] == 0) & (owed > 0)).sum(axis=1)
-    if use_age:
-        out[:, len(_FEATURE_GROUPS)] = raw[:, _COL["AGE"]]
+    extra = len(_FEATURE_GROUPS)
+    if features.use_education:
+        education = raw[:, _COL["EDUCATION"]]
+        out[:, extra] = np.where((education < 1) | (education > 4), 4.0, education)
+        extra += 1
+    if features.use_age:
+        out[:, extra] = raw[:, _COL["AGE"]]
     return out
 

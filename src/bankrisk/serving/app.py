@@ -15,9 +15,11 @@ from starlette.routing import Match, Mount
 from starlette.types import Scope
 
 from bankrisk.config import Settings
+from bankrisk.monitoring.prediction_log import PredictionStore
 from bankrisk.serving.batcher import MicroBatcher
 from bankrisk.serving.deps import Service
 from bankrisk.serving.errors import RequestError, error_body
+from bankrisk.serving.monitoring import InputDrift, MonitoringCollector, make_writer
 from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.routes import model, operations, predict
@@ -32,8 +34,10 @@ from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.security import ApiKeyAuth
 
 DESCRIPTION = """Probability that a credit-card customer defaults next month, calibrated,
-with points, a master-scale grade, a decision and reason codes. SEX, MARRIAGE and AGE are
-accepted for fairness monitoring but are not model inputs (AGE unless configured)."""
+with points, a master-scale grade, a decision and reason codes (each true of the customer's
+own inputs, with the value behind it). SEX, MARRIAGE and AGE are accepted for fairness
+monitoring but are not model inputs (AGE unless configured); EDUCATION is not an input by
+default and never a reason."""
 
 
 # Swagger UI and ReDoc come from the `fastapi-offline` package and are served by the API
@@ -121,9 +125,18 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, scorer: Scorer | None, logger: JsonLogger | None = None
+    settings: Settings,
+    scorer: Scorer | None,
+    logger: JsonLogger | None = None,
+    prediction_store: PredictionStore | None = None,
 ) -> FastAPI:
-    """The API; with `scorer` None it runs but is not ready (503 on /ready and scoring)."""
+    """The API; with `scorer` None it runs but is not ready (503 on /ready and scoring).
+
+    With `prediction_store` every scored customer is written to it through a background
+    `PredictionLogWriter` (`app.state.service.log_writer`; its owner closes it: `bankrisk
+    serve` does on shutdown). Without one (the default) nothing is logged: the app opens no
+    store by itself, whatever `settings.prediction_log` says.
+    """
     logger = logger or JsonLogger()
     version = scorer.bundle.version if scorer else "none"
     app = FastAPI(
@@ -139,12 +152,21 @@ def create_app(
     )
     metrics = Metrics()
     auth = ApiKeyAuth(settings.api_keys)
+    drift = InputDrift.from_metadata(scorer.bundle.metadata) if scorer else None
+    writer = (
+        make_writer(prediction_store, settings, on_drop=metrics.log_dropped.inc)
+        if prediction_store is not None
+        else None
+    )
+    metrics.registry.register(MonitoringCollector(drift, writer))
     app.state.service = Service(
         settings=settings,
         scorer=scorer,
-        batcher=MicroBatcher(scorer, metrics) if scorer else None,
+        batcher=MicroBatcher(scorer, metrics, drift=drift) if scorer else None,
         metrics=metrics,
         auth=auth,
+        log_writer=writer,
+        drift=drift,
     )
     if scorer is not None:
         metrics.model_info.labels(**scorer.model_ref).set(1)

@@ -17,6 +17,7 @@ import asyncio
 
 import numpy as np
 
+from bankrisk.serving.monitoring import InputDrift
 from bankrisk.serving.observability import Metrics
 from bankrisk.serving.scorer import Prediction, Scorer
 
@@ -24,9 +25,16 @@ PROBE_EVERY = 8
 
 
 class MicroBatcher:
-    def __init__(self, scorer: Scorer, metrics: Metrics, max_size: int = 32) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        metrics: Metrics,
+        max_size: int = 32,
+        drift: InputDrift | None = None,
+    ) -> None:
         self.scorer = scorer
         self.metrics = metrics
+        self.drift = drift
         self.max_size = max_size
         self._rows: list[list[float]] = []
         self._ids: list[str | None] = []
@@ -37,8 +45,13 @@ class MicroBatcher:
     def _score(self, rows: list[list[float]], ids: list[str | None]) -> list[Prediction]:
         if len(rows) == 1:
             predictions = [self.scorer.predict_one(rows[0], ids[0])]
+            if self.drift is not None:
+                self.drift.update_one(rows[0])
         else:
-            predictions = self.scorer.predict(np.array(rows), ids)
+            matrix = np.array(rows)
+            predictions = self.scorer.predict(matrix, ids)
+            if self.drift is not None:
+                self.drift.update(matrix)
         self.metrics.record_predictions(predictions)
         return predictions
 

@@ -67,6 +67,11 @@ class Metrics:
             buckets=_PD_BUCKETS,
             registry=self.registry,
         )
+        self.log_dropped = Counter(
+            "bankrisk_prediction_log_dropped",
+            "Scored customers not written to the prediction log (buffer full, store down)",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "bankrisk_model_info",
             "The model being served (value 1)",
@@ -152,6 +157,7 @@ class ObservabilityMiddleware:
         request_id = _request_id(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["start"] = start
         state["log"] = {}
         status, started = 500, False
 

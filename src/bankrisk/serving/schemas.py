@@ -71,10 +71,27 @@ class BatchRequest(BaseModel):
 
 
 class ReasonCode(BaseModel):
-    code: str = Field(examples=["R01"])
-    group: str = Field(examples=["RECENT_DELINQUENCY"])
+    """A characteristic that raised this customer's risk against the good-risk baseline, and
+    the customer's own attribute of it; the text is true of the customer's inputs."""
+
+    code: str = Field(description="Stable reason code", examples=["R01"])
+    group: str = Field(description="The characteristic", examples=["RECENT_STATUS"])
     feature: str = Field(description="Input fields behind the reason", examples=["PAY_0"])
-    text: str = Field(examples=["Payment late in the most recent month"])
+    attribute: str = Field(
+        description="The customer's attribute of the characteristic (a stable key)",
+        examples=["late"],
+    )
+    value: str = Field(description="The customer's value behind it", examples=["PAY_0 = 2"])
+    text: str = Field(
+        description="Plain-language reason, true of the customer's inputs",
+        examples=["Payment 2 months late in September"],
+    )
+    contribution: float = Field(
+        gt=0,
+        description="Logit points above the good-risk baseline (non-defaulting development "
+        "rows); reasons are ordered by it, largest first",
+        examples=[0.8123],
+    )
 
 
 class ModelRef(BaseModel):

@@ -8,24 +8,18 @@ Both give the same answers (see tests/serving/test_scorer.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict, cast
+from typing import TypedDict
 
 import numpy as np
 
 from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.features.reasons import Reason
 from bankrisk.schema import FIELD_NAMES
 
 
 class ModelRef(TypedDict):
     name: str
     version: str
-
-
-class ReasonCode(TypedDict):
-    code: str
-    group: str
-    feature: str
-    text: str
 
 
 class Prediction(TypedDict):
@@ -36,7 +30,7 @@ class Prediction(TypedDict):
     score: int
     risk_grade: str
     decision: str
-    reason_codes: list[ReasonCode]
+    reason_codes: list[Reason]
     warnings: list[str]
 
 
@@ -98,7 +92,7 @@ class Scorer:
                 "score": points[i],
                 "risk_grade": scores.grades[i],
                 "decision": scores.decisions[i],
-                "reason_codes": cast(list[ReasonCode], scores.reasons[i]),
+                "reason_codes": scores.reasons[i],
                 "warnings": warnings[i],
             }
             for i in range(rows.shape[0])
@@ -113,7 +107,7 @@ class Scorer:
             "score": row.points,
             "risk_grade": row.grade,
             "decision": row.decision,
-            "reason_codes": cast(list[ReasonCode], row.reasons),
+            "reason_codes": row.reasons,
             "warnings": self.warnings_one(values),
         }
 

@@ -4,12 +4,18 @@ The bundle is loaded, checked and warmed up before the server starts: any failur
 tampered or malformed bundle, a model that does not run) is one JSON CRITICAL log line and
 exit code 2, never a traceback and never a half-started server.
 
+The prediction log (BANKRISK_PREDICTION_LOG) is opened without connecting: a store that is
+down does not stop the service, but a malformed URL or a missing driver (bad configuration)
+is a CRITICAL line and exit code 2 too.
+
 SIGTERM or SIGINT stops the server gracefully wherever it runs: no new connections, requests
-in flight are finished, one JSON line says so, exit code 0.
+in flight are finished, one JSON line says so, then the prediction log's buffer is written
+(at most `LOG_FLUSH_S`), exit code 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import signal
 import socket
@@ -26,8 +32,11 @@ import uvicorn
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
 from bankrisk.errors import BundleError
+from bankrisk.monitoring.log_writer import PredictionLogWriter
+from bankrisk.monitoring.prediction_log import PredictionLogError, PredictionStore, redact
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.app import create_app
+from bankrisk.serving.monitoring import open_prediction_log
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
 from bankrisk.serving.scorer import Scorer
@@ -36,6 +45,9 @@ from bankrisk.serving.scorer import Scorer
 # allows 10 s between SIGTERM and SIGKILL).
 GRACEFUL_SHUTDOWN_S = 10
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Seconds to write the prediction log's buffer once no request is in flight (the requests'
+# own 10 s come first: a drained, idle service takes milliseconds here).
+LOG_FLUSH_S = 5.0
 # Uvicorn's exit code when the server could not start (e.g. the app's startup failed).
 STARTUP_FAILURE = 3
 
@@ -104,15 +116,43 @@ class GracefulServer(uvicorn.Server):
             await hook()
 
 
+def _log_closer(
+    writer: PredictionLogWriter, store: PredictionStore, logger: JsonLogger
+) -> ShutdownHook:
+    async def close_log() -> None:
+        complete = await asyncio.to_thread(writer.close, LOG_FLUSH_S)
+        store.close()
+        logger.emit(
+            "INFO" if complete else "WARNING",
+            f"prediction log closed: {writer.written} rows written, {writer.dropped} dropped",
+            prediction_log=str(store),
+            written=writer.written,
+            dropped=writer.dropped,
+        )
+
+    return close_log
+
+
 def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     """Run until stopped; returns the process exit code."""
     logger = JsonLogger()
+    try:
+        store = open_prediction_log(settings)
+    except PredictionLogError as exc:
+        logger.emit(
+            "CRITICAL",
+            f"cannot serve: BANKRISK_PREDICTION_LOG: {exc}",
+            prediction_log=redact(settings.prediction_log),
+        )
+        return 2
     start = time.perf_counter()
     try:
         scorer = load_scorer(model_dir)
     except Exception as exc:  # BundleError names what is wrong; anything else is a bug here
         problem = str(exc) if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}"
         logger.emit("CRITICAL", f"cannot serve: {problem}", model_dir=str(model_dir))
+        if store is not None:
+            store.close()
         return 2
     seconds = time.perf_counter() - start
     logger.emit(
@@ -122,8 +162,10 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
         model_dir=str(model_dir),
         host=host,
         port=port,
+        prediction_log=str(store) if store is not None else "off",
     )
-    app = create_app(settings, scorer, logger)
+    app = create_app(settings, scorer, logger, prediction_store=store)
+    writer = app.state.service.log_writer
     # Everything loaded so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, which otherwise pause requests for milliseconds.
     gc.collect()
@@ -140,6 +182,9 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    server = GracefulServer(config, logger)
+    hooks = [_log_closer(writer, store, logger)] if writer is not None and store else []
+    server = GracefulServer(config, logger, on_drained=hooks)
     server.run()
+    if writer is not None and not server.started:  # never served: nothing to flush
+        writer.close(0.5)
     return 0 if server.started else STARTUP_FAILURE

@@ -17,6 +17,7 @@ from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.evaluation.model_card import ModelCardInput, render_model_card
 from bankrisk.evaluation.plots import save_evaluation_plots
 from bankrisk.features.engineering import build_features, feature_names
+from bankrisk.features.reasons import REASON_CODES
 from bankrisk.monitoring.reference import reference_profiles
 from bankrisk.schema import FIELD_NAMES, FIELDS, PROTECTED
 from bankrisk.training.pipeline import CandidateResult
@@ -52,13 +53,13 @@ def bundle_metadata(
     test_metrics: dict[str, float],
     fairness: dict[str, Any],
 ) -> dict[str, Any]:
-    features = build_features(data.raw[dev], settings.use_age)
+    features = build_features(data.raw[dev], settings.feature_set)
     profiles = reference_profiles(
         {
             **{name: data.raw[dev, j] for j, name in enumerate(FIELD_NAMES)},
             **{
                 f"feature:{n}": features[:, i]
-                for i, n in enumerate(feature_names(settings.use_age))
+                for i, n in enumerate(feature_names(settings.feature_set))
             },
             "probability_of_default": result.oof_pd,
         }
@@ -88,6 +89,25 @@ def bundle_metadata(
         },
         "reference_distributions": profiles,
     }
+
+
+def reason_code_rows(bundle: ModelBundle, raw: np.ndarray) -> list[dict[str, Any]]:
+    """Every reason code's attributes with their text templates, and how often each was given
+    (or suppressed as favourable) on `raw`, for the model card."""
+    counts = bundle.reason_frequencies(raw)
+    return [
+        {
+            "code": r.code,
+            "group": r.group,
+            "feature": r.feature,
+            "attribute": a.key,
+            "adverse": a.adverse,
+            "text": a.text,
+            **counts[(r.code, a.key)],
+        }
+        for r in REASON_CODES
+        for a in r.attributes
+    ]
 
 
 def evaluate_candidate(
@@ -123,7 +143,7 @@ def evaluate_candidate(
             model_family=result.name,
             trained_at=metadata["trained_at"],
             data_fingerprint=metadata["data_fingerprint"],
-            features=feature_names(settings.use_age),
+            features=feature_names(settings.feature_set),
             excluded_inputs=metadata["excluded_inputs"],
             metrics=metrics,
             validation_metrics=result.cv_metrics,
@@ -132,6 +152,9 @@ def evaluate_candidate(
             costs=metadata["costs"],
             score_scaling=bundle.policy.to_dict()["score_scaling"],
             grade_bands=bundle.policy.grade_bands(),
+            use_education=settings.use_education,
+            reason_codes=reason_code_rows(bundle, data.raw[test]),
+            reason_policy=result.reason_policy.to_dict(),
         )
     )
     (out_dir / MODEL_CARD_FILE).write_text(card, encoding="utf-8")

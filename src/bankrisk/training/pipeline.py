@@ -23,7 +23,8 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator, Predictor
 from bankrisk.config import Settings
-from bankrisk.features.engineering import build_features, reason_group_matrix
+from bankrisk.features.engineering import build_features
+from bankrisk.features.reasons import ReasonPolicy, reason_group_matrix
 from bankrisk.training.calibration import fit_calibrator
 from bankrisk.training.candidates.base import Candidate, Dataset, FittedModel
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
@@ -59,6 +60,7 @@ class CandidateResult:
     params: dict[str, Any]
     oof_pd: np.ndarray
     cv_metrics: dict[str, float]
+    reason_policy: ReasonPolicy
     fold_params: list[dict[str, Any]] = field(default_factory=list)
 
     def native_pd(self, features: np.ndarray) -> np.ndarray:
@@ -67,7 +69,14 @@ class CandidateResult:
 
     def bundle(self, settings: Settings, metadata: dict[str, Any]) -> ModelBundle:
         policy = make_policy(settings, self.threshold)
-        return ModelBundle(self.predictor, self.calibrator, policy, metadata, settings.use_age)
+        return ModelBundle(
+            self.predictor,
+            self.calibrator,
+            policy,
+            metadata,
+            self.reason_policy,
+            settings.feature_set,
+        )
 
 
 def make_policy(settings: Settings, threshold: float) -> DecisionPolicy:
@@ -98,8 +107,14 @@ def _final_hints(fold_params: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def train_candidate(
-    candidate: Candidate, dev: Dataset, settings: Settings, progress: Progress
+    candidate: Candidate,
+    dev: Dataset,
+    settings: Settings,
+    progress: Progress,
+    reason_policy: ReasonPolicy,
 ) -> CandidateResult:
+    """Cross-fit, calibrate and refit one family. Its reason contributions are centred on the
+    good-risk baseline: the development rows that did not default (`reason_policy`)."""
     oof_logit = np.zeros(dev.labels.size)
     fold_params = []
     for k, (fit_idx, held_idx) in enumerate(cv_folds(dev.labels, N_FOLDS, settings.seed)):
@@ -120,7 +135,9 @@ def train_candidate(
     return CandidateResult(
         name=candidate.name,
         model=model,
-        predictor=model.export(dev.features, reason_group_matrix(settings.use_age)),
+        predictor=model.export(
+            dev.features[dev.labels == 0], reason_group_matrix(settings.feature_set)
+        ),
         calibrator=calibrator,
         threshold=threshold,
         params=model.params,
@@ -129,6 +146,7 @@ def train_candidate(
             "cv_roc_auc": float(roc_auc_score(dev.labels, oof_pd)),
             "cv_log_loss": float(log_loss(dev.labels, oof_pd)),
         },
+        reason_policy=reason_policy,
         fold_params=fold_params,
     )
 
@@ -138,11 +156,14 @@ def select_champion(results: list[CandidateResult]) -> CandidateResult:
 
 
 def dataset(raw: np.ndarray, labels: np.ndarray, settings: Settings) -> Dataset:
-    return Dataset(build_features(raw, settings.use_age), labels.astype(np.float64))
+    return Dataset(build_features(raw, settings.feature_set), labels.astype(np.float64))
 
 
 def train_all(
     dev_raw: np.ndarray, dev_labels: np.ndarray, settings: Settings, progress: Progress
 ) -> list[CandidateResult]:
     dev = dataset(dev_raw, dev_labels, settings)
-    return [train_candidate(c, dev, settings, progress) for c in make_candidates(settings)]
+    reasons = ReasonPolicy.from_development(dev_raw, dev_labels)
+    return [
+        train_candidate(c, dev, settings, progress, reasons) for c in make_candidates(settings)
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +45,8 @@ class TrainReport:
     parent_run_id: str
     results: list[CandidateResult]
     test_index: np.ndarray
+    verdict: gate.GateResult | None = None
+    replaced_version: str | None = None  # the champion it replaced (now `previous`), if any
 
 
 def _track_candidate(
@@ -72,8 +74,14 @@ def _track_candidate(
 
 
 def run_training(
-    data_path: Path, settings: Settings, model_dir: Path, progress: Progress
+    data_path: Path,
+    settings: Settings,
+    model_dir: Path,
+    progress: Progress,
+    force: bool = False,
 ) -> TrainReport:
+    """Train, track and register; `force` makes the new version champion whatever the gate
+    finds (its verdict is still recorded)."""
     progress(f"reading {data_path}")
     data = read_training_data(data_path)
     dev, test = split_dev_test(data.labels, settings.test_size, settings.seed)
@@ -111,28 +119,45 @@ def run_training(
         registered = tracking.log_bundle_model(bundle_dir, settings)
         if registered != version:  # another training registered in between
             progress(f"warning: registry gave v{registered}; the bundle says v{version}")
+        split = gate.DataSplit(str(data.fingerprint["sha256"]), settings.seed, settings.test_size)
+        tracking.tag_version(
+            settings,
+            registered,
+            {
+                **tracking.version_tags(champion.name, report.metrics, parent.info.run_id),
+                **split.tags(),
+            },
+        )
         verdict = gate.promotion_gate(
             settings,
+            bundle,
+            split,
             data.raw[test],
             data.labels[test],
-            report.metrics["roc_auc"],
             Path(tmp) / "prev",
+            force=force,
         )
-        gate.set_alias(settings, registered, verdict.alias)
+        verdict = replace(verdict, extra={"gate.context": "train"})
+        progress(f"gate: {verdict.alias} ({verdict.reason})")
+        replaced = gate.apply_verdict(settings, registered, verdict)
+        gate.record_verdict(settings, registered, verdict)
         mlflow.set_tags(
             {
                 "champion_family": champion.name,
                 "registered_version": registered,
                 "alias": verdict.alias,
-                "gate": verdict.reason,
+                "gate": verdict.reason[:4900],
+                **verdict.tags(),
             }
         )
+        if verdict.comparison is not None:
+            mlflow.log_metrics(verdict.comparison.metrics())
         exported = verdict.promoted
         if exported:
             install_bundle(bundle_dir, model_dir)
-        elif verdict.previous_bundle_dir and not (model_dir / METADATA_FILE).is_file():
+        elif verdict.champion_bundle_dir and not (model_dir / METADATA_FILE).is_file():
             # Keep the served bundle the registry's champion even if the folder was deleted.
-            install_bundle(verdict.previous_bundle_dir, model_dir)
+            install_bundle(verdict.champion_bundle_dir, model_dir)
             exported = True
     return TrainReport(
         candidates=[tracked[r.name][0] for r in results],
@@ -145,4 +170,6 @@ def run_training(
         parent_run_id=parent.info.run_id,
         results=results,
         test_index=test,
+        verdict=verdict,
+        replaced_version=replaced,
     )

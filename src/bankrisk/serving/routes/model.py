@@ -26,6 +26,8 @@ _CARD_KEYS = (
     "features",
     "input_fields",
     "reason_codes",
+    "reason_policy",
+    "use_education",
     "predictor",
     "calibration",
 )

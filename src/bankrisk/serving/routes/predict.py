@@ -9,6 +9,7 @@ same auth) and are documented in the OpenAPI schema by `openapi_paths()`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
@@ -17,8 +18,10 @@ from starlette.routing import Match, Route
 
 from bankrisk.serving.deps import Service, service_of
 from bankrisk.serving.errors import RequestError, error_body
+from bankrisk.serving.monitoring import Rows, ScoredRows
 from bankrisk.serving.observability import ASGIApp, Receive, Scope, Send
 from bankrisk.serving.schemas import ERROR_DESCRIPTIONS
+from bankrisk.serving.scorer import Prediction
 from bankrisk.serving.validation import (
     check_records,
     parse_json,
@@ -32,6 +35,7 @@ class RequestState(TypedDict):
     """`scope["state"]` as ObservabilityMiddleware sets it: the id, and fields to log."""
 
     request_id: str
+    start: float  # time.perf_counter() when the request arrived
     log: dict[str, Any]
 
 
@@ -61,6 +65,12 @@ async def score_one(service: Service, body: bytes, request: RequestState) -> lis
     scorer, batcher = service.loaded()
     values, customer_id = validate_one(parse_json(body))
     prediction = await batcher.predict(values, customer_id)
+    if service.log_writer is not None:
+        latency_ms = (time.perf_counter() - request["start"]) * 1000
+        scored: list[tuple[Rows, list[Prediction]]] = [([values], [prediction])]
+        service.log_writer.submit_group(
+            ScoredRows(request["request_id"], scorer.model_ref, scored, latency_ms)
+        )
     request["log"].update(
         event="scored",
         detail=f"prob={prediction['probability_of_default']:.4f}",
@@ -119,15 +129,25 @@ async def score_batch(service: Service, body: bytes, request: RequestState) -> l
 
     head = orjson.dumps({"model": scorer.model_ref, "request_id": request["request_id"]})
     parts, total = [head[:-1] + b',"predictions":['], 0.0
+    logged: list[tuple[Rows, list[Prediction]]] = []
     for rows, ids in slices:
         predictions = scorer.predict(rows, ids)
         await _next_turn()
         service.metrics.record_predictions(predictions)
+        if service.drift is not None:
+            service.drift.update(rows)
+        if service.log_writer is not None:
+            logged.append((rows, predictions))
         total += sum(p["probability_of_default"] for p in predictions)
         items = orjson.dumps(predictions)[1:-1]  # the array's items, without [ ]
         parts.append(items if len(parts) == 1 else b"," + items)
         await _next_turn()
     parts.append(b"]}")
+    if service.log_writer is not None:
+        latency_ms = (time.perf_counter() - request["start"]) * 1000
+        service.log_writer.submit_group(
+            ScoredRows(request["request_id"], scorer.model_ref, logged, latency_ms)
+        )
     request["log"].update(
         event=f"scored {count} customers",
         detail=f"mean_prob={total / count:.4f}",

@@ -21,7 +21,7 @@ class FittedModel(Protocol):
 
     def export(self, reference_features: np.ndarray, groups: np.ndarray) -> Predictor:
         """The same model, pickle-free, explaining by the reason groups of `groups` (k, g),
-        centred on the population of `reference_features`."""
+        centred on the population of `reference_features` (the good-risk baseline)."""
         ...
 
 

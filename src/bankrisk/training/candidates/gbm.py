@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 
 from bankrisk.bundle.predictors import OnnxTreePredictor, centred
-from bankrisk.features.engineering import feature_names
+from bankrisk.features.engineering import FeatureSet, feature_names
 from bankrisk.training.candidates.base import Dataset
 from bankrisk.training.onnx_trees import booster_to_onnx
 
@@ -69,11 +69,15 @@ MONOTONE_METHOD = "advanced"
 
 
 def monotone_params(n_features: int) -> dict[str, Any]:
-    """LightGBM's per-feature constraints for the features of `feature_names()` (the age
-    column, when used, is free)."""
-    names = feature_names(use_age=n_features > len(feature_names()))
-    if len(names) != n_features:
-        raise ValueError(f"expected {len(feature_names())} features, got {n_features}")
+    """LightGBM's per-feature constraints for the features of `feature_names()` (the optional
+    education and age columns, appended after them when used, are free)."""
+    names = feature_names()
+    optional = len(feature_names(FeatureSet(use_age=True, use_education=True))) - len(names)
+    if not len(names) <= n_features <= len(names) + optional:
+        raise ValueError(
+            f"expected {len(names)} to {len(names) + optional} features, got {n_features}"
+        )
+    names += ["optional"] * (n_features - len(names))
     direction = {**dict.fromkeys(INCREASING, 1), **dict.fromkeys(DECREASING, -1)}
     return {
         "monotone_constraints": [direction.get(name, 0) for name in names],

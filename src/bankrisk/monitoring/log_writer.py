@@ -1,0 +1,308 @@
+"""Writing the prediction log off the hot path: a bounded buffer and a background batch writer.
+
+`PredictionLogWriter.submit(row)` never blocks on the store and never raises: it appends the
+row to an in-memory buffer, or drops it (and counts it) when the buffer already holds
+`max_rows` rows. A daemon thread takes up to `batch_size` rows at least every `flush_seconds`
+and inserts them in one transaction. When the store is slow or down the batch is retried with
+exponential backoff (up to `max_backoff_seconds`); the rows it holds count against `max_rows`,
+so memory stays bounded and further rows are dropped and counted until the store is back, and
+then the writer carries on by itself. `close(timeout)` writes everything still buffered (the
+service calls it on shutdown, SIGTERM included) and stops the thread.
+
+`submit_group(group)` queues many rows as one item (a `RowGroup`: a batch request's
+customers): the hot path takes the lock once and builds no per-row objects; the writer thread
+expands the group into rows (`group.expand()`) when it takes it. Its rows count against
+`max_rows` like any others; when only part of a group fits, only that part is kept.
+
+Rows that the store rejects for their content (a bad value) are dropped one by one, never
+retried forever. Pure Python and SQLAlchemy: no numpy, pandas or serving imports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
+
+from bankrisk.monitoring.prediction_log import PredictionStore
+
+log = logging.getLogger(__name__)
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure of the store (down, slow, connection lost), not of the rows."""
+    if isinstance(exc, OperationalError | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or type(exc).__name__ == "InterfaceError"
+    return not isinstance(exc, SQLAlchemyError)
+
+
+class RowGroup(Protocol):
+    """Several rows submitted as one item, expanded by the writer thread."""
+
+    def __len__(self) -> int: ...
+
+    def expand(self) -> Sequence[Mapping[str, Any]]:
+        """The group's rows (`PredictionRow`s), exactly `len(self)` of them."""
+        ...
+
+
+class _Head:
+    """The first `count` rows of a group (the part that fitted in the buffer)."""
+
+    def __init__(self, group: RowGroup, count: int) -> None:
+        self.group = group
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def expand(self) -> Sequence[Mapping[str, Any]]:
+        return self.group.expand()[: self.count]
+
+
+Item = Mapping[str, Any] | RowGroup
+
+
+class PredictionLogWriter:
+    """Buffers submitted `PredictionRow`s and inserts them in batches from a daemon thread.
+
+    `dropped` counts the rows never written (buffer full, store down too long, rejected
+    rows); `on_drop(n)` is called with each such count (the service's Prometheus counter
+    `bankrisk_prediction_log_dropped_total`). `written` counts the rows inserted.
+    """
+
+    def __init__(
+        self,
+        store: PredictionStore,
+        *,
+        max_rows: int = 10_000,
+        batch_size: int = 500,
+        flush_seconds: float = 0.2,
+        initial_backoff_seconds: float = 0.1,
+        max_backoff_seconds: float = 5.0,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        if max_rows < 1 or batch_size < 1 or flush_seconds <= 0:
+            raise ValueError("max_rows and batch_size must be >= 1 and flush_seconds > 0")
+        self.store = store
+        self.max_rows = max_rows
+        self.batch_size = min(batch_size, max_rows)
+        self.flush_seconds = flush_seconds
+        self.initial_backoff = initial_backoff_seconds
+        self.max_backoff = max_backoff_seconds
+        self._on_drop = on_drop
+        self._buffer: deque[tuple[int, Item]] = deque()  # (rows, a row or a group)
+        self._buffered = 0  # rows in the buffer (a group counts its rows)
+        self._in_flight = 0  # rows taken from the buffer and not yet written or dropped
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._stopping = False
+        self._kick = threading.Event()
+        self._deadline = float("inf")
+        self._tables_ready = False
+        self.dropped = 0
+        self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+        self._thread.start()
+
+    # ---- the hot path ---------------------------------------------------------------------
+
+    def submit(self, row: Mapping[str, Any]) -> bool:
+        """Queue one row; False (and counted as dropped) when the buffer is full or closed."""
+        with self._lock:
+            if self._stopping or self._buffered + self._in_flight >= self.max_rows:
+                self.dropped += 1
+                accepted = False
+            else:
+                self._buffer.append((1, row))
+                self._buffered += 1
+                accepted = True
+                if self._buffered >= self.batch_size:
+                    self._wake.notify()
+        if not accepted:
+            self._report_drop(1)
+        return accepted
+
+    def submit_group(self, group: RowGroup) -> int:
+        """Queue a group of rows as one item; returns how many were kept (the rest, beyond
+        the buffer's room, are dropped and counted). Never blocks on the store."""
+        count = len(group)
+        with self._lock:
+            room = 0 if self._stopping else self.max_rows - self._buffered - self._in_flight
+            kept = max(0, min(count, room))
+            if kept:
+                self._buffer.append((kept, group if kept == count else _Head(group, kept)))
+                self._buffered += kept
+                if self._buffered >= self.batch_size:
+                    self._wake.notify()
+            self.dropped += count - kept
+        self._report_drop(count - kept)
+        return kept
+
+    @property
+    def held(self) -> int:
+        """Rows in memory: buffered plus the batch being written."""
+        with self._lock:
+            return self._buffered + self._in_flight
+
+    # ---- shutdown -------------------------------------------------------------------------
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row submitted so far is written or dropped; False on timeout."""
+        end = time.monotonic() + timeout
+        with self._lock:
+            self._wake.notify()
+            while self._buffer or self._in_flight:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Write everything buffered (retrying a failing store until `timeout`), then stop.
+        Rows still unwritten at the deadline are dropped and counted. True if none were."""
+        dropped_before = self.dropped
+        with self._lock:
+            self._stopping = True
+            self._deadline = time.monotonic() + timeout
+            self._wake.notify()
+        self._kick.set()
+        self._thread.join(timeout + 1.0)
+        return self.dropped == dropped_before and not self._thread.is_alive()
+
+    # ---- the writer thread ----------------------------------------------------------------
+
+    def _report_drop(self, count: int) -> None:
+        if count and self._on_drop is not None:
+            try:
+                self._on_drop(count)
+            except Exception:  # a metrics callback must never break logging
+                log.exception("prediction log: on_drop callback failed")
+
+    def _take_batch(self) -> list[Item]:
+        """Items of about `batch_size` rows (a group is never split here: a large one is
+        written in several inserts by `_run`)."""
+        with self._lock:
+            if not self._stopping and self._buffered < self.batch_size:
+                self._wake.wait(self.flush_seconds)
+            batch: list[Item] = []
+            count = 0
+            while self._buffer and count < self.batch_size:
+                rows, item = self._buffer.popleft()
+                batch.append(item)
+                count += rows
+            self._buffered -= count
+            self._in_flight = count
+            return batch
+
+    def _expand(self, items: list[Item]) -> tuple[list[Mapping[str, Any]], int]:
+        """The rows of the items taken, and how many rows were lost to a failing group."""
+        rows: list[Mapping[str, Any]] = []
+        lost = 0
+        for item in items:
+            if isinstance(item, Mapping):
+                rows.append(item)
+                continue
+            try:
+                expanded = item.expand()
+            except Exception as exc:  # a bug in a group: its rows are dropped, not retried
+                lost += len(item)
+                self.last_error = f"rejected group: {exc!r}"
+                continue
+            rows.extend(expanded)
+        return rows, lost
+
+    def _finish(self, written: int, dropped: int) -> None:
+        with self._lock:
+            self._in_flight = 0
+            self.written += written
+            self.dropped += dropped
+            self._idle.notify_all()
+        self._report_drop(dropped)
+
+    def _run(self) -> None:
+        left = 0
+        while True:
+            batch = self._take_batch()
+            if batch:
+                rows, dropped = self._expand(batch)
+                written = 0
+                for begin in range(0, len(rows), self.batch_size):
+                    done, lost = self._write(rows[begin : begin + self.batch_size])
+                    written += done
+                    dropped += lost
+                self._finish(written, dropped)
+            with self._lock:
+                if self._stopping and not self._buffer:
+                    self._idle.notify_all()
+                    return
+                if self._stopping and time.monotonic() >= self._deadline:
+                    left = self._buffered
+                    self._buffer.clear()
+                    self._buffered = 0
+                    self.dropped += left
+                    self._idle.notify_all()
+                    break
+        self._report_drop(left)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Back off; False when the close deadline has passed (give up on the batch)."""
+        with self._lock:
+            if self._stopping:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                seconds = min(seconds, left)
+        self._kick.wait(seconds)  # set by close(): retry at once
+        return True
+
+    def _write(self, batch: list[Mapping[str, Any]]) -> tuple[int, int]:
+        """Insert a batch: (rows written, rows dropped). Retries while the store is down."""
+        records: list[dict[str, Any]] = []
+        rejected = 0
+        for row in batch:
+            try:
+                records.append(self.store.to_record(row))
+            except Exception as exc:  # a malformed row: drop it, never retry it
+                rejected += 1
+                self.last_error = f"rejected row: {exc!r}"
+        backoff = self.initial_backoff
+        while records:
+            try:
+                if not self._tables_ready:
+                    self.store.ensure_tables()
+                    self._tables_ready = True
+                return self.store.insert_records(records), rejected
+            except Exception as exc:
+                self.failures += 1
+                self.last_error = repr(exc)
+                if not _transient(exc):
+                    written, bad = self._write_one_by_one(records)
+                    return written, rejected + bad
+                if self.failures == 1 or self.failures % 100 == 0:
+                    log.warning("prediction log %s unavailable (%s): retrying", self.store, exc)
+                if not self._sleep(backoff):
+                    return 0, rejected + len(records)
+                backoff = min(backoff * 2.0, self.max_backoff)
+        return 0, rejected
+
+    def _write_one_by_one(self, records: list[dict[str, Any]]) -> tuple[int, int]:
+        written = dropped = 0
+        for record in records:
+            try:
+                written += self.store.insert_records([record])
+            except Exception as exc:
+                dropped += 1
+                self.last_error = f"rejected row: {exc!r}"
+        return written, dropped

@@ -1,0 +1,422 @@
+"""The prediction log: every scored customer, stored by SQLAlchemy URL (SQLite or PostgreSQL).
+
+Two tables (SQLAlchemy Core, created if missing):
+
+- `predictions`: one row per scored customer: request id, time (UTC), model name, version and
+  role (`champion`, later `challenger` / `shadow`), customer id, the 23 inputs as received (one
+  numeric column per UCI field), PD, score, grade, decision, reason codes (JSON text) and
+  latency in milliseconds. Indexed on time and customer id.
+- `outcomes`: one row per customer id: the observed default flag, the file it came from and
+  when it was ingested. Ingesting the same file again changes nothing (`upsert_outcomes`).
+
+With pseudonymisation on, the store keeps an HMAC-SHA256 of each customer id under a secret
+salt instead of the id, in both tables, so that outcomes still join to predictions.
+
+This module needs the standard library, SQLAlchemy and a driver only (no numpy, no pandas):
+the service's log writer runs on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    create_engine,
+    delete,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from bankrisk.errors import BankRiskError
+from bankrisk.schema import FIELD_NAMES
+
+OFF = "off"
+ROLES = ("champion", "challenger", "shadow")
+
+
+class PredictionLogError(BankRiskError):
+    """The prediction log cannot be opened, read or written; the message names the URL."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("model_role", String(16), nullable=False),
+    Column("customer_id", String(128), nullable=True),
+    *(Column(name, Float, nullable=True) for name in FIELD_NAMES),
+    Column("pd", Float, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("grade", String(8), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason_codes", Text, nullable=False),
+    Column("latency_ms", Float, nullable=True),
+    Index("ix_predictions_time", "time"),
+    Index("ix_predictions_customer_id", "customer_id"),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("defaulted", Integer, nullable=False),
+    Column("source", String(500), nullable=False),
+    Column("ingested_at", UTCDateTime(), nullable=False),
+)
+
+
+class PredictionRow(TypedDict, total=False):
+    """One scored customer as the service submits it (see `PredictionLogWriter.submit`).
+
+    `inputs` maps the UCI field names to the values received (missing fields are stored as
+    NULL); `reason_codes` is anything JSON-serialisable (the API's list of reason objects);
+    `time` defaults to the time of insertion; `model_role` to `champion`.
+    """
+
+    request_id: str
+    time: datetime
+    model_name: str
+    model_version: str
+    model_role: str
+    customer_id: str | None
+    inputs: Mapping[str, float | int | None]
+    pd: float
+    score: float
+    grade: str
+    decision: str
+    reason_codes: Any
+    latency_ms: float | None
+
+
+def pseudonym(customer_id: str, salt: str) -> str:
+    """HMAC-SHA256 of the customer id under the salt, hex (64 characters)."""
+    return hmac.new(salt.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+
+
+def normalise_customer_id(value: object) -> str | None:
+    """A customer id as text: integral floats (IDs read from a file with gaps) lose `.0`."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class PredictionStore:
+    """An open prediction log (`open_store`)."""
+
+    engine: Engine
+    url: str
+    salt: str | None = None
+
+    @property
+    def pseudonymised(self) -> bool:
+        return self.salt is not None
+
+    def customer_key(self, customer_id: object) -> str | None:
+        """What is stored for a customer id: the id, or its pseudonym."""
+        text = normalise_customer_id(customer_id)
+        if text is None or self.salt is None:
+            return text
+        return pseudonym(text, self.salt)
+
+    def to_record(self, row: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
+        """The database row of a submitted `PredictionRow`."""
+        inputs: Mapping[str, Any] = row.get("inputs") or {}
+        when = row.get("time")
+        record: dict[str, Any] = {
+            "request_id": str(row.get("request_id") or ""),
+            "time": as_utc(when) if isinstance(when, datetime) else (now or datetime.now(UTC)),
+            "model_name": str(row.get("model_name") or ""),
+            "model_version": str(row.get("model_version") or ""),
+            "model_role": str(row.get("model_role") or "champion"),
+            "customer_id": self.customer_key(row.get("customer_id")),
+            "pd": float(row["pd"]),
+            "score": float(row["score"]),
+            "grade": str(row["grade"]),
+            "decision": str(row["decision"]),
+            "reason_codes": json.dumps(row.get("reason_codes") or [], separators=(",", ":")),
+            "latency_ms": _number(row.get("latency_ms")),
+        }
+        for name in FIELD_NAMES:
+            record[name] = _number(inputs.get(name))
+        return record
+
+    def insert_predictions(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert submitted rows (`PredictionRow`) in one transaction; returns how many.
+
+        Raises SQLAlchemyError when the store fails (the writer retries on it)."""
+        now = datetime.now(UTC)
+        return self.insert_records([self.to_record(row, now) for row in rows])
+
+    def insert_records(self, records: Sequence[dict[str, Any]]) -> int:
+        """Insert database rows (`to_record`) in one transaction; SQLAlchemyError on failure."""
+        if not records:
+            return 0
+        with self.engine.begin() as connection:
+            connection.execute(predictions.insert(), list(records))
+        return len(records)
+
+    def ensure_tables(self) -> None:
+        """Create the tables if missing; SQLAlchemyError when the store is unreachable."""
+        metadata.create_all(self.engine)
+
+    def read_predictions(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Logged rows with since <= time < until, oldest first, as plain dicts (column: value;
+        `reason_codes` decoded)."""
+        query = select(predictions).order_by(predictions.c.time, predictions.c.id)
+        if since is not None:
+            query = query.where(predictions.c.time >= as_utc(since))
+        if until is not None:
+            query = query.where(predictions.c.time < as_utc(until))
+        try:
+            with self.engine.connect() as connection:
+                rows = [dict(r._mapping) for r in connection.execute(query)]
+        except SQLAlchemyError as exc:
+            raise PredictionLogError(
+                f"cannot read the prediction log {self}: {_short(exc)}"
+            ) from exc
+        for row in rows:
+            row["reason_codes"] = json.loads(row["reason_codes"] or "[]")
+        return rows
+
+    def count_predictions(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(predictions)).scalar_one()
+            )
+
+    def upsert_outcomes(self, flags: Iterable[tuple[object, int]], source: str) -> dict[str, int]:
+        """Store observed defaults by customer id: new ids are inserted, a changed flag is
+        updated, an identical one is left alone (so a second ingest changes nothing).
+
+        Returns counts: rows, inserted, updated, unchanged, matched (ids with a logged
+        prediction), unmatched."""
+        latest: dict[str, int] = {}
+        for customer_id, flag in flags:
+            key = self.customer_key(customer_id)
+            if key is not None:
+                latest[key] = int(flag)
+        counts = {"rows": len(latest), "inserted": 0, "updated": 0, "unchanged": 0}
+        now = datetime.now(UTC)
+        keys = list(latest)
+        try:
+            with self.engine.begin() as connection:
+                existing: dict[str, int] = {}
+                for chunk in _chunks(keys, 500):
+                    query = select(outcomes.c.customer_id, outcomes.c.defaulted).where(
+                        outcomes.c.customer_id.in_(chunk)
+                    )
+                    existing.update({r[0]: int(r[1]) for r in connection.execute(query)})
+                new = [k for k in keys if k not in existing]
+                changed = [k for k in keys if k in existing and existing[k] != latest[k]]
+                if new:
+                    connection.execute(
+                        outcomes.insert(),
+                        [
+                            {
+                                "customer_id": k,
+                                "defaulted": latest[k],
+                                "source": source,
+                                "ingested_at": now,
+                            }
+                            for k in new
+                        ],
+                    )
+                for k in changed:
+                    connection.execute(
+                        outcomes.update()
+                        .where(outcomes.c.customer_id == k)
+                        .values(defaulted=latest[k], source=source, ingested_at=now)
+                    )
+                matched = 0
+                for chunk in _chunks(keys, 500):
+                    count = select(func.count(func.distinct(predictions.c.customer_id))).where(
+                        predictions.c.customer_id.in_(chunk)
+                    )
+                    matched += int(connection.execute(count).scalar_one())
+        except SQLAlchemyError as exc:
+            raise PredictionLogError(f"cannot write outcomes to {self}: {_short(exc)}") from exc
+        counts.update(
+            inserted=len(new),
+            updated=len(changed),
+            unchanged=len(keys) - len(new) - len(changed),
+            matched=matched,
+            unmatched=len(keys) - matched,
+        )
+        return counts
+
+    def read_outcomes(self) -> dict[str, int]:
+        """customer key -> defaulted (0/1)."""
+        try:
+            with self.engine.connect() as connection:
+                rows = connection.execute(select(outcomes.c.customer_id, outcomes.c.defaulted))
+                return {str(r[0]): int(r[1]) for r in rows}
+        except SQLAlchemyError as exc:
+            raise PredictionLogError(f"cannot read outcomes from {self}: {_short(exc)}") from exc
+
+    def prune(self, older_than_days: float, now: datetime | None = None) -> dict[str, int]:
+        """Delete predictions logged more than `older_than_days` ago, and outcomes ingested
+        before then that no longer match any prediction. Returns the counts deleted."""
+        if not math.isfinite(older_than_days) or older_than_days < 0:
+            raise PredictionLogError(
+                f"--older-than must be a number of days >= 0, got {older_than_days!r}"
+            )
+        cutoff = as_utc(now or datetime.now(UTC)) - timedelta(days=older_than_days)
+        orphan = ~exists().where(predictions.c.customer_id == outcomes.c.customer_id)
+        try:
+            with self.engine.begin() as connection:
+                gone = connection.execute(delete(predictions).where(predictions.c.time < cutoff))
+                orphans = connection.execute(
+                    delete(outcomes).where(outcomes.c.ingested_at < cutoff).where(orphan)
+                )
+        except SQLAlchemyError as exc:
+            raise PredictionLogError(f"cannot prune {self}: {_short(exc)}") from exc
+        return {"predictions": int(gone.rowcount), "outcomes": int(orphans.rowcount)}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __str__(self) -> str:
+        return redact(self.url)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def open_store(
+    url: str,
+    *,
+    pseudonymise: bool = False,
+    salt: str | None = None,
+    connect_timeout: float = 5.0,
+    create: bool = True,
+) -> PredictionStore | None:
+    """Open the prediction log at a SQLAlchemy URL; None when `url` is `off`.
+
+    Creates the tables if missing (`create`). Raises PredictionLogError naming the URL
+    (password hidden) when it is malformed, its driver is missing or the store is unreachable;
+    and when pseudonymisation is asked for without a salt.
+    """
+    text = url.strip()
+    if text.lower() == OFF:
+        return None
+    if pseudonymise and not salt:
+        raise PredictionLogError(
+            "BANKRISK_PREDICTION_LOG_PSEUDONYMISE is on but BANKRISK_PREDICTION_LOG_SALT is "
+            "empty: set a secret salt to hash customer ids with"
+        )
+    shown = redact(text)
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise PredictionLogError(
+            f"prediction log URL {shown!r} is not a SQLAlchemy URL "
+            "(expected e.g. sqlite:///predictions.db, postgresql+pg8000://user@host/db or off)"
+        ) from None
+    backend = parsed.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend == "postgresql":
+        if parsed.get_driver_name() == "pg8000":
+            connect_args["timeout"] = connect_timeout
+        elif parsed.get_driver_name() in ("psycopg", "psycopg2"):
+            connect_args["connect_timeout"] = max(1, math.ceil(connect_timeout))
+    elif backend == "sqlite":
+        connect_args["timeout"] = connect_timeout
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise PredictionLogError(
+            f"prediction log URL {shown!r}: unsupported database or driver ({_short(exc)})"
+        ) from None
+    store = PredictionStore(engine, text, salt if pseudonymise else None)
+    if create:
+        try:
+            metadata.create_all(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise PredictionLogError(
+                f"cannot open the prediction log {shown}: {_short(exc)}"
+            ) from None
+    return store

@@ -1,0 +1,325 @@
+"""Reason codes: each characteristic's attribute and text on hand-made customers, the rules
+that pick reasons, and the same truthful reasons from every model family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.features.engineering import build_features
+from bankrisk.features.reasons import (
+    ADVERSE,
+    BASELINE_POPULATION,
+    MAX_REASONS,
+    REASON_CODES,
+    ReasonPolicy,
+    measure,
+    select_reasons,
+)
+from bankrisk.schema import FIELD_NAMES
+from factories import make_bundle, make_raw
+from reason_checker import FAVOURABLE, tally
+
+POLICY = ReasonPolicy(low_credit_limit=50_000, baseline_rows=100)
+CODES = [r.code for r in REASON_CODES]
+
+
+def row(**fields: float) -> dict[str, float]:
+    """A customer: limit 100,000, revolving and never late, 40% utilisation, paying 2,000 a
+    month, then `fields`."""
+    base: dict[str, float] = {
+        "LIMIT_BAL": 100_000, "SEX": 2, "EDUCATION": 2, "MARRIAGE": 1, "AGE": 35,
+        **{f"PAY_{m}": 0 for m in (0, 2, 3, 4, 5, 6)},
+        **{f"BILL_AMT{m}": 40_000 for m in range(1, 7)},
+        **{f"PAY_AMT{m}": 2_000 for m in range(1, 7)},
+    }  # fmt: skip
+    return {**base, **fields}
+
+
+def raw_of(*customers: dict[str, float]) -> np.ndarray:
+    return np.array([[float(c[name]) for name in FIELD_NAMES] for c in customers])
+
+
+def described(customer: dict[str, float], code: str) -> tuple[str, str, str]:
+    raw = raw_of(customer)
+    measured = measure(raw, build_features(raw), POLICY)
+    attribute, value, text = measured.describe(0, CODES.index(code))
+    return attribute.key, value, text
+
+
+PAID_DULY = {f"PAY_{m}": -1 for m in (0, 2, 3, 4, 5, 6)}
+CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
+    (row(PAY_0=2), "R01", ("late", "PAY_0 = 2", "Payment 2 months late in September")),
+    (row(PAY_0=1), "R01", ("late", "PAY_0 = 1", "Payment 1 month late in September")),
+    (row(PAY_0=9), "R01", ("late", "PAY_0 = 9", "Payment 9 or more months late in September")),
+    (
+        row(),
+        "R01",
+        (
+            "revolving",
+            "PAY_0 = 0 (revolving)",
+            "Only part of the bill was paid in September (revolving credit)",
+        ),
+    ),
+    (row(PAY_0=-2), "R01", ("no_use", "PAY_0 = -2 (no use)", "No use of the card in September")),
+    (row(PAY_0=-1), "R01", ("paid_in_full", "PAY_0 = -1 (paid)", "Bill paid in full in September")),
+    (
+        row(PAY_0=0, PAY_3=2, PAY_5=3),
+        "R02",
+        (
+            "late",
+            "2 of 6 months late, worst 3 months",
+            "Late in 2 of the last six months, up to 3 months late (most recently in July)",
+        ),
+    ),
+    (
+        row(PAY_2=-1, PAY_3=-1),
+        "R02",
+        (
+            "revolving",
+            "3 of 5 months revolving, never late",
+            "Only part of the bill paid (revolving credit) in 3 of the five months before "
+            "September",
+        ),
+    ),
+    (
+        row(**PAID_DULY),
+        "R02",
+        ("never_late", "0 of 6 months late", "Never late in the last six months"),
+    ),
+    (
+        row(**{f"BILL_AMT{m}": 3_000 for m in range(1, 7)}),
+        "R03",
+        (
+            "low_use",
+            "average balance 3.0% of the limit",
+            "Little use of the credit limit: average balance 3.0% of the limit over the last "
+            "six months",
+        ),
+    ),
+    (
+        row(**{f"BILL_AMT{m}": -1_000 for m in range(1, 7)}),
+        "R03",
+        (
+            "credit_balance",
+            "average balance -1.0% of the limit",
+            "Card in credit on average over the last six months: average balance -1.0% of "
+            "the credit limit",
+        ),
+    ),
+    (
+        row(),
+        "R03",
+        (
+            "moderate",
+            "average balance 40.0% of the limit",
+            "Average balance 40% of the credit limit over the last six months",
+        ),
+    ),
+    (
+        row(**{f"BILL_AMT{m}": 85_000 for m in range(1, 7)}),
+        "R03",
+        (
+            "high",
+            "average balance 85.0% of the limit",
+            "Balance high relative to the credit limit: average 85% over the last six months",
+        ),
+    ),
+    (
+        row(PAY_AMT1=0, PAY_AMT3=0),
+        "R04",
+        (
+            "missed",
+            "2 of 5 bills with nothing paid",
+            "Nothing paid against the bill in 2 of the last five months",
+        ),
+    ),
+    (
+        row(),
+        "R04",
+        (
+            "part_paid",
+            "average payment 5% of the bill",
+            "Paid on average 5% of each bill over the last five months",
+        ),
+    ),
+    (
+        row(**{f"PAY_AMT{m}": 40_000 for m in range(1, 7)}),
+        "R04",
+        (
+            "paid",
+            "average payment 100% of the bill",
+            "Bills paid: on average 100% of each bill over the last five months",
+        ),
+    ),
+    (
+        row(LIMIT_BAL=20_000, **{f"BILL_AMT{m}": 8_000 for m in range(1, 7)}),
+        "R05",
+        (
+            "low",
+            "NT$ 20,000",
+            "Low credit limit: NT$ 20,000, at or below the lower quartile of the training "
+            "data (NT$ 50,000)",
+        ),
+    ),
+    (row(), "R05", ("other", "NT$ 100,000", "Credit limit of NT$ 100,000")),
+    (
+        row(BILL_AMT6=10_000, BILL_AMT1=60_000),
+        "R06",
+        (
+            "rising",
+            "10.0% of the limit in April, 60.0% in September",
+            "Balance rose from 10.0% to 60.0% of the credit limit from April to September",
+        ),
+    ),
+    (
+        row(BILL_AMT6=60_000, BILL_AMT1=10_000),
+        "R06",
+        (
+            "falling",
+            "60.0% of the limit in April, 10.0% in September",
+            "Balance fell from 60.0% to 10.0% of the credit limit from April to September",
+        ),
+    ),
+    (
+        row(BILL_AMT6=40_000, BILL_AMT1=40_500),
+        "R06",
+        (
+            "steady",
+            "40.0% of the limit in April, 40.5% in September",
+            "Balance about the same share of the credit limit in April and September "
+            "(40.0% and 40.5%)",
+        ),
+    ),
+    (
+        row(**{f"PAY_AMT{m}": 0 for m in range(1, 7)}),
+        "R07",
+        ("none", "NT$ 0", "No payments in the last six months"),
+    ),
+    (
+        row(),
+        "R07",
+        (
+            "some",
+            "NT$ 2,000 a month",
+            "Average monthly payment NT$ 2,000 (2.0% of the credit limit) over the last six "
+            "months",
+        ),
+    ),
+    (
+        row(PAY_0=-2, PAY_4=-2, PAY_2=-1),
+        "R09",
+        (
+            "no_use",
+            "2 of 6 months without use",
+            "No use of the card in 2 of the last six months",
+        ),
+    ),
+    (
+        row(PAY_0=-1, PAY_4=-1),
+        "R09",
+        (
+            "some_paid_in_full",
+            "2 of 6 months paid in full",
+            "Bill paid in full in 2 of the last six months",
+        ),
+    ),
+    (
+        row(),
+        "R09",
+        (
+            "never_paid_in_full",
+            "0 of 6 months paid in full",
+            "Bill not paid in full in any of the last six months",
+        ),
+    ),
+    (
+        row(**PAID_DULY),
+        "R09",
+        (
+            "paid_in_full",
+            "6 of 6 months paid in full",
+            "Bill paid in full every month of the last six",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("customer", "code", "expected"),
+    CASES,
+    ids=[f"{code}-{expected[0]}" for _, code, expected in CASES],
+)
+def test_attribute_value_and_text(
+    customer: dict[str, float], code: str, expected: tuple[str, str, str]
+) -> None:
+    assert described(customer, code) == expected
+
+
+def test_every_attribute_is_covered_and_favourable_ones_are_marked() -> None:
+    covered = {(code, expected[0]) for _, code, expected in CASES}
+    assert covered == {(r.code, a.key) for r in REASON_CODES for a in r.attributes}
+    favourable = {(r.code, a.key) for r in REASON_CODES for a in r.attributes if not a.adverse}
+    assert favourable == FAVOURABLE
+    assert "R08" not in CODES, "EDUCATION (R08) is never a reason"
+
+
+def test_only_positive_adverse_reasons_largest_first_at_most_four() -> None:
+    customer = row(PAY_0=2, **{f"BILL_AMT{m}": 90_000 for m in range(1, 7)}, PAY_AMT1=0)
+    raw = raw_of(customer, row(**PAID_DULY))
+    by_group = np.zeros((2, len(CODES)))
+    by_group[0] = [0.5, 0.9, 0.1, 0.3, -0.2, 0.00004, 0.2, 0.05]
+    by_group[1] = 1.0  # every characteristic raised the risk: only adverse ones are stated
+    first, second = select_reasons(raw, build_features(raw), by_group, POLICY)
+    assert [r["code"] for r in first] == ["R02", "R01", "R04", "R07"]
+    assert [r["contribution"] for r in first] == [0.9, 0.5, 0.3, 0.2]
+    assert len(first) == MAX_REASONS
+    second_keys = [(r["code"], r["attribute"]) for r in second]
+    assert not set(second_keys) & FAVOURABLE
+    assert second_keys == [
+        ("R03", "moderate"),
+        ("R04", "part_paid"),
+        ("R05", "other"),
+        ("R06", "steady"),
+    ]
+    assert ADVERSE.shape[0] == len(CODES)
+    # A contribution that rounds to 0.0000 (R06 above) or is negative (R05) is no reason.
+    by_group[0] = [0, 0, 0, 0, -0.2, 0.00004, 0, 0]
+    assert select_reasons(raw[:1], build_features(raw[:1]), by_group[:1], POLICY) == [[]]
+
+
+def test_policy_from_development_rows() -> None:
+    raw, labels = make_raw(400, seed=3)
+    policy = ReasonPolicy.from_development(raw, labels)
+    limits = raw[:, FIELD_NAMES.index("LIMIT_BAL")]
+    assert policy.low_credit_limit in set(limits)
+    assert 0.25 <= np.mean(limits <= policy.low_credit_limit) < 0.5
+    assert policy.baseline_rows == int((labels == 0).sum())
+    assert policy.to_dict()["baseline"] == {
+        "population": BASELINE_POPULATION,
+        "rows": policy.baseline_rows,
+    }
+
+
+@pytest.fixture(scope="module", params=["scorecard", "gbm", "mlp"])
+def family_bundle(request: pytest.FixtureRequest) -> ModelBundle:
+    return make_bundle(family=request.param)
+
+
+def test_every_family_gives_true_reasons_on_one_path(family_bundle: ModelBundle) -> None:
+    raw, _ = make_raw(1000, seed=8)
+    customers: list[dict[str, Any]] = [dict(zip(FIELD_NAMES, r, strict=True)) for r in raw]
+    reasons = family_bundle.score(raw).reasons
+    given, untrue, problems = tally(
+        customers, reasons, family_bundle.reason_policy.low_credit_limit
+    )
+    assert sum(given.values()) > 1000, given
+    assert not untrue and not problems, problems
+    # The single-row path gives the very same reasons.
+    assert [family_bundle.score_row(r.tolist()).reasons for r in raw[:100]] == reasons[:100]
+    # Reasons centred on the good payers: a typical good payer has few reasons.
+    counts = family_bundle.reason_frequencies(raw)
+    assert sum(c["given"] for c in counts.values()) == sum(given.values())

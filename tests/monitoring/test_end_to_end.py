@@ -1,0 +1,120 @@
+"""End to end without the service: the champion trained on the shared data scores its held-out
+rows, they go through the PredictionLogWriter into SQLite, then `bankrisk monitor` finds no
+drift in them, finds exactly the inputs we shifted (and the features built from them), and
+back-tests them to the same metrics as `bankrisk evaluate`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.cli import app
+from bankrisk.data.training_data import read_training_data
+from bankrisk.evaluation.evaluate import evaluate_bundle
+from bankrisk.monitoring.prediction_log import open_store
+from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
+from monitoring.support import log_scored
+
+if TYPE_CHECKING:
+    from conftest import Trained
+
+pytestmark = pytest.mark.slow
+START = datetime(2026, 9, 1, tzinfo=UTC)
+LIMIT, PAY0 = FIELD_NAMES.index("LIMIT_BAL"), FIELD_NAMES.index("PAY_0")
+
+
+def shift(raw: np.ndarray) -> np.ndarray:
+    """LIMIT_BAL tripled, PAY_0 two months later (capped at 8)."""
+    out = raw.copy()
+    out[:, LIMIT] *= 3
+    out[:, PAY0] = np.minimum(out[:, PAY0] + 2, 8)
+    return out
+
+
+def drift(url: str, model_dir: Path) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        app, ["monitor", "drift", "--log", url, "--model-dir", str(model_dir), "--json"]
+    )
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_monitoring_end_to_end(trained: Trained, shared_csv: Path, tmp_path: Path) -> None:
+    model_dir = trained.report.model_dir
+    bundle = ModelBundle.load(model_dir)
+    data = read_training_data(shared_csv)
+    test = np.sort(trained.report.test_index)
+    frame = data.frame.iloc[test]
+    raw = data.raw[test]
+    ids = [str(i) for i in frame[ID_COLUMN].tolist()]
+    held_out = tmp_path / "held_out.csv"  # the held-out rows, with ID and the observed flag
+    frame.to_csv(held_out, index=False)
+
+    plain_url, shifted_url = (f"sqlite:///{tmp_path / n}.db" for n in ("plain", "shifted"))
+    for url, values in ((plain_url, raw), (shifted_url, shift(raw))):
+        store = open_store(url)
+        assert store is not None
+        assert log_scored(store, bundle, values, ids, START, timedelta(minutes=30)) == len(raw)
+
+    # Untouched traffic: no alert.
+    code, result = drift(plain_url, model_dir)
+    assert code == 0 and result["alerts"] == [], result["alerts"]
+    assert result["n"] == len(raw) and not result["window_too_small"]
+    assert all(v["status"] == "ok" for v in result["inputs"].values())
+    assert result["score"]["status"] == "ok" and result["pd"]["status"] == "ok"
+
+    # Shifted traffic: exactly LIMIT_BAL and PAY_0, and features built from them.
+    code, result = drift(shifted_url, model_dir)
+    assert code == 1
+    flagged = {k for k, v in result["inputs"].items() if v["status"] != "ok"}
+    assert flagged == {"LIMIT_BAL", "PAY_0"}
+    assert {a for a in result["alerts"] if a in FIELD_NAMES} == {"LIMIT_BAL", "PAY_0"}
+    changed = np.any(bundle.features(raw) != bundle.features(shift(raw)), axis=0)
+    names = [f["name"] for f in bundle.describe()["features"]]
+    dependent = {n for n, c in zip(names, changed, strict=True) if c}
+    feature_alerts = {
+        a.removeprefix("feature:") for a in result["alerts"] if a.startswith("feature:")
+    }
+    assert feature_alerts and feature_alerts <= dependent
+    assert {"log_limit_bal", "pay_status_0"} <= feature_alerts
+    not_dependent = {k for k, v in result["features"].items() if k not in dependent}
+    assert all(result["features"][k]["status"] == "ok" for k in not_dependent)
+
+    # Outcomes, then performance: the same AUC, Brier, ECE and KS as `bankrisk evaluate`.
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["monitor", "outcomes", "--log", plain_url, "--data", str(held_out), "--json"]
+    )
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["matched"] == len(raw)
+    again = runner.invoke(
+        app, ["monitor", "outcomes", "--log", plain_url, "--data", str(held_out), "--json"]
+    )
+    assert json.loads(again.stdout)["unchanged"] == len(raw)
+    perf = runner.invoke(
+        app,
+        [
+            "monitor",
+            "performance",
+            "--log",
+            plain_url,
+            "--json",
+            "--report",
+            str(tmp_path / "perf.html"),
+        ],
+    )
+    assert perf.exit_code == 0, perf.stderr
+    performance = json.loads(perf.stdout)
+    expected = evaluate_bundle(model_dir, held_out)["metrics"]
+    for key in ("roc_auc", "brier", "ece", "ks"):
+        assert abs(performance[key] - expected[key]) < 1e-9, key
+    assert performance["n"] == len(raw)
+    assert sum(g["defaults"] for g in performance["grades"]) == int(frame[TARGET].sum())
+    assert pd.Series([g["grade"] for g in performance["grades"]]).is_unique

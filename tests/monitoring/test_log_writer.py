@@ -1,0 +1,176 @@
+"""The background log writer on real databases: every row lands, submit never blocks when the
+store is down, drops are counted, memory stays bounded, it recovers by itself, close flushes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bankrisk.monitoring.log_writer import PredictionLogWriter
+from bankrisk.monitoring.prediction_log import PredictionStore, open_store
+from monitoring.postgres import PostgresServer, free_port
+from monitoring.support import prediction_row
+
+
+def store_at(url: str, **kwargs: object) -> PredictionStore:
+    store = open_store(url, connect_timeout=1, **kwargs)  # type: ignore[arg-type]
+    assert store is not None
+    return store
+
+
+def wait_until(condition: object, timeout: float = 30.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_every_submitted_row_lands(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'log.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    store = store_at(url)
+    writer = PredictionLogWriter(store, max_rows=5000, batch_size=100, flush_seconds=0.05)
+    for i in range(2500):
+        assert writer.submit(prediction_row(i))
+    assert writer.flush(30)
+    assert store.count_predictions() == 2500
+    assert writer.close(10)
+    assert writer.dropped == 0 and writer.written == 2500
+    ids = {r["request_id"] for r in store.read_predictions()}
+    assert ids == {f"req-{i}" for i in range(2500)}
+
+
+def test_close_flushes_what_is_queued(tmp_path: Path) -> None:
+    store = store_at(f"sqlite:///{tmp_path / 'log.db'}")
+    # A long flush interval: without close() the rows would still be waiting.
+    writer = PredictionLogWriter(store, batch_size=10_000, flush_seconds=30)
+    for i in range(300):
+        writer.submit(prediction_row(i))
+    start = time.monotonic()
+    assert writer.close(10)
+    assert time.monotonic() - start < 5
+    assert store.count_predictions() == 300
+    assert not writer.submit(prediction_row(1)) and writer.dropped == 1
+
+
+def test_a_malformed_row_is_dropped_not_retried(tmp_path: Path) -> None:
+    store = store_at(f"sqlite:///{tmp_path / 'log.db'}")
+    drops: list[int] = []
+    writer = PredictionLogWriter(store, flush_seconds=0.05, on_drop=drops.append)
+    writer.submit(prediction_row(1))
+    writer.submit({"request_id": "broken"})  # no PD
+    writer.submit(prediction_row(2))
+    assert writer.close(10) is True or writer.dropped == 1
+    assert store.count_predictions() == 2 and writer.dropped == 1 and sum(drops) == 1
+
+
+def test_unreachable_store_never_blocks_and_counts_drops() -> None:
+    # Nothing listens on this port: every insert fails at once.
+    url = f"postgresql+pg8000://postgres@127.0.0.1:{free_port()}/postgres"
+    store = open_store(url, connect_timeout=1, create=False)
+    assert store is not None
+    drops: list[int] = []
+    writer = PredictionLogWriter(
+        store,
+        max_rows=200,
+        batch_size=50,
+        flush_seconds=0.02,
+        max_backoff_seconds=0.2,
+        on_drop=drops.append,
+    )
+    start = time.monotonic()
+    for i in range(5000):
+        writer.submit(prediction_row(i))
+        assert writer.held <= 200
+    assert time.monotonic() - start < 2.0  # 5,000 submits, none waits for the store
+    assert writer.dropped >= 4800 and sum(drops) == writer.dropped
+    assert wait_until(lambda: writer.failures >= 1, 10)
+    assert writer.close(0.5) is False  # could not flush: the rest is dropped and counted
+    assert writer.dropped == 5000 and writer.written == 0
+
+
+def test_postgres_down_then_back_recovers_by_itself(postgres: PostgresServer, pg_url: str) -> None:
+    store = store_at(pg_url)
+    writer = PredictionLogWriter(
+        store, max_rows=300, batch_size=50, flush_seconds=0.05, max_backoff_seconds=0.5
+    )
+    for i in range(100):
+        writer.submit(prediction_row(i))
+    assert writer.flush(30) and store.count_predictions() == 100
+
+    postgres.stop()
+    try:
+        start = time.monotonic()
+        for i in range(100, 2100):
+            writer.submit(prediction_row(i))
+            assert writer.held <= 300
+        assert time.monotonic() - start < 3.0
+        assert wait_until(lambda: writer.failures > 0, 10)
+        assert writer.dropped >= 2000 - 300
+    finally:
+        postgres.start()
+    postgres.wait_ready()
+    # Back up: what was held lands without any help, and new rows flow again.
+    assert wait_until(lambda: writer.held == 0, 30), writer.last_error
+    for i in range(5000, 5100):
+        assert writer.submit(prediction_row(i))
+    assert writer.close(30)
+    total = store.count_predictions()
+    assert total == writer.written == 100 + (2000 - writer.dropped) + 100
+    assert writer.dropped + writer.written == 2200
+
+
+def test_the_writer_path_needs_no_numpy_pandas_or_scipy() -> None:
+    """The service side (writer, store, streaming PSI) runs on the light serving install."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bankrisk.monitoring.log_writer, bankrisk.monitoring.psi; "
+        "heavy = {'numpy', 'pandas', 'scipy', 'sklearn', 'matplotlib'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_sigterm_handler_flushes_the_queue_before_exit(tmp_path: Path) -> None:
+    """The shutdown pattern the service uses: on SIGTERM, close() writes what is queued."""
+    import signal
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    script = f"""
+import signal, sys, time
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+from bankrisk.monitoring.log_writer import PredictionLogWriter
+from bankrisk.monitoring.prediction_log import open_store
+from monitoring.support import prediction_row
+writer = PredictionLogWriter(open_store({url!r}), batch_size=10_000, flush_seconds=60)
+def stop(*_):
+    writer.close(10)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+for i in range(1000):
+    writer.submit(prediction_row(i))
+print("ready", flush=True)
+time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    store = store_at(url)
+    assert store.count_predictions() == 0  # still queued: the flush interval is a minute
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert store.count_predictions() == 1000

@@ -1,0 +1,165 @@
+"""`bankrisk serve` with a prediction log, as a real process: SIGTERM in the middle of load
+loses no logged row (every customer in a 200 answer is in the log), and a malformed log URL
+stops start-up with one CRITICAL line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from bankrisk.monitoring.prediction_log import open_store
+from serving.processes import BANKRISK, JsonLines, clean_env, free_port, serve_command, wait_ready
+from serving.support import customer
+
+LOAD_THREADS = 4
+
+
+class Load(threading.Thread):
+    """Posts single customers and small batches back to back until the server goes away;
+    counts the customers in 200 answers and remembers their request ids."""
+
+    def __init__(self, port: int, number: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.number = number
+        self.answered: dict[str, int] = {}  # request id -> customers in its 200 answer
+        self.other_statuses: list[int] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 30  # a bound, should the server never stop
+        i = 0
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10) as client:
+            while not self.halt.is_set() and time.monotonic() < deadline:
+                i += 1
+                batch = i % 5 == 0
+                records = [customer(customer_id=f"T{self.number}-{i}-{k}") for k in range(25)]
+                try:
+                    if batch:
+                        response = client.post("/v1/predict/batch", json={"records": records})
+                    else:
+                        response = client.post("/v1/predict", json=records[0])
+                except httpx.TransportError:
+                    if self.halt.is_set():
+                        return
+                    time.sleep(0.01)  # the server is stopping: new connections are refused
+                    continue
+                if response.status_code == 200:
+                    self.answered[response.json()["request_id"]] = 25 if batch else 1
+                else:
+                    self.other_statuses.append(response.status_code)
+
+
+def test_sigterm_under_load_flushes_every_answered_customer_to_the_log(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "predictions.db"
+    port = free_port()
+    env = clean_env(
+        BANKRISK_PREDICTION_LOG=f"sqlite:///{db}",
+        # Room for everything this load sends: the test is about the flush, not about drops.
+        BANKRISK_PREDICTION_LOG_QUEUE="1000000",
+        # A long wait between inserts: much is still buffered when SIGTERM comes.
+        BANKRISK_PREDICTION_LOG_FLUSH_SECONDS="2",
+        BANKRISK_PREDICTION_LOG_BATCH="100000",
+    )
+    process = subprocess.Popen(
+        serve_command(bundle_dir, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        log = JsonLines(process.stdout)  # type: ignore[arg-type]
+        wait_ready(process, port)
+        loads = [Load(port, n) for n in range(LOAD_THREADS)]
+        for load in loads:
+            load.start()
+        time.sleep(2.5)
+        process.send_signal(signal.SIGTERM)
+        closed = log.wait_for("prediction log closed")
+        returncode = process.wait(timeout=30)
+        for load in loads:
+            load.halt.set()
+            load.join(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    stderr = process.stderr.read()  # type: ignore[union-attr]
+
+    assert returncode == 0, stderr
+    assert "Traceback" not in stderr
+    answered: dict[str, int] = {}
+    for load in loads:
+        assert load.other_statuses == []
+        answered.update(load.answered)
+    customers = sum(answered.values())
+    assert customers > 100 and any(n == 25 for n in answered.values())
+    store = open_store(f"sqlite:///{db}")
+    assert store is not None
+    try:
+        rows = store.read_predictions()
+    finally:
+        store.close()
+    assert len(rows) == customers
+    by_request: dict[str, int] = {}
+    for row in rows:
+        by_request[row["request_id"]] = by_request.get(row["request_id"], 0) + 1
+    assert by_request == answered
+    assert closed["severity"] == "INFO"
+    assert closed["written"] == customers and closed["dropped"] == 0
+
+
+def test_a_malformed_log_url_exits_2_with_one_critical_line(bundle_dir: Path) -> None:
+    done = subprocess.run(
+        [str(BANKRISK), "serve", "--model-dir", str(bundle_dir), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(BANKRISK_PREDICTION_LOG="not a url://x"),
+        check=False,
+    )
+
+    assert done.returncode == 2
+    (line,) = [json.loads(text) for text in done.stdout.splitlines()]
+    assert line["severity"] == "CRITICAL"
+    assert line["message"].startswith("cannot serve: BANKRISK_PREDICTION_LOG: prediction log URL")
+    assert "not a SQLAlchemy URL" in line["message"]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_store_that_is_down_does_not_stop_start_up(bundle_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(BANKRISK_PREDICTION_LOG=f"postgresql+pg8000://u@127.0.0.1:{free_port()}/db")
+    process = subprocess.Popen(
+        serve_command(bundle_dir, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        wait_ready(process, port)
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json=customer(), timeout=10)
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 0, stderr
+    (closed,) = [
+        json.loads(line) for line in stdout.splitlines() if '"prediction log closed' in line
+    ]
+    assert closed["severity"] == "WARNING" and closed["dropped"] == 1
