@@ -22,6 +22,7 @@ Plain numpy, vectorised over rows: a single request runs it on a (1, 23) array.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from string import Formatter
 from typing import Any, TypedDict
 
 import numpy as np
@@ -276,6 +277,15 @@ REASON_CODES: tuple[ReasonCode, ...] = (
     ),
 )
 _CODE_INDEX = {r.code: j for j, r in enumerate(REASON_CODES)}
+# The template fields formatted with `_Value`'s own specs ({x:month}, {x:delay}).
+_CUSTOM_SPEC_FIELDS = frozenset(
+    field
+    for r in REASON_CODES
+    for a in r.attributes
+    for template in (a.text, a.value)
+    for _, field, spec, _ in Formatter().parse(template)
+    if field and spec in ("month", "delay")
+)
 _CODES = np.arange(len(REASON_CODES))
 # ADVERSE[j, a]: attribute a of reason code j may be stated (padded with False).
 _N_ATTRIBUTES = max(len(r.attributes) for r in REASON_CODES)
@@ -325,18 +335,34 @@ class Measured:
     `REASON_CODES[j].attributes`, and the named values its templates use (one dict per code)."""
 
     index: np.ndarray
-    values: tuple[dict[str, np.ndarray], ...]
+    values: tuple[dict[str, Any], ...]  # numpy arrays, or lists after `as_lists`
     cut: float  # ReasonPolicy.low_credit_limit, for the templates
 
     def key(self, i: int, j: int) -> str:
         return REASON_CODES[j].attributes[int(self.index[i, j])].key
 
-    def describe(self, i: int, j: int) -> tuple[Attribute, str, str]:
-        """Row i's attribute of code j, with its value and text."""
-        attribute = REASON_CODES[j].attributes[int(self.index[i, j])]
-        named = {name: _Value(v[i]) for name, v in self.values[j].items()}
-        named["cut"] = _Value(self.cut)
+    def describe(
+        self, i: int, j: int, attribute_index: int | None = None
+    ) -> tuple[Attribute, str, str]:
+        """Row i's attribute of code j (`index[i, j]`, unless the caller has it), with its
+        value and text.
+
+        The values are Python floats (`as_lists`), wrapped in `_Value` only where a template
+        uses one of its own specs: the rest format in C, which matters for a large batch."""
+        if attribute_index is None:
+            attribute_index = int(self.index[i, j])
+        attribute = REASON_CODES[j].attributes[attribute_index]
+        named: dict[str, float] = {
+            name: _Value(v[i]) if name in _CUSTOM_SPEC_FIELDS else v[i]
+            for name, v in self.values[j].items()
+        }
+        named["cut"] = self.cut
         return attribute, attribute.value.format_map(named), attribute.text.format_map(named)
+
+    def as_lists(self) -> Measured:
+        """The same measurement with Python lists for values (one conversion per array)."""
+        lists = tuple({name: v.tolist() for name, v in code.items()} for code in self.values)
+        return Measured(self.index, lists, self.cut)
 
 
 def measure(raw: np.ndarray, features: np.ndarray, policy: ReasonPolicy) -> Measured:
@@ -404,9 +430,16 @@ def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
     eligible = (by_group >= MIN_CONTRIBUTION) & ADVERSE[_CODES, measured.index]
     # Largest contribution first (stable: ties keep the REASON_CODES order), eligible only.
     order = np.argsort(-by_group, axis=1, kind="stable")
+    measured = measured.as_lists()
     out: list[list[Reason]] = []
-    for i, (row_order, row_eligible) in enumerate(
-        zip(order.tolist(), eligible.tolist(), strict=True)
+    for i, (row_order, row_eligible, row_index, row_contribution) in enumerate(
+        zip(
+            order.tolist(),
+            eligible.tolist(),
+            measured.index.tolist(),
+            by_group.tolist(),
+            strict=True,
+        )
     ):
         reasons: list[Reason] = []
         for j in row_order:
@@ -414,7 +447,7 @@ def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
                 continue
             if len(reasons) == MAX_REASONS:
                 break
-            attribute, value, text = measured.describe(i, j)
+            attribute, value, text = measured.describe(i, j, row_index[j])
             code = REASON_CODES[j]
             reasons.append(
                 {
@@ -424,7 +457,7 @@ def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
                     "attribute": attribute.key,
                     "value": value,
                     "text": text,
-                    "contribution": round(float(by_group[i, j]), 4),
+                    "contribution": round(row_contribution[j], 4),
                 }
             )
         out.append(reasons)
