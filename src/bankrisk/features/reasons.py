@@ -21,7 +21,7 @@ Plain numpy, vectorised over rows: a single request runs it on a (1, 23) array.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any, TypedDict
 
@@ -279,12 +279,12 @@ REASON_CODES: tuple[ReasonCode, ...] = (
 _CODE_INDEX = {r.code: j for j, r in enumerate(REASON_CODES)}
 # The template fields formatted with `_Value`'s own specs ({x:month}, {x:delay}).
 _CUSTOM_SPEC_FIELDS = frozenset(
-    field
+    name
     for r in REASON_CODES
     for a in r.attributes
     for template in (a.text, a.value)
-    for _, field, spec, _ in Formatter().parse(template)
-    if field and spec in ("month", "delay")
+    for _, name, spec, _ in Formatter().parse(template)
+    if name and spec in ("month", "delay")
 )
 _CODES = np.arange(len(REASON_CODES))
 # ADVERSE[j, a]: attribute a of reason code j may be stated (padded with False).
@@ -335,8 +335,9 @@ class Measured:
     `REASON_CODES[j].attributes`, and the named values its templates use (one dict per code)."""
 
     index: np.ndarray
-    values: tuple[dict[str, Any], ...]  # numpy arrays, or lists after `as_lists`
+    values: tuple[dict[str, np.ndarray], ...]
     cut: float  # ReasonPolicy.low_credit_limit, for the templates
+    _lists: dict[int, dict[str, list[float]]] = field(default_factory=dict, repr=False)
 
     def key(self, i: int, j: int) -> str:
         return REASON_CODES[j].attributes[int(self.index[i, j])].key
@@ -347,22 +348,25 @@ class Measured:
         """Row i's attribute of code j (`index[i, j]`, unless the caller has it), with its
         value and text.
 
-        The values are Python floats (`as_lists`), wrapped in `_Value` only where a template
+        The values are Python floats (`listed`), wrapped in `_Value` only where a template
         uses one of its own specs: the rest format in C, which matters for a large batch."""
         if attribute_index is None:
             attribute_index = int(self.index[i, j])
         attribute = REASON_CODES[j].attributes[attribute_index]
         named: dict[str, float] = {
             name: _Value(v[i]) if name in _CUSTOM_SPEC_FIELDS else v[i]
-            for name, v in self.values[j].items()
+            for name, v in self.listed(j).items()
         }
         named["cut"] = self.cut
         return attribute, attribute.value.format_map(named), attribute.text.format_map(named)
 
-    def as_lists(self) -> Measured:
-        """The same measurement with Python lists for values (one conversion per array)."""
-        lists = tuple({name: v.tolist() for name, v in code.items()} for code in self.values)
-        return Measured(self.index, lists, self.cut)
+    def listed(self, j: int) -> dict[str, list[float]]:
+        """Code j's values as Python lists, converted once, when first needed: formatting a
+        Python float is done in C, a numpy scalar is not (matters for a large batch)."""
+        cache = self._lists.get(j)
+        if cache is None:
+            cache = self._lists[j] = {name: v.tolist() for name, v in self.values[j].items()}
+        return cache
 
 
 def measure(raw: np.ndarray, features: np.ndarray, policy: ReasonPolicy) -> Measured:
@@ -430,7 +434,6 @@ def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
     eligible = (by_group >= MIN_CONTRIBUTION) & ADVERSE[_CODES, measured.index]
     # Largest contribution first (stable: ties keep the REASON_CODES order), eligible only.
     order = np.argsort(-by_group, axis=1, kind="stable")
-    measured = measured.as_lists()
     out: list[list[Reason]] = []
     for i, (row_order, row_eligible, row_index, row_contribution) in enumerate(
         zip(
