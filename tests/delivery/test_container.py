@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from system_deps import install_system_deps
+
 REPO = Path(__file__).resolve().parents[2]
 MAX_IMAGE_BYTES = 350_000_000
 
@@ -22,13 +24,8 @@ MAX_IMAGE_BYTES = 350_000_000
 @pytest.mark.timeout(900)
 def test_image_builds_serves_and_predicts_like_the_bundle(tmp_path: Path) -> None:
     assert os.geteuid() == 0, "the container test needs root (it starts a private dockerd)"
-    deps = subprocess.run(
-        ["make", "--no-print-directory", "-f", "deploy/delivery.mk", "system-deps"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    deps = install_system_deps()
+    assert deps is not None
     assert deps.returncode == 0, f"make system-deps failed:\n{deps.stdout}{deps.stderr}"
 
     bundle = tmp_path / "bundle"

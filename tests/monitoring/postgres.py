@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from system_deps import install_system_deps
+
 PG_USER = "postgres"
 
 
@@ -41,14 +42,8 @@ def _bin_dir() -> Path | None:
 def postgres_bin_dir() -> Path:
     """The PostgreSQL binaries; installed when missing and root, else the test is skipped."""
     found = _bin_dir()
-    if found is None and os.geteuid() == 0:
-        subprocess.run(
-            ["make", "--no-print-directory", "-f", "deploy/delivery.mk", "system-deps"],
-            cwd=REPO,
-            capture_output=True,
-            timeout=900,
-            check=False,
-        )
+    if found is None:
+        install_system_deps()
         found = _bin_dir()
     if found is None:
         pytest.skip(

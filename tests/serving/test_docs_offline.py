@@ -6,7 +6,6 @@ unresolvable, and the rendered page must list the scoring operations.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -18,22 +17,15 @@ import pytest
 
 from serving.processes import BANKRISK, clean_env, free_port, wait_ready
 from serving.support import Api
-
-REPO = Path(__file__).resolve().parents[2]
+from system_deps import install_system_deps
 
 
 def chromium() -> str:
     """The chromium binary; installed with `make system-deps` (as the container test does)
     when missing and root, else the test is skipped saying why."""
     found = shutil.which("chromium")
-    if found is None and os.geteuid() == 0:
-        subprocess.run(
-            ["make", "--no-print-directory", "-f", "deploy/delivery.mk", "system-deps"],
-            cwd=REPO,
-            capture_output=True,
-            timeout=900,
-            check=False,
-        )
+    if found is None:
+        install_system_deps()
         found = shutil.which("chromium")
     if found is None:
         pytest.skip("chromium is not installed (`make -f deploy/delivery.mk system-deps`)")

@@ -1,0 +1,24 @@
+"""`make system-deps` for the tests that need a Debian package (Docker engine, Chromium,
+PostgreSQL): the one target installs whatever of them is missing, so CI needs no step of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def install_system_deps() -> subprocess.CompletedProcess[str] | None:
+    """Run `make system-deps` as root (apt); None, doing nothing, when not root."""
+    if os.geteuid() != 0:
+        return None
+    return subprocess.run(
+        ["make", "--no-print-directory", "-f", "deploy/delivery.mk", "system-deps"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
