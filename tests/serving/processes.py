@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -55,6 +57,26 @@ def wait_ready(process: subprocess.Popen[str], port: int) -> None:
             pass
         time.sleep(0.1)
     pytest.fail(f"server not ready on port {port} within {READY_WITHIN_S:.0f} s")
+
+
+@contextmanager
+def served(model_dir: Path, **env: str) -> Iterator[str]:
+    """A quiet `bankrisk serve` on a free port with `env` settings; yields its base URL and
+    kills it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        serve_command(model_dir, port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(**env),
+    )
+    try:
+        wait_ready(process, port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
 
 
 class JsonLines:

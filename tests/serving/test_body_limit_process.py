@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.processes import BANKRISK, clean_env, free_port, wait_ready
+from serving.processes import served
 from serving.support import customer
 
 LIMIT = 8_000_000  # the default BANKRISK_MAX_BODY_BYTES
@@ -27,20 +27,8 @@ SIZES = [9_000_000, 20_000_000]
 
 @pytest.fixture(scope="module")
 def base_url(bundle_dir: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BANKRISK), "serve", "--model-dir", str(bundle_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=clean_env(BANKRISK_API_KEYS="right-key"),
-    )
-    try:
-        wait_ready(process, port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with served(bundle_dir, BANKRISK_API_KEYS="right-key") as url:
+        yield url
 
 
 def oversized(size: int) -> bytes:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.processes import BANKRISK, clean_env, free_port, wait_ready
+from serving.processes import served
 from serving.support import Api
 from system_deps import install_system_deps
 
@@ -34,20 +34,8 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def base_url(bundle_dir: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BANKRISK), "serve", "--model-dir", str(bundle_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=clean_env(),
-    )
-    try:
-        wait_ready(process, port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with served(bundle_dir) as url:
+        yield url
 
 
 def browse(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
