@@ -1,15 +1,15 @@
-"""End to end without the service: the champion trained on the shared data scores its held-out
-rows, they go through the PredictionLogWriter into SQLite, then `bankrisk monitor` finds no
-drift in them, finds exactly the inputs we shifted (and the features built from them), and
-back-tests them to the same metrics as `bankrisk evaluate`."""
+"""End to end through the real service: a `bankrisk serve` process with the SQLite prediction
+log on scores the held-out rows of the champion trained on the shared data; then `bankrisk
+monitor` finds no drift in them, finds exactly the inputs we shifted (and the features built
+from them), and back-tests them to the same metrics as `bankrisk evaluate`."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,13 +21,13 @@ from bankrisk.data.training_data import read_training_data
 from bankrisk.evaluation.evaluate import evaluate_bundle
 from bankrisk.monitoring.prediction_log import open_store
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
-from monitoring.support import log_scored
+from serving.processes import served
 
 if TYPE_CHECKING:
     from conftest import Trained
 
 pytestmark = pytest.mark.slow
-START = datetime(2026, 9, 1, tzinfo=UTC)
+BATCH = 2_000
 LIMIT, PAY0 = FIELD_NAMES.index("LIMIT_BAL"), FIELD_NAMES.index("PAY_0")
 
 
@@ -37,6 +37,23 @@ def shift(raw: np.ndarray) -> np.ndarray:
     out[:, LIMIT] *= 3
     out[:, PAY0] = np.minimum(out[:, PAY0] + 2, 8)
     return out
+
+
+def serve_and_log(model_dir: Path, url: str, raw: np.ndarray, ids: list[str]) -> None:
+    """Score every row through /v1/predict/batch of a real server logging to `url`; stopping
+    the server (SIGTERM) flushes the log, which then holds every row."""
+    with served(model_dir, BANKRISK_PREDICTION_LOG=url) as base, httpx.Client() as client:
+        for start in range(0, len(raw), BATCH):
+            records = [
+                {"customer_id": ids[i], **dict(zip(FIELD_NAMES, raw[i].tolist(), strict=True))}
+                for i in range(start, min(start + BATCH, len(raw)))
+            ]
+            answer = client.post(f"{base}/v1/predict/batch", json={"records": records}, timeout=60)
+            assert answer.status_code == 200, answer.text
+    store = open_store(url)
+    assert store is not None
+    assert store.count_predictions() == len(raw)
+    store.close()
 
 
 def drift(url: str, model_dir: Path) -> tuple[int, dict]:
@@ -59,9 +76,7 @@ def test_monitoring_end_to_end(trained: Trained, shared_csv: Path, tmp_path: Pat
 
     plain_url, shifted_url = (f"sqlite:///{tmp_path / n}.db" for n in ("plain", "shifted"))
     for url, values in ((plain_url, raw), (shifted_url, shift(raw))):
-        store = open_store(url)
-        assert store is not None
-        assert log_scored(store, bundle, values, ids, START, timedelta(minutes=30)) == len(raw)
+        serve_and_log(model_dir, url, values, ids)
 
     # Untouched traffic: no alert.
     code, result = drift(plain_url, model_dir)

@@ -61,8 +61,8 @@ def wait_ready(process: subprocess.Popen[str], port: int) -> None:
 
 @contextmanager
 def served(model_dir: Path, **env: str) -> Iterator[str]:
-    """A quiet `bankrisk serve` on a free port with `env` settings; yields its base URL and
-    kills it afterwards."""
+    """A quiet `bankrisk serve` on a free port with `env` settings; yields its base URL, then
+    stops it with SIGTERM (which flushes the prediction log), killing it if it hangs."""
     port = free_port()
     process = subprocess.Popen(
         serve_command(model_dir, port),
@@ -75,8 +75,12 @@ def served(model_dir: Path, **env: str) -> Iterator[str]:
         wait_ready(process, port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.kill()
-        process.wait(timeout=10)
+        process.terminate()
+        try:
+            process.wait(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 class JsonLines:
