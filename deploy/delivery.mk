@@ -139,3 +139,8 @@ canary-rollback: ## Canary back to 0% [REVISION=name: 100% to that revision]
 
 canary-status: ## Show revisions and traffic
 	$(Q)$(CANARY) status
+
+# Operations (deploy/monitoring/): alerts, dashboard, SLO; see the README's Operations section.
+.PHONY: monitoring-up
+monitoring-up: system-deps ## The API with Prometheus (rules, alerts) and Grafana if installed, on 127.0.0.1 until Ctrl-C
+	MODEL_DIR=$(MODEL_DIR) BANKRISK=$(VENV)/bin/bankrisk bash deploy/monitoring/up.sh

@@ -1,5 +1,6 @@
 """Shared fixtures: the read-only data files in ../shared/data (never copied into the repo),
-and one champion trained on them per test session (for tests/training and tests/model)."""
+one champion trained on them per test session (for tests/training and tests/model), and one
+small real bundle with reference distributions (monitoring and operations tests)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,28 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> Train
     )
     report = run_training(shared_csv, settings, settings.model_dir, lambda _: None)
     return Trained(settings, report, workdir)
+
+
+@pytest.fixture(scope="session")
+def small_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real bundle (tests/factories) with reference distributions of its training
+    rows, as training writes them."""
+    from bankrisk.monitoring.reference import reference_profiles
+    from bankrisk.schema import FIELD_NAMES
+    from factories import make_bundle, make_raw
+
+    bundle = make_bundle()
+    raw, _ = make_raw(3000, seed=5)
+    names = [f["name"] for f in bundle.describe()["features"]]
+    features = bundle.features(raw)
+    bundle.metadata["reference_distributions"] = reference_profiles(
+        {
+            **{name: raw[:, j] for j, name in enumerate(FIELD_NAMES)},
+            **{f"feature:{n}": features[:, i] for i, n in enumerate(names)},
+            "probability_of_default": bundle.predict_pd(raw),
+        }
+    )
+    bundle.metadata["data_fingerprint"]["dev_rows"] = 3000
+    directory = tmp_path_factory.mktemp("small-bundle")
+    bundle.save(directory)
+    return directory

@@ -1,0 +1,183 @@
+"""The rules and the dashboard against a real Prometheus scraping a real `bankrisk serve`.
+
+`deploy/monitoring/up.sh` (what `make monitoring-up` runs) starts both, and Alertmanager, on
+127.0.0.1 with free ports, a temporary data directory and a 1 s scrape and evaluation interval;
+real traffic goes to the API (single customers, a batch, refused requests); then every recording
+rule and every dashboard query must return data, Prometheus must have loaded every rule without
+error and found its Alertmanager, and no alert may fire on a healthy service.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from factories import make_raw
+from operations.support import MONITORING, debian_tool, panel_queries, rules
+from serving.processes import BANKRISK, WAIT_S, clean_env, free_port, wait_ready
+from serving.support import to_customer
+
+SCRAPE = 1.0  # seconds
+DATA_WITHIN_S = 45.0
+
+
+@dataclass(frozen=True)
+class Stack:
+    api: str
+    prometheus: str
+    alertmanager: str
+
+    def query(self, expr: str) -> dict[str, Any]:
+        """Prometheus' answer to an instant query (its JSON), whatever the status."""
+        response = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10)
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+def _wait_prometheus(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"up.sh exited early with {process.returncode}"
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"Prometheus not ready at {url} within {WAIT_S:.0f} s")
+
+
+def _send_traffic(api: str) -> None:
+    raw, _ = make_raw(60, seed=3)
+    customers = [to_customer(row, f"OPS-{i}") for i, row in enumerate(raw)]
+    with httpx.Client(base_url=api, timeout=10) as client:
+        for one in customers[:40]:
+            assert client.post("/v1/predict", json=one).status_code == 200
+        assert client.post("/predict", json=customers[40]).status_code == 200
+        batch = client.post("/v1/predict/batch", json={"records": customers[41:]})
+        assert batch.status_code == 200, batch.text
+        assert client.post("/v1/predict", json={"LIMIT_BAL": -1}).status_code == 422
+        assert client.get("/no-such-route").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus_bin = debian_tool("prometheus")
+    alertmanager_bin = debian_tool("prometheus-alertmanager")
+    state = tmp_path_factory.mktemp("monitoring-up")
+    port, prometheus_port, alertmanager_port = free_port(), free_port(), free_port()
+    env = clean_env(
+        MODEL_DIR=str(small_bundle_dir),
+        PORT=str(port),
+        PROMETHEUS_PORT=str(prometheus_port),
+        ALERTMANAGER_PORT=str(alertmanager_port),
+        ALERTMANAGER=alertmanager_bin,
+        GRAFANA="no-grafana-in-tests",
+        SCRAPE_INTERVAL=f"{SCRAPE:.0f}s",
+        STATE_DIR=str(state),
+        BANKRISK=str(BANKRISK),
+        PROMETHEUS=prometheus_bin,
+        BANKRISK_PREDICTION_LOG=f"sqlite:///{state / 'predictions.db'}",
+    )
+    process = subprocess.Popen(
+        ["bash", str(MONITORING / "up.sh")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        text=True,
+    )
+    try:
+        wait_ready(process, port)
+        url = f"http://127.0.0.1:{prometheus_port}"
+        _wait_prometheus(url, process)
+        stack = Stack(f"http://127.0.0.1:{port}", url, f"http://127.0.0.1:{alertmanager_port}")
+        _send_traffic(stack.api)
+        time.sleep(3 * SCRAPE)  # the counters' first samples, then more traffic: rates move
+        _send_traffic(stack.api)
+        yield stack
+    finally:
+        # On SIGTERM up.sh stops what it started (server, Prometheus, Alertmanager).
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _without_data(stack: Stack, queries: list[tuple[str, str]]) -> list[str]:
+    """The queries still empty once the deadline passes (each retried until it has data)."""
+    pending = dict(queries)
+    deadline = time.monotonic() + DATA_WITHIN_S
+    while pending and time.monotonic() < deadline:
+        for name, expr in list(pending.items()):
+            answer = stack.query(expr)
+            assert answer["status"] == "success", (name, expr, answer)
+            if answer["data"]["result"]:
+                del pending[name]
+        time.sleep(SCRAPE)
+    return [f"{name}: {expr}" for name, expr in pending.items()]
+
+
+def test_every_recording_rule_returns_data(stack: Stack) -> None:
+    records = [(rule["record"], rule["record"]) for rule in rules("record")]
+    assert not _without_data(stack, records)
+
+
+def test_every_dashboard_query_returns_data(stack: Stack) -> None:
+    queries = [(f"{title} [{i}]", expr) for i, (title, expr) in enumerate(panel_queries())]
+    assert not _without_data(stack, queries)
+
+
+def test_the_psi_gauge_and_the_prediction_log_are_scraped(stack: Stack) -> None:
+    """The drift and log panels show real values, not only series: rows were counted."""
+    assert not _without_data(
+        stack,
+        [
+            ("psi window", "bankrisk_feature_psi_window_rows > 0"),
+            ("log written", "bankrisk_prediction_log_written_total > 0"),
+            ("decisions", 'sum by (decision) (bankrisk_predictions_total{role!="shadow"}) > 0'),
+        ],
+    )
+
+
+def test_prometheus_loaded_every_rule_and_none_fails(stack: Stack) -> None:
+    groups = httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    loaded = [rule for group in groups for rule in group["rules"]]
+    assert len(loaded) == len(rules("record")) + len(rules("alert"))
+    unhealthy = [(r["name"], r.get("lastError")) for r in loaded if r["health"] == "err"]
+    assert not unhealthy
+
+
+def test_no_alert_fires_on_a_healthy_service(stack: Stack) -> None:
+    assert not _without_data(stack, [("scored", "job:bankrisk_predictions:rate5m > 0")])
+    alerts = httpx.get(f"{stack.prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    assert not [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"]
+
+
+def test_prometheus_rejects_a_bad_query(stack: Stack) -> None:
+    """The checks above would catch a panel whose PromQL does not parse."""
+    answer = stack.query("sum by (route) (rate(bankrisk_http_requests_total[5m])")
+    assert answer["status"] == "error" and answer["errorType"] == "bad_data"
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager_it_started_with(stack: Stack) -> None:
+    deadline = time.monotonic() + DATA_WITHIN_S
+    active: list[dict[str, str]] = []
+    while not active and time.monotonic() < deadline:
+        answer = httpx.get(f"{stack.prometheus}/api/v1/alertmanagers", timeout=10).json()
+        active = answer["data"]["activeAlertmanagers"]
+        time.sleep(SCRAPE)
+    assert [a["url"] for a in active] == [f"{stack.alertmanager}/api/v2/alerts"]
+    status = httpx.get(f"{stack.alertmanager}/api/v2/status", timeout=10).json()
+    assert "pager" in status["config"]["original"] and "ticket" in status["config"]["original"]
