@@ -3,6 +3,7 @@
 #
 #   make image [VERSION=N]                     # fetches the bundle if missing, then builds
 #   docker build --build-arg MODEL_VERSION=7 -t bankrisk:dev .
+#   docker build --build-arg FEATURES=true -t bankrisk:features .   # with Feast (by-id scoring)
 #
 # The build context is an allowlist (.dockerignore); models/champion/ must hold the bundle.
 # No `# syntax=` line on purpose: it would pull a frontend image (none can be pulled offline).
@@ -23,10 +24,17 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 
-# Dependencies first: this layer is reused until requirements/serve.txt changes.
-COPY requirements/serve.txt requirements/serve.txt
+# Dependencies first: this layer is reused until the requirements change. The default image
+# has no feature-store client; `--build-arg FEATURES=true` adds Feast (scoring by customer id,
+# README "Feature store"; 40 more packages, pandas and pyarrow among them).
+ARG FEATURES=false
+COPY requirements/serve.txt requirements/serve-features.txt requirements/
 RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
-        -r requirements/serve.txt
+        -r requirements/serve.txt \
+    && if [ "$FEATURES" = true ]; then \
+        /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
+            -r requirements/serve-features.txt; \
+    fi
 
 COPY pyproject.toml README.md ./
 COPY src/ src/

@@ -11,7 +11,7 @@ MODEL_DIR ?= models/champion
 DATA ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: help install run train serve test lint typecheck unit mlflow-ui benchmark-quality benchmark-serving clean
+.PHONY: help install run train serve test lint typecheck unit mlflow-ui benchmark-quality benchmark-serving benchmark-batch clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ benchmark-quality: install ## 5-fold CV of the whole training pipeline on DATA (
 benchmark-serving: install ## Load-test the API vs its floor and `mlflow models serve` (needs a champion)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python benchmarks/serving.py --model-dir $(MODEL_DIR)
+
+benchmark-batch: install ## Rows/s and peak RSS: `bankrisk score`, Spark local[2], mlflow.pyfunc on 1M rows (needs a champion)
+	$(VENV)/bin/python benchmarks/batch_scoring.py --model-dir $(MODEL_DIR) $(DATA_ARG)
 
 include deploy/delivery.mk
 

@@ -18,6 +18,11 @@ BANKRISK_PREDICTION_LOG=off); both are driven alternately and the log-on through
 concurrency 32 is compared with the log-off one of the same round (goal >= 0.9x).
 `--log-only` runs just these two servers at concurrency 1 and 32.
 
+The cost of a shadow challenger: a `bankrisk serve` with BANKRISK_CHALLENGER_DIR in shadow
+mode (`--challenger-dir`, default the champion's bundle: a challenger as costly as the
+champion) is driven alternately with the plain one; goal: at c=32 >= 0.7x its throughput in
+the same round. `--shadow-only` runs just these two servers at concurrency 1 and 32.
+
 Every figure is reported as the median and the spread (min-max) over rounds, and a goal is
 PASS only if it holds in every round.
 
@@ -133,10 +138,10 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process tree."""
+def cpu_seconds(pid: int, tree: bool = True) -> float:
+    """utime + stime of the process tree (or of the process alone)."""
     ticks = 0
-    for p in descendants(pid):
+    for p in descendants(pid) if tree else [pid]:
         fields = _proc(p, "stat").rsplit(")", 1)[-1].split()
         ticks += int(fields[11]) + int(fields[12]) if len(fields) > 12 else 0
     return ticks / CLOCK_TICKS
@@ -189,6 +194,7 @@ def wrk(server: Server, connections: int, seconds: int, workdir: Path) -> dict[s
     )
     assert server.process is not None
     cpu_before = cpu_seconds(server.process.pid)
+    own_before = cpu_seconds(server.process.pid, tree=False)
     out = subprocess.run(
         [
             "wrk",
@@ -205,6 +211,7 @@ def wrk(server: Server, connections: int, seconds: int, workdir: Path) -> dict[s
         check=True,
     ).stdout
     cpu = cpu_seconds(server.process.pid) - cpu_before
+    own = cpu_seconds(server.process.pid, tree=False) - own_before
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     percentiles = {
         p: float(v) * _UNITS[u]
@@ -218,14 +225,20 @@ def wrk(server: Server, connections: int, seconds: int, workdir: Path) -> dict[s
         "p99_ms": percentiles["99"],
         "max_ms": float(latency.group(1)) * _UNITS[latency.group(2)] if latency else float("nan"),
         "cpu_us_per_request": cpu / max(requests, 1) * 1e6,
+        # The server process alone (not e.g. the prediction log's writer process).
+        "own_cpu_us_per_request": own / max(requests, 1) * 1e6,
         "errors": float(bad.group(1)) if bad else 0.0,
     }
 
 
-def batch_p50_ms(port: int, rows: int, repeats: int) -> float:
+def batch_p50_ms(server: Server, rows: int, repeats: int) -> tuple[float, float]:
+    """The median wall time of `repeats` sequential batches, and the server's CPU time per
+    batch (both ms)."""
+    assert server.process is not None
     body = json.dumps({"records": [CUSTOMER] * rows}).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     times = []
+    cpu_before = cpu_seconds(server.process.pid)
     for _ in range(repeats):
         began = time.perf_counter()
         conn.request("POST", "/v1/predict/batch", body, {"Content-Type": "application/json"})
@@ -235,7 +248,8 @@ def batch_p50_ms(port: int, rows: int, repeats: int) -> float:
             raise RuntimeError(f"batch answered {response.status}")
         times.append((time.perf_counter() - began) * 1e3)
     conn.close()
-    return statistics.median(times)
+    cpu_ms = (cpu_seconds(server.process.pid) - cpu_before) / repeats * 1e3
+    return statistics.median(times), cpu_ms
 
 
 BIG_BATCH = 10_000
@@ -284,12 +298,16 @@ class BatchLoad(threading.Thread):
 
 
 def batch_contention(server: Server, seconds: int, workdir: Path) -> dict[str, float]:
-    """Batch throughput alone, then with wrk sending single customers at c=1 alongside."""
+    """Batch throughput alone (and the server's CPU per record), then with wrk sending single
+    customers at c=1 alongside."""
+    assert server.process is not None
     alone = BatchLoad(server.port)
+    cpu_before = cpu_seconds(server.process.pid)
     alone.start()
     time.sleep(seconds)
     alone.halt.set()
-    alone.join(60)
+    alone.join(60)  # the batch under way is finished: the CPU is that of whole batches
+    cpu = cpu_seconds(server.process.pid) - cpu_before
     loaded = BatchLoad(server.port)
     loaded.start()
     time.sleep(0.5)  # the first batch is under way
@@ -301,6 +319,7 @@ def batch_contention(server: Server, seconds: int, workdir: Path) -> dict[str, f
             raise RuntimeError(f"batch load failed: {load.error}")
     return {
         "batch_records_per_s_alone": alone.records_per_s(),
+        "batch_cpu_us_per_record": cpu / max(alone.batches * BIG_BATCH, 1) * 1e6,
         "batch_records_per_s": loaded.records_per_s(),
         "batches": float(loaded.batches),
         "single_p50_ms": single["p50_ms"],
@@ -356,12 +375,19 @@ def report_log_cost(off: Server, on: Server, log_metrics: dict[str, float]) -> N
                 of(on, c, "cpu_us_per_request"), of(off, c, "cpu_us_per_request"), strict=True
             )
         ]
+        writer = [
+            a - b
+            for a, b in zip(
+                of(on, c, "cpu_us_per_request"), of(on, c, "own_cpu_us_per_request"), strict=True
+            )
+        ]
         print(
             f"  c={c:<2} req/s off {spread(of(off, c, 'rps'), '.0f')}, "
             f"on {spread(of(on, c, 'rps'), '.0f')}; "
             f"p99 ms off {spread(of(off, c, 'p99_ms'), '.2f')}, "
             f"on {spread(of(on, c, 'p99_ms'), '.2f')}; "
-            f"extra CPU us/req {spread(cpu, '.0f')}"
+            f"extra CPU us/req {spread(cpu, '.0f')}, of which the log's writer process "
+            f"{spread(writer, '.0f')}"
         )
         if c == 32:
             goal("throughput at c=32, log on vs off (>= 0.9)", rps, [r >= 0.9 for r in rps])
@@ -370,6 +396,69 @@ def report_log_cost(off: Server, on: Server, log_metrics: dict[str, float]) -> N
     written = log_metrics.get("bankrisk_prediction_log_written_total", float("nan"))
     dropped = log_metrics.get("bankrisk_prediction_log_dropped_total", float("nan"))
     print(f"  rows written to the log: {written:,.0f}, dropped: {dropped:,.0f}")
+
+
+def report_shadow_cost(plain: Server, shadow: Server, shadow_metrics: dict[str, float]) -> None:
+    print("\nShadow challenger on vs off, same rounds (median, min-max over rounds):")
+    for c in sorted(shadow.results):
+        rps = [a / b for a, b in zip(of(shadow, c, "rps"), of(plain, c, "rps"), strict=True)]
+        cpu = [
+            a / b
+            for a, b in zip(
+                of(plain, c, "cpu_us_per_request"), of(shadow, c, "cpu_us_per_request"), strict=True
+            )
+        ]
+        print(
+            f"  c={c:<2} req/s off {spread(of(plain, c, 'rps'), '.0f')}, "
+            f"shadow {spread(of(shadow, c, 'rps'), '.0f')}; "
+            f"p99 ms off {spread(of(plain, c, 'p99_ms'), '.2f')}, "
+            f"shadow {spread(of(shadow, c, 'p99_ms'), '.2f')}; "
+            f"CPU us/req off {spread(of(plain, c, 'cpu_us_per_request'), '.0f')}, "
+            f"shadow {spread(of(shadow, c, 'cpu_us_per_request'), '.0f')} "
+            f"(CPU-bound throughput ratio {spread(cpu, '.3f')})"
+        )
+        if c == 32:
+            goal("throughput at c=32, shadow vs none (>= 0.7)", rps, [r >= 0.7 for r in rps])
+        else:
+            print(f"  ratio of throughputs at c={c}: {spread(rps, '.3f')}")
+    dropped = shadow_metrics.get("bankrisk_shadow_dropped_total", float("nan"))
+    print(f"  customers the shadow dropped: {dropped:,.0f}")
+
+
+def wait_by_id(server: Server, timeout: float = 120.0) -> None:
+    """Until scoring by id answers 200: the feature store opens after /ready (Feast's import)."""
+    began = time.perf_counter()
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+        try:
+            conn.request("POST", server.predict_path)
+            if conn.getresponse().status == 200:
+                break
+        finally:
+            conn.close()
+        if time.perf_counter() - began > timeout:
+            raise RuntimeError(f"{server.name}: {server.predict_path} never answered 200")
+        time.sleep(0.1)
+    server.cold_start_s += time.perf_counter() - began
+
+
+def report_by_id(plain: Server, by_id: Server) -> None:
+    print(
+        "\nScoring by id (fields from the Feast SQLite online store): /v1/predict vs by id, "
+        "same rounds (median, min-max over rounds):"
+    )
+    for c in sorted(by_id.results):
+
+        def both(key: str, fmt: str, c: int = c) -> str:
+            return f"{spread(of(plain, c, key), fmt)} vs {spread(of(by_id, c, key), fmt)}"
+
+        print(
+            f"  c={c:<2} req/s {both('rps', '.0f')}; p50 ms {both('p50_ms', '.3f')}; "
+            f"p99 ms {both('p99_ms', '.2f')}; CPU us/req {both('cpu_us_per_request', '.0f')}"
+        )
+    p50 = of(by_id, 1, "p50_ms")
+    goal("by id: p50 at c=1, ms (<= 5)", p50, [v <= 5 for v in p50])
+    print(f"  by id: RSS {by_id.rss_mb:.0f} MB, start to first 200 {by_id.cold_start_s:.1f} s")
 
 
 def report(servers: list[Server], batch_ms: list[float]) -> None:
@@ -430,6 +519,7 @@ def report_contention(results: list[dict[str, float]], baseline: float | None) -
     )
     print(f"  batch records/s alone:         {spread(values('batch_records_per_s_alone'), '.0f')}")
     print(f"  batch records/s with singles:  {spread(values('batch_records_per_s'), '.0f')}")
+    print(f"  server CPU us/record, alone:   {spread(values('batch_cpu_us_per_record'), '.1f')}")
     print(f"  single p50 ms:                 {spread(values('single_p50_ms'), '.2f')}")
     print(f"  single p99 ms:                 {spread(values('single_p99_ms'), '.2f')}")
     print(f"  single max ms:                 {spread(values('single_max_ms'), '.2f')}")
@@ -461,6 +551,11 @@ def main() -> None:
         help="only bankrisk and only the batches-vs-single-customers scenario",
     )
     parser.add_argument(
+        "--batch-only",
+        action="store_true",
+        help="only bankrisk: the 1,000-row batches and the batches-vs-single-customers scenario",
+    )
+    parser.add_argument(
         "--batch-baseline",
         type=float,
         default=None,
@@ -472,11 +567,41 @@ def main() -> None:
         help="only bankrisk with the prediction log off and on (SQLite), at c=1 and 32",
     )
     parser.add_argument(
+        "--shadow-only",
+        action="store_true",
+        help="only bankrisk without and with a shadow challenger, at c=1 and 32",
+    )
+    parser.add_argument(
+        "--challenger-dir",
+        default=None,
+        help="the shadow challenger's bundle (default: --model-dir)",
+    )
+    parser.add_argument(
+        "--no-shadow-compare",
+        action="store_true",
+        help="leave out the bankrisk server with a shadow challenger",
+    )
+    parser.add_argument(
         "--no-log-compare",
         action="store_true",
         help="leave out the second bankrisk server (prediction log on)",
     )
+    parser.add_argument(
+        "--feature-repo",
+        default=None,
+        help="a materialized Feast repository: adds bankrisk scoring by id from it",
+    )
+    parser.add_argument("--customer-id", default="1", help="the id scored by id")
+    parser.add_argument(
+        "--by-id-only",
+        action="store_true",
+        help="only bankrisk /v1/predict and by id (--feature-repo), at c=1 and 32",
+    )
     args = parser.parse_args()
+    if args.batch_only:
+        args.contention_only = True
+    if args.by_id_only and not args.feature_repo:
+        parser.error("--by-id-only needs --feature-repo")
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make benchmark-serving` installs it (apt-get install wrk)")
     env = {
@@ -502,8 +627,36 @@ def main() -> None:
         CUSTOMER,
         {"BANKRISK_PREDICTION_LOG": f"sqlite:///{log_dir / 'predictions.db'}"},
     )
+    shadow_server = Server(
+        "bank+shad",
+        serve,
+        "/ready",
+        "/v1/predict",
+        CUSTOMER,
+        {
+            "BANKRISK_PREDICTION_LOG": "off",
+            "BANKRISK_CHALLENGER_DIR": args.challenger_dir or args.model_dir,
+            "BANKRISK_CHALLENGER_MODE": "shadow",
+        },
+    )
+    if args.shadow_only:
+        args.log_only = args.no_log_compare = True
+    if args.by_id_only:
+        args.log_only = args.no_log_compare = True
+    by_id_server = Server(
+        "bank+id",
+        serve,
+        "/ready",
+        f"/v1/predict/customer/{args.customer_id}",
+        {},
+        {"BANKRISK_PREDICTION_LOG": "off", "BANKRISK_FEATURE_REPO": str(args.feature_repo)},
+    )
+    if args.feature_repo and not args.contention_only:
+        servers.append(by_id_server)
     if not (args.contention_only or args.no_log_compare):
         servers.append(log_server)
+    if not (args.contention_only or args.no_shadow_compare or args.log_only) or args.shadow_only:
+        servers.append(shadow_server)
     if not (args.contention_only or args.log_only):
         servers.append(
             Server(
@@ -540,10 +693,13 @@ def main() -> None:
         )
     contention: list[dict[str, float]] = []
     batch_ms: list[float] = []
+    batch_cpu_ms: list[float] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for server in servers:
                 start(server, env)
+                if server is by_id_server:
+                    wait_by_id(server)
                 wrk(server, 8, 2, Path(tmp))  # warm-up
                 assert server.process is not None
                 server.rss_mb = rss_mb(server.process.pid)
@@ -566,9 +722,15 @@ def main() -> None:
                         )
                 if args.log_only:
                     continue
-                if not args.contention_only:
-                    batch_ms.append(batch_p50_ms(servers[0].port, 1000, 30))
-                    print(f"round {round_no + 1} 1,000-row batch p50 {batch_ms[-1]:.1f} ms")
+                if args.batch_only or not args.contention_only:
+                    wall_ms, cpu_ms = batch_p50_ms(servers[0], 1000, 30)
+                    batch_ms.append(wall_ms)
+                    batch_cpu_ms.append(cpu_ms)
+                    print(
+                        f"round {round_no + 1} 1,000-row batch p50 {wall_ms:.1f} ms, "
+                        f"server CPU {cpu_ms:.1f} ms per batch",
+                        flush=True,
+                    )
                 contention.append(batch_contention(servers[0], args.seconds, Path(tmp)))
                 print(
                     f"round {round_no + 1} 10,000-row batches: "
@@ -576,12 +738,21 @@ def main() -> None:
                     flush=True,
                 )
             log_metrics = scrape(log_server.port) if log_server in servers else {}
+            shadow_metrics = scrape(shadow_server.port) if shadow_server in servers else {}
         if not (args.contention_only or args.log_only):
             report(servers, batch_ms)
         if log_server in servers:
             report_log_cost(servers[0], log_server, log_metrics)
+        if shadow_server in servers:
+            report_shadow_cost(servers[0], shadow_server, shadow_metrics)
+        if by_id_server in servers:
+            report_by_id(servers[0], by_id_server)
         if not args.log_only:
             report_contention(contention, args.batch_baseline)
+        if batch_ms:
+            print(f"  1,000-row batch server CPU, ms: {spread(batch_cpu_ms, '.1f')}")
+        if args.batch_only:
+            goal("1,000-row batch p50, ms (<= 15)", batch_ms, [v <= 15 for v in batch_ms])
     finally:
         for server in servers:
             stop(server)

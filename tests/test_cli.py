@@ -88,6 +88,17 @@ NO_DEFAULT = {
     ("monitor", "since"): "optional: without it the window starts at the first logged row",
     ("monitor", "until"): "optional: without it the window ends now",
     ("monitor", "report"): "optional: without it no HTML report is written",
+    ("train", "features"): "optional: without it training reads --data",
+    ("train", "entities"): "only with --features, which has no default either",
+}
+# Options whose default is the command's own (not a setting): the value the help must show.
+OWN_DEFAULTS = {
+    ("data", "seed"): "0",
+    ("score", "chunk_rows"): "25000",
+    ("score", "engine"): "local",
+    ("score", "master"): "local[*]",
+    ("features", "repo"): "feature_repo",
+    ("features", "as_of"): "now",
 }
 
 
@@ -105,6 +116,9 @@ def test_every_command_is_covered() -> None:
         "evaluate",
         "serve",
         "data download",
+        "data synthesize",
+        "features materialize",
+        "score",
         "monitor drift",
         "monitor outcomes",
         "monitor performance",
@@ -139,10 +153,12 @@ def test_help_shows_every_default(words: list[str], command: Any, tmp_path: Path
         if (words[0], option.name) in NO_DEFAULT:
             assert "[default:" not in segment, segment
             continue
-        if option.name in SETTINGS_DEFAULTS:
+        if (words[0], option.name) in OWN_DEFAULTS:
+            assert f"[default: {OWN_DEFAULTS[words[0], option.name]}]" in segment, segment
+        elif option.name in SETTINGS_DEFAULTS:
             default = Settings.model_fields[SETTINGS_DEFAULTS[option.name]].default
             assert f"[default: {default}]" in segment, segment
-        elif words in (["train"], ["promote"]) and option.name == "data":
+        elif words in (["train"], ["promote"], ["data", "synthesize"]) and option.name == "data":
             data_dir = Settings.model_fields["data_dir"].default
             assert f"[default: the official UCI file in {data_dir}/" in segment, segment
         else:

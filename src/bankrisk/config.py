@@ -7,6 +7,7 @@ Values are validated when the object is built, so a bad setting fails at start-u
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +17,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bankrisk.features.engineering import FeatureSet
 
 CandidateName = Literal["scorecard", "gbm", "mlp"]
+# BANKRISK_MODEL_SOURCE naming a registry alias rather than a directory.
+REGISTRY_SCHEME = "mlflow-registry://"
+REGISTRY_SOURCE = re.compile(r"mlflow-registry://([\w.-]+(?::\d+)?)/([\w.-]+)@([\w.-]+)")
 
 
 class Settings(BaseSettings):
@@ -107,6 +111,38 @@ class Settings(BaseSettings):
     )
     max_batch_records: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(8_000_000, ge=1024)
+    feature_repo: Path | None = Field(
+        None,
+        description="Feast repository for POST /v1/predict/customer/{id} (needs the "
+        "`features` extra); unset: that route answers 503 and Feast is never imported.",
+    )
+
+    # --- serving: a challenger beside the champion, and reloads ----------------------------
+    challenger_dir: Path | None = Field(
+        None, description="A second bundle served beside the champion (shadow or canary)."
+    )
+    challenger_mode: Literal["shadow", "canary"] = Field(
+        "shadow",
+        description="shadow: the challenger scores every customer off the response path, "
+        "logged only; canary: it answers a sticky share of customers.",
+    )
+    canary_percent: float = Field(
+        10.0, ge=0, le=100, description="Share of customers the canary answers, in percent."
+    )
+    shadow_queue: int = Field(
+        10_000, ge=1, description="Rows waiting for the shadow at most; more are dropped, counted."
+    )
+    admin_api_key: SecretStr = Field(
+        SecretStr(""), description="Key of POST /v1/admin/reload; empty: the endpoint is off."
+    )
+    model_source: str = Field(
+        "",
+        description="Polled for a new champion: a bundle directory, or "
+        "mlflow-registry://HOST[:PORT]/NAME@ALIAS; empty: no polling.",
+    )
+    model_source_poll_seconds: float = Field(
+        30.0, gt=0, description="Seconds between two looks at BANKRISK_MODEL_SOURCE."
+    )
 
     # --- monitoring: the prediction log and drift ------------------------------------------
     prediction_log: str = Field(
@@ -140,6 +176,28 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("challenger_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("model_source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        value = value.strip()
+        if value.startswith(REGISTRY_SCHEME) and not REGISTRY_SOURCE.fullmatch(value):
+            raise ValueError(
+                f"must be {REGISTRY_SCHEME}HOST[:PORT]/NAME@ALIAS (e.g. "
+                f"{REGISTRY_SCHEME}mlflow.internal:5000/bank-default-risk@champion) "
+                "or a bundle directory"
+            )
+        return value
+
+    @field_validator("feature_repo", mode="before")
+    @classmethod
+    def _no_repo_if_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("grade_pd_upper_bounds", mode="before")
     @classmethod

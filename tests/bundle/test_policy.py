@@ -42,3 +42,12 @@ def test_round_trip_and_invalid_cutoffs() -> None:
     assert DecisionPolicy.from_dict(POLICY.to_dict()) == POLICY
     with pytest.raises(ValueError, match="cut-offs"):
         DecisionPolicy(0.1, 0.2, (1.0,), SCALING)
+
+
+def test_points_of_one_pd_equal_the_vectorised_points() -> None:
+    rng = np.random.default_rng(2)
+    pd = np.concatenate([rng.uniform(0, 1, 20_000), rng.uniform(0, 1e-5, 1000), [0.0, 1.0, 0.5]])
+    # PDs whose points fall just around a half, where a last-bit difference changes rounding.
+    odds = np.exp((np.arange(300, 900) + 0.5 - SCALING.offset) / SCALING.factor)
+    pd = np.concatenate([pd, 1.0 / (1.0 + odds)])
+    assert [SCALING.points_one(p) for p in pd.tolist()] == SCALING.points(pd).tolist()

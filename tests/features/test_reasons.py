@@ -291,6 +291,24 @@ def test_only_positive_adverse_reasons_largest_first_at_most_four() -> None:
     assert select_reasons(raw[:1], build_features(raw[:1]), by_group[:1], POLICY) == [[]]
 
 
+def test_texts_formatted_in_bulk_equal_each_rows_own() -> None:
+    """A batch formats each (code, attribute) once over all the rows that state it, and
+    caches the texts of counts and statuses: every row gets the reasons it gets alone, in
+    any order of the batch."""
+    raw = raw_of(*(customer for customer, _, _ in CASES), *(c for c, _, _ in CASES[::-1]))
+    by_group = np.random.default_rng(0).uniform(-0.1, 1.0, (len(raw), len(CODES)))
+    features = build_features(raw)
+    batch = select_reasons(raw, features, by_group, POLICY)
+    alone = [
+        select_reasons(raw[i : i + 1], features[i : i + 1], by_group[i : i + 1], POLICY)[0]
+        for i in range(len(raw))
+    ]
+    assert batch == alone
+    assert select_reasons(raw[::-1], features[::-1], by_group[::-1], POLICY) == batch[::-1]
+    assert sum(map(len, batch)) > 2 * len(raw)
+    assert len({(r["code"], r["attribute"]) for reasons in batch for r in reasons}) > 12
+
+
 def test_policy_from_development_rows() -> None:
     raw, labels = make_raw(400, seed=3)
     policy = ReasonPolicy.from_development(raw, labels)
@@ -307,6 +325,31 @@ def test_policy_from_development_rows() -> None:
 @pytest.fixture(scope="module", params=["scorecard", "gbm", "mlp"])
 def family_bundle(request: pytest.FixtureRequest) -> ModelBundle:
     return make_bundle(family=request.param)
+
+
+def test_every_family_scores_one_row_as_a_batch(family_bundle: ModelBundle) -> None:
+    """`score_row` (plain Python around one model call) equals `score`: to the last bit for
+    boosted trees (ONNX); the scorecard's and the MLP's matrix products may add up a (1, k)
+    row in another order than a batch's (BLAS), so their model outputs are equal to 1e-12."""
+    raw, _ = make_raw(300, seed=21)
+    scores = family_bundle.score(raw)
+    rows = [family_bundle.score_row(r) for r in raw.tolist()]
+    exact = family_bundle.predictor.kind == "onnx_trees"
+    probabilities = [r.probability for r in rows]
+    if exact:
+        assert probabilities == scores.pd.tolist()
+    np.testing.assert_allclose(probabilities, scores.pd, rtol=1e-12, atol=1e-15)
+    assert [r.points for r in rows] == scores.points.tolist()
+    assert [r.grade for r in rows] == scores.grades
+    assert [r.decision for r in rows] == scores.decisions
+    assert [r.reasons for r in rows] == scores.reasons
+    features = family_bundle.features(raw)
+    logit, by_group = family_bundle.predictor.explain(features)
+    one = [family_bundle.predictor.explain_one(f) for f in features.tolist()]
+    if exact:
+        assert one == list(zip(logit.tolist(), by_group.tolist(), strict=True))
+    np.testing.assert_allclose([o[0] for o in one], logit, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose([o[1] for o in one], by_group, rtol=1e-12, atol=1e-15)
 
 
 def test_every_family_gives_true_reasons_on_one_path(family_bundle: ModelBundle) -> None:

@@ -1,15 +1,23 @@
-"""The background log writer on real databases: every row lands, submit never blocks when the
-store is down, drops are counted, memory stays bounded, it recovers by itself, close flushes."""
+"""The log writers on real databases: every row lands, submit never blocks when the store is
+down, drops are counted, memory stays bounded, they recover by themselves, close flushes.
+
+`PredictionLogWriter` is the thread writer; `ProcessLogWriter` (what the service uses) runs
+it in a child process fed through a pipe, with the same guarantees, and a child that dies
+costs counted drops, never an error."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bankrisk.monitoring.log_process import INLINE_ROWS, ProcessLogWriter
 from bankrisk.monitoring.log_writer import PredictionLogWriter
 from bankrisk.monitoring.prediction_log import PredictionStore, open_store
+from bankrisk.schema import FIELD_NAMES
+from bankrisk.serving.log_rows import DECODER, OPENER, ScoredRows
 from monitoring.postgres import PostgresServer, free_port
 from monitoring.support import prediction_row
 
@@ -174,3 +182,166 @@ time.sleep(60)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     assert store.count_predictions() == 1000
+
+
+# ---- the writer process ---------------------------------------------------------------------
+
+
+def scored(begin: int, count: int = 1) -> ScoredRows:
+    """Customers begin..begin+count-1 (`prediction_row`'s values) as one request submits
+    them: request id `req-{begin}`, customer ids `1000 + i`."""
+    rows = [prediction_row(i) for i in range(begin, begin + count)]
+    model = {"name": rows[0]["model_name"], "version": rows[0]["model_version"], "role": "champion"}
+    answers = [
+        {
+            "customer_id": row["customer_id"],
+            "probability_of_default": row["pd"],
+            "score": row["score"],
+            "risk_grade": row["grade"],
+            "decision": row["decision"],
+            "reason_codes": row["reason_codes"],
+            "warnings": [],
+        }
+        for row in rows
+    ]
+    inputs = [[row["inputs"][name] for name in FIELD_NAMES] for row in rows]
+    return ScoredRows(f"req-{begin}", model, [(inputs, answers)], 1.5)  # type: ignore[arg-type]
+
+
+def process_writer(store: PredictionStore, **kwargs: Any) -> ProcessLogWriter:
+    return ProcessLogWriter(store, opener=OPENER, decoder=DECODER, **kwargs)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_writer_process_lands_every_row(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'log.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    store = store_at(url)
+    writer = process_writer(store, max_rows=5000, batch_size=100, flush_seconds=0.05)
+    for i in range(1000):  # single customers: serialised on the caller's thread
+        assert writer.submit_group(scored(i)) == 1
+    big = INLINE_ROWS * 3 + 7  # a batch: serialised by the link thread, slice by slice
+    assert writer.submit_group(scored(1000, big)) == big
+    assert writer.flush(60), writer.last_error
+    assert store.count_predictions() == 1000 + big == writer.written
+    assert writer.close(10)
+    assert writer.dropped == 0 and writer.held == 0
+    rows = store.read_predictions()
+    assert sorted(int(r["customer_id"]) for r in rows) == list(range(1000, 2000 + big))
+    expected = prediction_row(1100)  # in the batch
+    (row,) = [r for r in rows if r["customer_id"] == expected["customer_id"]]
+    assert row["request_id"] == "req-1000"
+    assert {name: row[name] for name in FIELD_NAMES} == expected["inputs"]
+    assert (row["pd"], row["score"], row["reason_codes"]) == (
+        expected["pd"],
+        expected["score"],
+        expected["reason_codes"],
+    )
+
+
+def test_the_writer_process_keeps_what_fits_and_flushes_on_close(tmp_path: Path) -> None:
+    store = store_at(f"sqlite:///{tmp_path / 'log.db'}")
+    drops: list[int] = []
+    # Nothing is written before close(): a long flush interval and a batch larger than all.
+    writer = process_writer(
+        store, max_rows=150, batch_size=10_000, flush_seconds=30, on_drop=drops.append
+    )
+    assert writer.submit_group(scored(0, 100)) == 100
+    assert writer.submit_group(scored(100, 100)) == 50  # the first 50 fit: the rest is dropped
+    assert writer.held == 150 and writer.dropped == 50 and drops == [50]
+    assert writer.close(10)  # everything held was written
+    assert store.count_predictions() == 150 == writer.written
+    assert sorted(int(r["customer_id"]) for r in store.read_predictions()) == list(
+        range(1000, 1150)
+    )
+    assert writer.submit_group(scored(500)) == 0 and writer.dropped == 51 and sum(drops) == 51
+
+
+def test_the_writer_process_never_blocks_on_a_store_that_is_down() -> None:
+    url = f"postgresql+pg8000://postgres@127.0.0.1:{free_port()}/postgres"
+    store = open_store(url, connect_timeout=1, create=False)
+    assert store is not None
+    drops: list[int] = []
+    writer = process_writer(
+        store,
+        max_rows=200,
+        batch_size=50,
+        flush_seconds=0.02,
+        max_backoff_seconds=0.2,
+        on_drop=drops.append,
+    )
+    start = time.monotonic()
+    for i in range(5000):
+        writer.submit_group(scored(i))
+        assert writer.held <= 200
+    assert time.monotonic() - start < 2.0  # 5,000 submits, none waits for the store
+    assert writer.dropped >= 4800
+    assert wait_until(lambda: writer.failures >= 1, 30)
+    assert writer.last_error is not None and "127.0.0.1" in writer.last_error
+    assert writer.close(0.5) is False  # could not flush: the rest is dropped and counted
+    assert writer.dropped == 5000 == sum(drops) and writer.written == 0
+
+
+def test_the_writer_process_recovers_when_postgres_comes_back(
+    postgres: PostgresServer, pg_url: str
+) -> None:
+    store = store_at(pg_url)
+    writer = process_writer(
+        store, max_rows=300, batch_size=50, flush_seconds=0.05, max_backoff_seconds=0.5
+    )
+    for i in range(100):
+        writer.submit_group(scored(i))
+    assert writer.flush(30) and store.count_predictions() == 100
+
+    postgres.stop()
+    try:
+        for i in range(100, 2100):
+            writer.submit_group(scored(i))
+            assert writer.held <= 300
+        assert wait_until(lambda: writer.failures > 0, 30)
+        assert writer.dropped >= 2000 - 300
+    finally:
+        postgres.start()
+    postgres.wait_ready()
+    assert wait_until(lambda: writer.held == 0, 30), writer.last_error
+    for i in range(5000, 5100):
+        assert writer.submit_group(scored(i)) == 1
+    assert writer.close(30)
+    assert store.count_predictions() == writer.written == 100 + (2000 - writer.dropped) + 100
+    assert writer.dropped + writer.written == 2200
+
+
+def test_a_writer_process_that_dies_costs_counted_drops_not_errors(tmp_path: Path) -> None:
+    store = store_at(f"sqlite:///{tmp_path / 'log.db'}")
+    drops: list[int] = []
+    writer = process_writer(store, batch_size=10_000, flush_seconds=30, on_drop=drops.append)
+    for i in range(20):
+        writer.submit_group(scored(i))
+    writer._process.kill()  # e.g. the OOM killer
+    assert wait_until(lambda: writer.last_error is not None, 30)
+    assert "exited" in (writer.last_error or "")
+    assert writer.submit_group(scored(99)) == 0
+    assert writer.dropped == 21 == sum(drops) and writer.held == 0
+    start = time.monotonic()
+    assert writer.close(5) is False
+    assert time.monotonic() - start < 5
+    assert store.count_predictions() == 0 and writer.written == 0
+
+
+def test_the_writer_process_and_its_rows_need_no_numpy() -> None:
+    """The child imports the writer and the rows' module only: no model, no numpy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bankrisk.monitoring.log_process, bankrisk.serving.log_rows; "
+        "heavy = {'numpy', 'pandas', 'onnxruntime', 'fastapi'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -34,6 +34,17 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def challenger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second bundle on disk, another model and version ("8"): a scorecard on the same
+    synthetic data (challenger and reload tests)."""
+    directory = tmp_path_factory.mktemp("challenger")
+    challenger = make_bundle(family="scorecard")
+    challenger.metadata["version"] = "8"
+    challenger.save(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def bundle(bundle_dir: Path) -> ModelBundle:
     """The bundle as `bankrisk serve` has it: loaded back from disk."""
     return ModelBundle.load(bundle_dir)

@@ -22,7 +22,7 @@ def test_batch_answers_in_order_like_single_predictions(
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"model", "request_id", "predictions"}
-    assert body["model"] == {"name": "test-model", "version": "7"}
+    assert body["model"] == {"name": "test-model", "version": "7", "role": "champion"}
     assert body["request_id"] == response.headers["x-request-id"]
     predictions = body["predictions"]
     assert len(predictions) == len(records)
@@ -163,7 +163,8 @@ def test_batch_counts_every_customer_in_the_metrics(api: Api) -> None:
         key = (p["decision"], p["risk_grade"])
         expected[key] = expected.get(key, 0) + 1
     for (decision, grade), count in expected.items():
-        series = ("bankrisk_predictions_total", (("decision", decision), ("grade", grade)))
+        labels = {"model_version": "7", "role": "champion", "decision": decision, "grade": grade}
+        series = ("bankrisk_predictions_total", tuple(sorted(labels.items())))
         assert after[series] - before.get(series, 0.0) == count
     histogram = ("bankrisk_probability_of_default_count", ())
     assert after[histogram] - before[histogram] == len(records)

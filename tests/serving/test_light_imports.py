@@ -12,6 +12,8 @@ HEAVY = (
     "pandas",
     "bankrisk.training",
     "bankrisk.evaluation",
+    "feast",
+    "pyarrow",
 )
 
 
@@ -22,6 +24,21 @@ def test_serving_imports_nothing_heavy() -> None:
         f"heavy = [m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or "
         f"any(m.startswith(h) for h in {HEAVY!r} if '.' in h)]\n"
         "print(','.join(sorted(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_the_app_without_a_feature_repo_imports_no_feast() -> None:
+    """The by-id route is installed, but Feast is loaded only when BANKRISK_FEATURE_REPO is set."""
+    code = (
+        "import sys\n"
+        "from bankrisk.config import Settings\n"
+        "from bankrisk.serving.app import create_app\n"
+        "app = create_app(Settings(feature_repo=None), None)\n"
+        "assert any(getattr(r, 'path', '') == '/v1/predict/customer/{customer_id}' "
+        "for r in app.router.routes)\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -96,9 +96,16 @@ def test_metrics_exposes_every_family(api: Api) -> None:
         "bankrisk_predictions_total",
         "bankrisk_probability_of_default",
         "bankrisk_model_info",
+        "bankrisk_model_reloads_total",
+        "bankrisk_shadow_dropped_total",
     ):
         assert f"# TYPE {family} " in response.text, family
-    assert api.metrics()[("bankrisk_model_info", (("name", "test-model"), ("version", "7")))] == 1.0
+    samples = api.metrics()
+    info = _labels(name="test-model", version="7", role="champion")
+    assert samples[("bankrisk_model_info", info)] == 1.0
+    # Both results exist from the start, at 0, so that rate() and alerts see them.
+    for result in ("success", "failure"):
+        assert samples[("bankrisk_model_reloads_total", _labels(result=result))] == 0.0
 
 
 def _labels(**labels: str) -> tuple[tuple[str, str], ...]:
@@ -123,7 +130,9 @@ def test_metrics_count_a_prediction(api: Api) -> None:
         )
         == 1
     )
-    grade = _labels(decision=body["decision"], grade=body["risk_grade"])
+    grade = _labels(
+        model_version="7", role="champion", decision=body["decision"], grade=body["risk_grade"]
+    )
     assert delta("bankrisk_predictions_total", grade) == 1
     assert delta("bankrisk_probability_of_default_count", ()) == 1
     assert delta("bankrisk_probability_of_default_sum", ()) == pytest.approx(

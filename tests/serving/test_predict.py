@@ -43,7 +43,7 @@ def test_predict_returns_the_full_contract(api: Api, example: dict[str, Any]) ->
     assert body["risk_grade"] in {"A1", "A2", "B1", "B2", "C1"}
     assert body["decision"] in {"approve", "review", "decline"}
     assert_reason_codes_ok(body["reason_codes"])
-    assert body["model"] == {"name": "test-model", "version": "7"}
+    assert body["model"] == {"name": "test-model", "version": "7", "role": "champion"}
     assert body["customer_id"] == example["customer_id"]
     assert isinstance(body["warnings"], list)
     assert body["request_id"] and body["request_id"] == response.headers["x-request-id"]

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
-from bankrisk.monitoring.log_writer import PredictionLogWriter
+from bankrisk.monitoring.log_process import ProcessLogWriter
 from bankrisk.monitoring.prediction_log import PredictionStore, open_store, pseudonym
 from bankrisk.monitoring.reference import reference_profiles
 from bankrisk.schema import FIELD_NAMES
@@ -25,8 +25,8 @@ from serving.processes import free_port
 from serving.support import Api, customer, to_customer
 
 
-def writer_of(api: Api) -> PredictionLogWriter:
-    writer: PredictionLogWriter | None = api.app.state.service.log_writer
+def writer_of(api: Api) -> ProcessLogWriter:
+    writer: ProcessLogWriter | None = api.app.state.service.log_writer
     assert writer is not None
     return writer
 
@@ -133,6 +133,9 @@ def test_a_store_that_is_down_costs_no_5xx(make_api: Callable[..., Api]) -> None
     assert metrics[("bankrisk_prediction_log_dropped_total", ())] >= 90
     assert metrics[("bankrisk_prediction_log_written_total", ())] == 0
     assert metrics[("bankrisk_prediction_log_queued_rows", ())] <= 50
+    deadline = time.monotonic() + 30  # the writer process reports its error asynchronously
+    while writer.last_error is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert writer.last_error is not None
     start = time.monotonic()
     assert not writer.close(0.5)  # the store never came back: what was held is dropped
@@ -217,13 +220,34 @@ def test_the_service_store_writes_what_the_monitoring_store_writes(
 
     raw, _ = make_raw(450, seed=4)  # more rows than one SQLite statement takes
     ids: list[str | None] = [f"E-{i}" if i % 3 else None for i in range(450)]
-    group = ScoredRows("req-1", scorer.model_ref, [(raw, scorer.predict(raw, ids))], 1.5)
-    rows = group.expand()
+    answers = scorer.predict(raw, ids)
+    group = ScoredRows("req-1", scorer.model_ref, [(raw, answers)], 1.5)
+    # What the API contract says a row is, built here by hand for the plain store.
+    when = datetime.fromtimestamp(group.when, UTC)
+    plain_rows = [
+        {
+            "request_id": "req-1",
+            "time": when,
+            "model_name": scorer.model_ref["name"],
+            "model_version": scorer.model_ref["version"],
+            "model_role": scorer.model_ref["role"],
+            "customer_id": p["customer_id"],
+            "inputs": dict(zip(FIELD_NAMES, row.tolist(), strict=True)),
+            "pd": p["probability_of_default"],
+            "score": p["score"],
+            "grade": p["risk_grade"],
+            "decision": p["decision"],
+            "reason_codes": p["reason_codes"],
+            "latency_ms": 1.5,
+        }
+        for row, p in zip(raw, answers, strict=True)
+    ]
     read = []
     for name, wrap in (("plain", False), ("service", True)):
         base = open_store(f"sqlite:///{tmp_path / name}.db", pseudonymise=True, salt="x")
         assert base is not None
         store = ServiceStore(base) if wrap else base
+        rows = group.expand() if wrap else plain_rows  # the service's rows: through its bytes
         assert store.insert_records([store.to_record(row) for row in rows]) == 450
         read.append([{k: v for k, v in r.items() if k != "id"} for r in store.read_predictions()])
         store.close()

@@ -26,15 +26,9 @@ def test_predict_one_matches_predict(scorer: Scorer) -> None:
 
     warned = 0
     for row, customer_id, expected in zip(raw, ids, batch, strict=True):
-        one = scorer.predict_one(row.tolist(), customer_id)
-        assert one["probability_of_default"] == pytest.approx(
-            expected["probability_of_default"], rel=1e-12, abs=1e-15
-        )
-        assert {**one, "probability_of_default": 0.0} == {
-            **expected,
-            "probability_of_default": 0.0,
-        }
-        warned += bool(one["warnings"])
+        # The same answer to the last bit (boosted trees: one ONNX model, no BLAS).
+        assert scorer.predict_one(row.tolist(), customer_id) == expected
+        warned += bool(expected["warnings"])
     assert warned >= 80
     assert len({p["decision"] for p in batch}) > 1 and len({p["risk_grade"] for p in batch}) > 2
 

@@ -80,7 +80,7 @@ def test_serve_answers_over_http_and_logs_json(start_server: object, port_from: 
 
     assert response.status_code == 200
     body = response.json()
-    assert body["model"] == {"name": "test-model", "version": "7"}
+    assert body["model"] == {"name": "test-model", "version": "7", "role": "champion"}
     assert response.headers["x-request-id"] == body["request_id"]
     assert "server" not in response.headers  # server_header=False
     lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]

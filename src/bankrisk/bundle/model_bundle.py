@@ -21,6 +21,7 @@ from bankrisk.features.engineering import (
     DEFAULT_FEATURES,
     FeatureSet,
     build_features,
+    build_features_row,
     feature_groups,
     feature_names,
 )
@@ -29,11 +30,14 @@ from bankrisk.features.reasons import (
     REASON_CODES,
     Reason,
     ReasonPolicy,
+    measure,
     reason_frequencies,
+    reason_indices,
     select_reasons,
+    select_reasons_row,
 )
 
-__all__ = ["MAX_REASONS", "ModelBundle", "RowScore", "Scores"]
+__all__ = ["MAX_REASONS", "ModelBundle", "RowScore", "ScoreColumns", "Scores"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,19 @@ class Scores:
     grades: list[str]
     decisions: list[str]
     reasons: list[list[Reason]]
+
+
+@dataclass(frozen=True)
+class ScoreColumns:
+    """`Scores` as arrays, without reason texts (`ModelBundle.score_columns`): grades index
+    `policy.grades`, decisions `DECISIONS`, and `reasons` (n, MAX_REASONS) `REASON_CODES`,
+    largest contribution first, -1 padded."""
+
+    pd: np.ndarray
+    points: np.ndarray
+    grade_index: np.ndarray
+    decision_index: np.ndarray
+    reasons: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,27 +139,42 @@ class ModelBundle:
         return Scores(
             pd=probability,
             points=self.policy.scaling.points(probability),
-            grades=[grades[i] for i in self.policy.grade_index(probability)],
-            decisions=[DECISIONS[i] for i in self.policy.decision_index(probability)],
+            grades=[grades[i] for i in self.policy.grade_index(probability).tolist()],
+            decisions=[DECISIONS[i] for i in self.policy.decision_index(probability).tolist()],
             reasons=reasons,
         )
 
-    def score_row(self, raw: list[float]) -> RowScore:
-        """`score` of one valid raw row (23 floats in FIELD_NAMES order): the same features
-        and model call, then plain Python rather than numpy for the policy, whose per-call
-        overhead would be most of the cost for a single customer. The reasons come from the
-        same vectorised `reason_codes` as `score`, on a (1, 23) array: one implementation."""
-        row = np.array([raw], dtype=np.float64)
-        features = self.features(row)
+    def score_columns(self, raw: np.ndarray) -> ScoreColumns:
+        """`score` for batch scoring: the same model call and policy, and the same reasons
+        (`reason_indices`, the rule `score` formats from), as codes only: formatting texts
+        is the slowest part of scoring and a portfolio file does not need them."""
+        features = self.features(raw)
         logit, by_group = self.predictor.explain(features)
-        probability = float(self.calibrator(logit)[0])
+        probability = self.calibrator(logit)
+        attributes = measure(raw, features, self.reason_policy).index
+        return ScoreColumns(
+            pd=probability,
+            points=self.policy.scaling.points(probability),
+            grade_index=self.policy.grade_index(probability),
+            decision_index=self.policy.decision_index(probability),
+            reasons=reason_indices(attributes, by_group),
+        )
+
+    def score_row(self, raw: list[float]) -> RowScore:
+        """`score` of one valid raw row (23 floats in FIELD_NAMES order), the same answer in
+        plain Python around one model call: for a single customer numpy's per-call overhead
+        would be most of the cost. The features and reasons are the same definitions as
+        `score`'s, evaluated on floats (`features.ops`)."""
+        features = build_features_row(raw, self.feature_set)
+        logit, by_group = self.predictor.explain_one(features)
+        probability = self.calibrator.one(logit)
         grade, decision = self.policy.grade_and_decision(probability)
         return RowScore(
             probability=probability,
             points=self.policy.scaling.points_one(probability),
             grade=grade,
             decision=decision,
-            reasons=self.reason_codes(row, features, by_group)[0],
+            reasons=select_reasons_row(raw, features, by_group, self.reason_policy),
         )
 
     # ---- persistence -------------------------------------------------------------------

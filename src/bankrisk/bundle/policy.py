@@ -38,9 +38,10 @@ class ScoreScaling:
         return np.asarray(np.round(self.offset + self.factor * np.log((1.0 - pd) / pd)))
 
     def points_one(self, probability: float) -> int:
-        """`points` of one PD, in plain Python (round half to even, as numpy)."""
+        """`points` of one PD, in plain Python (round half to even, as numpy) but for numpy's
+        `log` (`math.log` may differ in the last bit, and so a rounding)."""
         p = min(max(probability, _PD_FLOOR), 1.0 - _PD_FLOOR)
-        return round(self.offset + self.factor * math.log((1.0 - p) / p))
+        return round(self.offset + self.factor * float(np.log((1.0 - p) / p)))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ onnxruntime, so that a 1,000-row batch takes milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import pairwise
@@ -19,6 +20,8 @@ import numpy as np
 
 Arrays = dict[str, np.ndarray]
 Explanation = tuple[np.ndarray, np.ndarray]
+# One row's explanation as Python floats: (logit, contributions per reason group).
+RowExplanation = tuple[float, list[float]]
 
 
 class Predictor(Protocol):
@@ -34,6 +37,10 @@ class Predictor(Protocol):
 
     def explain(self, features: np.ndarray) -> Explanation:
         """(logit, contributions per reason group minus `reference`)."""
+        ...
+
+    def explain_one(self, features: Sequence[float]) -> RowExplanation:
+        """`explain` of one row, as Python floats (the same values)."""
         ...
 
     def to_arrays(self) -> Arrays: ...
@@ -66,6 +73,9 @@ class ScorecardPredictor:
     def explain(self, features: np.ndarray) -> Explanation:
         points = self._bin_points(features)
         return self.intercept + points.sum(axis=1), points @ self.groups - self.reference
+
+    def explain_one(self, features: Sequence[float]) -> RowExplanation:
+        return _first_row(self.explain(np.array([features], dtype=np.float64)))
 
     def to_arrays(self) -> Arrays:
         return {
@@ -122,6 +132,20 @@ class OnnxTreePredictor:
         out = self._run(features)
         return out[:, 0], out[:, 1:] - self.reference
 
+    @cached_property
+    def _reference_list(self) -> list[float]:
+        return list(self.reference.tolist())
+
+    def explain_one(self, features: Sequence[float]) -> RowExplanation:
+        """One model call, then plain Python: the same subtraction as `explain`'s."""
+        feed = {"X": np.array([features], dtype=np.float64)}
+        logit, *by_group = self._session.run(self._outputs, feed)[0][0].tolist()
+        return logit, [c - r for c, r in zip(by_group, self._reference_list, strict=True)]
+
+    @cached_property
+    def _outputs(self) -> list[str]:
+        return [output.name for output in self._session.get_outputs()]
+
     def to_arrays(self) -> Arrays:
         return {"onnx": np.frombuffer(self.onnx_model, dtype=np.uint8), "reference": self.reference}
 
@@ -167,6 +191,9 @@ class MLPPredictor:
             grad = (grad * mask) @ w.T
         return logit, (grad * z) @ self.groups - self.reference
 
+    def explain_one(self, features: Sequence[float]) -> RowExplanation:
+        return _first_row(self.explain(np.array([features], dtype=np.float64)))
+
     def to_arrays(self) -> Arrays:
         arrays: Arrays = {
             "mean": self.mean,
@@ -192,6 +219,11 @@ class MLPPredictor:
         )
 
 
+def _first_row(explanation: Explanation) -> RowExplanation:
+    logit, by_group = explanation
+    return float(logit[0]), list(by_group[0].tolist())
+
+
 PREDICTOR_KINDS: dict[str, type[ScorecardPredictor | OnnxTreePredictor | MLPPredictor]] = {
     "scorecard": ScorecardPredictor,
     "onnx_trees": OnnxTreePredictor,
@@ -210,6 +242,11 @@ class Calibrator:
 
     def __call__(self, logit: np.ndarray) -> np.ndarray:
         return np.asarray(1.0 / (1.0 + np.exp(-(self.slope * logit + self.intercept))))
+
+    def one(self, logit: float) -> float:
+        """`self(logit)` of one logit, in plain Python but for numpy's `exp` (the same value
+        to the last bit: `math.exp` may differ there)."""
+        return 1.0 / (1.0 + float(np.exp(-(self.slope * logit + self.intercept))))
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "slope": self.slope, "intercept": self.intercept}

@@ -66,7 +66,7 @@ def normalise_columns(columns: Sequence[Hashable]) -> list[str]:
     return out
 
 
-def _looks_like_uci_codes(values: Sequence[object]) -> bool:
+def looks_like_uci_codes(values: Sequence[object]) -> bool:
     """True if a header row is the UCI code row (`X1 ... X23, Y`, blank cells allowed)."""
     texts = [v.strip() for v in values if isinstance(v, str)]
     texts = [t for t in texts if t and not t.startswith("Unnamed:")]
@@ -77,7 +77,7 @@ def _frame_from_rows(raw: pd.DataFrame) -> pd.DataFrame:
     """Build a frame from an Excel sheet read without a header, skipping a UCI code row."""
     if raw.empty:
         return raw
-    header_row = 1 if _looks_like_uci_codes(list(raw.iloc[0])) else 0
+    header_row = 1 if looks_like_uci_codes(list(raw.iloc[0])) else 0
     header = list(raw.iloc[header_row])
     body = raw.iloc[header_row + 1 :].reset_index(drop=True)
     body.columns = pd.Index([str(h) if not pd.isna(h) else "" for h in header])
@@ -95,7 +95,7 @@ def _read_excel(path: Path, engine: str) -> pd.DataFrame:
 def _read_csv(path: Path) -> pd.DataFrame:
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         first_line = handle.readline()
-    skip = 1 if _looks_like_uci_codes(first_line.rstrip("\r\n").split(",")) else 0
+    skip = 1 if looks_like_uci_codes(first_line.rstrip("\r\n").split(",")) else 0
     return pd.read_csv(path, skiprows=skip, encoding="utf-8-sig")
 
 

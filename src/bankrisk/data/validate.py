@@ -55,7 +55,7 @@ def _rows(count: int) -> str:
     return f"{count} row{'s' if count != 1 else ''}"
 
 
-def _to_numeric(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+def to_numeric(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Coerce to float64; return (numbers, missing mask, non-numeric mask)."""
     if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
         stripped = series.map(lambda v: v.strip() if isinstance(v, str) else v)
@@ -77,7 +77,7 @@ def _check_column(
 ) -> tuple[pd.Series, list[str]]:
     """Numeric checks for one field (spec) or the target (spec None)."""
     problems: list[str] = []
-    numbers, missing, bad = _to_numeric(series)
+    numbers, missing, bad = to_numeric(series)
     if bad.any():
         problems.append(
             f"{name}: {_rows(int(bad.sum()))} not numeric (e.g. {_examples(series[bad])})"

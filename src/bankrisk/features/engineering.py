@@ -1,8 +1,10 @@
 """The one definition of model features, shared by training and serving.
 
 Input is a float matrix of the 23 raw UCI fields in `schema.FIELD_NAMES` order (one row per
-customer); output is a float matrix of engineered features in `feature_names()` order. It is
-plain numpy so that the serving process can run it on a single row in microseconds.
+customer); output is a float matrix of engineered features in `feature_names()` order. The
+features are defined once (`_define`) and evaluated with numpy over columns (`build_features`)
+or in plain Python for one row (`build_features_row`, a single API request), bit for bit alike
+(`features.ops`).
 
 Deliberate handling of undocumented codes (see also docs in the README):
 - EDUCATION is not an input by default (`FeatureSet.use_education`); when it is, 0, 5 and 6
@@ -16,10 +18,13 @@ Deliberate handling of undocumented codes (see also docs in the README):
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from bankrisk.features.ops import COLUMNS, ROW, Num, Ops, total
 from bankrisk.schema import BILL_AMOUNTS, FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
 
 _COL = {name: i for i, name in enumerate(FIELD_NAMES)}
@@ -106,35 +111,80 @@ def feature_groups(features: FeatureSet = DEFAULT_FEATURES) -> list[str]:
     return [*_FEATURE_GROUPS.values(), *(group for _, group in features.extras)]
 
 
-def _signed_log(x: np.ndarray) -> np.ndarray:
-    return np.asarray(np.sign(x) * np.log1p(np.abs(x)))
+# Output column of every feature, from `_FEATURE_GROUPS`' order (the same in every FeatureSet:
+# the optional columns come after), so `features.reasons` reads features by name too.
+FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(_FEATURE_GROUPS)}
+_IN_ORDER = operator.itemgetter(*_FEATURE_GROUPS)
 
 
-# Output column of every feature, from `_FEATURE_GROUPS`' order: nothing below hard-codes a
-# position, and the consecutive runs written as one slice are checked at import. The same in
-# every FeatureSet (the optional columns come after), so `features.reasons` reads them too.
-_IDX = {name: i for i, name in enumerate(_FEATURE_GROUPS)}
-FEATURE_INDEX: dict[str, int] = dict(_IDX)
+# The names of the monthly features, numbered as in the raw fields (PAY_2..PAY_6, ...).
+_NAMES = {
+    "pay_status": [f"pay_status_{m}" for m in range(2, 7)],
+    "utilization": [f"utilization_{m}" for m in range(1, 7)],
+    "payment_ratio": [f"payment_ratio_{m}" for m in range(1, 6)],
+}
 
 
-def _span(first: str, count: int) -> slice:
-    """The output columns of `count` consecutive features starting at `first` (the names in
-    each run are asserted below)."""
-    begin = _IDX[first]
-    return slice(begin, begin + count)
-
-
-_PAY_STATUS_COLS = _span("pay_status_0", _N_MONTHS)
-_UTILIZATION_COLS = _span("utilization_1", _N_MONTHS)
-_RATIO_COLS = _span("payment_ratio_1", _N_MONTHS - 1)
-_LOG_PAY_COLS = _span("log_pay_amt_1", 2)
-assert list(_FEATURE_GROUPS)[_PAY_STATUS_COLS] == [
-    "pay_status_0",
-    *(f"pay_status_{i}" for i in range(2, 7)),
-]
-assert list(_FEATURE_GROUPS)[_UTILIZATION_COLS] == [f"utilization_{i}" for i in range(1, 7)]
-assert list(_FEATURE_GROUPS)[_RATIO_COLS] == [f"payment_ratio_{i}" for i in range(1, 6)]
-assert list(_FEATURE_GROUPS)[_LOG_PAY_COLS] == ["log_pay_amt_1", "log_pay_amt_2"]
+def _define(raw: Sequence[Num], features: FeatureSet, ops: Ops) -> list[Num]:
+    """The one definition of the features, in `feature_names(features)` order, from the raw
+    fields in FIELD_NAMES order: columns (numpy arrays) or one row (floats), see `ops`."""
+    limit = raw[_COL["LIMIT_BAL"]]
+    status = raw[_PAY]  # Sep .. Apr, most recent first
+    bills = raw[_BILL]
+    paid = raw[_AMT]
+    where = ops.where
+    late = [where(s > 0, s, 0.0) for s in status]
+    is_late = [m > 0 for m in late]
+    # Months since the most recent late month (0 = September), 6 = never late in the window.
+    since: Num = _N_MONTHS
+    for month in reversed(range(_N_MONTHS)):
+        since = where(is_late[month], month, since)
+    utilization = [b / limit for b in bills]
+    # PAY_AMT in month i settles the statement of the month before (BILL_AMT i+1); nothing
+    # owed counts as fully paid, and paying more than twice the bill adds nothing.
+    owed = bills[1:]
+    ratio = [
+        ops.clip(where(o > 0, p / where(o > 1.0, o, 1.0), 1.0), 0.0, _MAX_PAYMENT_RATIO)
+        for p, o in zip(paid[:-1], owed, strict=True)
+    ]
+    unpaid = (bills[1] - paid[0]) / limit
+    mean_paid = total(paid) / _N_MONTHS
+    log_bill = ops.log1p(abs(bills[0]))
+    values = {
+        "log_limit_bal": ops.log(limit),
+        "pay_status_0": status[0],
+        **dict(zip(_NAMES["pay_status"], status[1:], strict=True)),
+        "months_late_count": ops.count(is_late),
+        "max_months_late": ops.largest(late),
+        "months_since_late": since,
+        "late_trend": late[0] - total(late[1:]) / (_N_MONTHS - 1),
+        "paid_in_full_count": ops.count([s == -1 for s in status]),
+        "no_consumption_count": ops.count([s == -2 for s in status]),
+        **dict(zip(_NAMES["utilization"], utilization, strict=True)),
+        "utilization_mean": total(utilization) / _N_MONTHS,
+        "utilization_max": ops.largest(utilization),
+        "utilization_trend": utilization[0] - utilization[5],
+        "bill_growth_3m": (bills[0] - bills[3]) / limit,
+        **dict(zip(_NAMES["payment_ratio"], ratio, strict=True)),
+        "payment_ratio_mean": total(ratio) / (_N_MONTHS - 1),
+        "unpaid_share_1": ops.clip(unpaid, -1.0, 2.0),
+        "log_pay_amt_1": ops.log1p(paid[0]),
+        "log_pay_amt_2": ops.log1p(paid[1]),
+        "log_pay_amt_mean": ops.log1p(mean_paid),
+        "payment_to_limit": mean_paid / limit,
+        "signed_log_bill_1": where(bills[0] < 0, -log_bill, log_bill),
+        # Months in which a bill was owed and nothing at all was paid against it.
+        "missed_payment_count": ops.count(
+            [(p == 0) & (o > 0) for p, o in zip(paid[:-1], owed, strict=True)]
+        ),
+    }
+    out = list(_IN_ORDER(values))
+    if features.use_education:
+        education = raw[_COL["EDUCATION"]]
+        out.append(where((education < 1) | (education > 4), 4.0, education))
+    if features.use_age:
+        out.append(raw[_COL["AGE"]])
+    return out
 
 
 def build_features(raw: np.ndarray, features: FeatureSet = DEFAULT_FEATURES) -> np.ndarray:
@@ -146,65 +196,16 @@ def build_features(raw: np.ndarray, features: FeatureSet = DEFAULT_FEATURES) -> 
     raw = np.asarray(raw, dtype=np.float64)
     if raw.ndim != 2 or raw.shape[1] != len(FIELD_NAMES):
         raise ValueError(f"expected raw rows of {len(FIELD_NAMES)} fields, got {raw.shape}")
-    # Written column by column into one preallocated matrix, with as few numpy calls as
-    # possible: for a single API request the per-call overhead is the whole cost.
-    out = np.empty((raw.shape[0], len(_FEATURE_GROUPS) + len(features.extras)))
-    i = _IDX
-
-    def col(name: str) -> np.ndarray:
-        return out[:, i[name]]
-
-    limit = raw[:, _COL["LIMIT_BAL"]]
-    status = raw[:, _PAY]  # Sep .. Apr, most recent first
-    bills = raw[:, _BILL]
-    paid = raw[:, _AMT]
-    late = np.maximum(status, 0.0)
-    is_late = late > 0
-
-    out[:, i["log_limit_bal"]] = np.log(limit)
-    out[:, _PAY_STATUS_COLS] = status
-    out[:, i["months_late_count"]] = is_late.sum(axis=1)
-    out[:, i["max_months_late"]] = late.max(axis=1)
-    # Months since the most recent late month (0 = September), 6 = never late in the window.
-    out[:, i["months_since_late"]] = np.where(
-        col("months_late_count") > 0, is_late.argmax(axis=1), _N_MONTHS
-    )
-    out[:, i["late_trend"]] = late[:, 0] - late[:, 1:].sum(axis=1) / (_N_MONTHS - 1)
-    out[:, i["paid_in_full_count"]] = (status == -1).sum(axis=1)
-    out[:, i["no_consumption_count"]] = (status == -2).sum(axis=1)
-
-    utilization = out[:, _UTILIZATION_COLS]
-    np.divide(bills, limit[:, None], out=utilization)
-    out[:, i["utilization_mean"]] = utilization.sum(axis=1) / _N_MONTHS
-    out[:, i["utilization_max"]] = utilization.max(axis=1)
-    out[:, i["utilization_trend"]] = utilization[:, 0] - utilization[:, 5]
-    out[:, i["bill_growth_3m"]] = (bills[:, 0] - bills[:, 3]) / limit
-
-    # PAY_AMT in month i settles the statement of the month before (BILL_AMT i+1); nothing
-    # owed counts as fully paid, and paying more than twice the bill adds nothing.
-    owed = bills[:, 1:]
-    ratio = out[:, _RATIO_COLS]
-    ratio[:] = np.where(owed > 0, paid[:, :-1] / np.maximum(owed, 1.0), 1.0)
-    np.minimum(ratio, _MAX_PAYMENT_RATIO, out=ratio)
-    np.maximum(ratio, 0.0, out=ratio)
-    out[:, i["payment_ratio_mean"]] = ratio.sum(axis=1) / (_N_MONTHS - 1)
-    out[:, i["unpaid_share_1"]] = np.minimum(
-        np.maximum((bills[:, 1] - paid[:, 0]) / limit, -1.0), 2.0
-    )
-
-    mean_paid = paid.sum(axis=1) / _N_MONTHS
-    out[:, _LOG_PAY_COLS] = np.log1p(paid[:, :2])
-    out[:, i["log_pay_amt_mean"]] = np.log1p(mean_paid)
-    out[:, i["payment_to_limit"]] = mean_paid / limit
-    out[:, i["signed_log_bill_1"]] = _signed_log(bills[:, 0])
-    # Months in which a bill was owed and nothing at all was paid against it.
-    out[:, i["missed_payment_count"]] = ((paid[:, :-1] == 0) & (owed > 0)).sum(axis=1)
-    extra = len(_FEATURE_GROUPS)
-    if features.use_education:
-        education = raw[:, _COL["EDUCATION"]]
-        out[:, extra] = np.where((education < 1) | (education > 4), 4.0, education)
-        extra += 1
-    if features.use_age:
-        out[:, extra] = raw[:, _COL["AGE"]]
+    columns = _define(list(np.ascontiguousarray(raw.T)), features, COLUMNS)
+    out = np.empty((raw.shape[0], len(columns)))
+    for j, column in enumerate(columns):
+        out[:, j] = column
     return out
 
+
+def build_features_row(
+    raw: Sequence[float], features: FeatureSet = DEFAULT_FEATURES
+) -> list[float]:
+    """`build_features` of one valid raw row (23 floats in FIELD_NAMES order), in plain
+    Python: the same definition, bit for bit the same values (`features.ops`)."""
+    return _define(raw, features, ROW)

@@ -16,11 +16,16 @@ A reason is given when both hold (`select_reasons`, the one path for every model
   good payers' mean: that would be true to the arithmetic but untrue in spirit.
 Reasons are ranked by contribution, largest first, at most `MAX_REASONS`.
 
-Plain numpy, vectorised over rows: a single request runs it on a (1, 23) array.
+The attributes are defined once (`_attributes`) and evaluated with numpy over columns for a
+batch (`measure`) or in plain Python for one row (`select_reasons_row`, a single request), bit
+for bit alike (`features.ops`).
 """
 
 from __future__ import annotations
 
+import math
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any, TypedDict
@@ -28,6 +33,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from bankrisk.features.engineering import FEATURE_INDEX, FeatureSet, feature_groups
+from bankrisk.features.ops import COLUMNS, ROW, Num, Ops, total
 from bankrisk.schema import FIELD_NAMES, PAY_AMOUNTS
 
 MAX_REASONS = 4
@@ -52,12 +58,12 @@ _F = FEATURE_INDEX
 _PAY_BEFORE = [_F[f"pay_status_{m}"] for m in range(2, 7)]  # PAY_2..PAY_6
 # Attribute indices by value (orders as in REASON_CODES below): R01 by status + 2 (-2 no use,
 # -1 paid in full, 0 revolving, 1..9 late); R09 by months paid in full when every month had use.
-_R01_BY_STATUS = np.array([2, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0])
-_R09_BY_FULL = np.array([2, 1, 1, 1, 1, 1, 3])
+_R01_BY_STATUS = (2, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+_R09_BY_FULL = (2, 1, 1, 1, 1, 1, 3)
 # R03 below 0: credit balance; below LOW_USE: low use; below HIGH_USE: moderate; else high.
-_USE_EDGES = np.array([0.0, LOW_USE, HIGH_USE])
+_USE_EDGES = (0.0, LOW_USE, HIGH_USE)
 # R06 falling when the change is <= -TREND_STEP, rising when >= TREND_STEP, else steady.
-_TREND_EDGES = np.array([np.nextafter(-TREND_STEP, np.inf), TREND_STEP])
+_TREND_EDGES = (math.nextafter(-TREND_STEP, math.inf), TREND_STEP)
 
 
 @dataclass(frozen=True)
@@ -277,16 +283,10 @@ REASON_CODES: tuple[ReasonCode, ...] = (
     ),
 )
 _CODE_INDEX = {r.code: j for j, r in enumerate(REASON_CODES)}
-# The template fields formatted with `_Value`'s own specs ({x:month}, {x:delay}).
-_CUSTOM_SPEC_FIELDS = frozenset(
-    name
-    for r in REASON_CODES
-    for a in r.attributes
-    for template in (a.text, a.value)
-    for _, name, spec, _ in Formatter().parse(template)
-    if name and spec in ("month", "delay")
-)
 _CODES = np.arange(len(REASON_CODES))
+_CODE_RANGE = range(len(REASON_CODES))
+_BY_CODE = operator.itemgetter(*(r.code for r in REASON_CODES))  # a {code: x} in code order
+_SLOTS = np.arange(MAX_REASONS)  # the columns of `reason_indices`
 # ADVERSE[j, a]: attribute a of reason code j may be stated (padded with False).
 _N_ATTRIBUTES = max(len(r.attributes) for r in REASON_CODES)
 ADVERSE = np.array(
@@ -295,6 +295,7 @@ ADVERSE = np.array(
         for r in REASON_CODES
     ]
 )
+_ADVERSE_ROWS: list[list[bool]] = ADVERSE.tolist()
 
 
 def reason_group_matrix(features: FeatureSet) -> np.ndarray:
@@ -346,19 +347,22 @@ class Measured:
         self, i: int, j: int, attribute_index: int | None = None
     ) -> tuple[Attribute, str, str]:
         """Row i's attribute of code j (`index[i, j]`, unless the caller has it), with its
-        value and text.
-
-        The values are Python floats (`listed`), wrapped in `_Value` only where a template
-        uses one of its own specs: the rest format in C, which matters for a large batch."""
+        value and text."""
         if attribute_index is None:
             attribute_index = int(self.index[i, j])
-        attribute = REASON_CODES[j].attributes[attribute_index]
-        named: dict[str, float] = {
-            name: _Value(v[i]) if name in _CUSTOM_SPEC_FIELDS else v[i]
-            for name, v in self.listed(j).items()
-        }
-        named["cut"] = self.cut
-        return attribute, attribute.value.format_map(named), attribute.text.format_map(named)
+        values, texts = self.fill(j, attribute_index, [i])
+        return REASON_CODES[j].attributes[attribute_index], values[0], texts[0]
+
+    def fill(self, j: int, attribute_index: int, rows: list[int]) -> tuple[list[str], list[str]]:
+        """The value and text of code j's attribute `attribute_index` for each of `rows`,
+        formatted in bulk (`_Template`)."""
+        template = TEMPLATES[j][attribute_index]
+        listed = self.listed(j)
+        columns = [
+            [self.cut] * len(rows) if name == "cut" else [listed[name][i] for i in rows]
+            for name, _ in template.args
+        ]
+        return template.fill(columns, len(rows))
 
     def listed(self, j: int) -> dict[str, list[float]]:
         """Code j's values as Python lists, converted once, when first needed: formatting a
@@ -369,48 +373,48 @@ class Measured:
         return cache
 
 
-def measure(raw: np.ndarray, features: np.ndarray, policy: ReasonPolicy) -> Measured:
-    """The attribute of every characteristic for raw rows (n, 23) in FIELD_NAMES order and
-    their features (`build_features(raw, ...)`): the attributes are read from the very values
-    the model sees (utilisation, payment ratio, counts), with as few numpy calls as possible
-    (a single request runs this on one row)."""
-    f = features
-    n = raw.shape[0]
-    index = np.empty((n, len(REASON_CODES)), dtype=np.intp)
-    col = _CODE_INDEX
-
-    # R01: September's status -2..9 -> no use, paid in full, revolving, late x 9.
-    sep = f[:, _F["pay_status_0"]]
-    index[:, col["R01"]] = _R01_BY_STATUS[sep.astype(np.intp) + 2]
-    # R02: late in any month, else revolving in any of the five months before, else neither.
-    late = f[:, _F["months_late_count"]]
-    revolving = np.add.reduce(f[:, _PAY_BEFORE] == 0, axis=1)
-    index[:, col["R02"]] = np.where(late > 0, 0, 2 - (revolving > 0))
-    # R03: the mean utilisation over six months.
-    mean_use = f[:, _F["utilization_mean"]]
-    index[:, col["R03"]] = _USE_EDGES.searchsorted(mean_use, "right")
-    # R04: bills with nothing paid, else the mean payment ratio.
-    missed = f[:, _F["missed_payment_count"]]
-    ratio = f[:, _F["payment_ratio_mean"]]
-    index[:, col["R04"]] = np.where(missed > 0, 0, 1 + (ratio >= PAID_RATIO))
-    # R05: at or below the low cut, or not.
-    limit = raw[:, _LIMIT]
-    index[:, col["R05"]] = limit > policy.low_credit_limit
-    # R06: utilisation in April (BILL_AMT6) against September (BILL_AMT1).
-    start, end = f[:, _F["utilization_6"]], f[:, _F["utilization_1"]]
-    index[:, col["R06"]] = _TREND_EDGES.searchsorted(end - start, "right")
-    # R07: nothing paid in six months, or the mean monthly payment.
-    mean_paid = np.add.reduce(raw[:, _AMT], axis=1) / _N_MONTHS
-    index[:, col["R07"]] = mean_paid != 0
-    # R09: months without use (-2), else how many months were paid in full (-1).
-    no_use = f[:, _F["no_consumption_count"]]
-    full = f[:, _F["paid_in_full_count"]]
-    index[:, col["R09"]] = np.where(no_use > 0, 0, _R09_BY_FULL[full.astype(np.intp)])
-
+def _attributes(
+    raw: Sequence[Num], f: Sequence[Num], cut: float, ops: Ops
+) -> tuple[list[Num], list[dict[str, Num]]]:
+    """The one definition of the attributes: for raw fields in FIELD_NAMES order and their
+    features (`build_features`), columns or one row (`features.ops`), the attribute index of
+    each characteristic and the named values its templates use, in REASON_CODES order. The
+    attributes are read from the very values the model sees (utilisation, payment ratio,
+    counts)."""
+    where = ops.where
+    sep = f[_F["pay_status_0"]]
+    late = f[_F["months_late_count"]]
+    revolving = ops.count([f[k] == 0 for k in _PAY_BEFORE])
+    mean_use = f[_F["utilization_mean"]]
+    missed = f[_F["missed_payment_count"]]
+    ratio = f[_F["payment_ratio_mean"]]
+    limit = raw[_LIMIT]
+    start, end = f[_F["utilization_6"]], f[_F["utilization_1"]]
+    mean_paid = total(raw[_AMT]) / _N_MONTHS
+    no_use = f[_F["no_consumption_count"]]
+    full = f[_F["paid_in_full_count"]]
+    index = {
+        # September's status -2..9 -> no use, paid in full, revolving, late x 9.
+        "R01": ops.lookup(_R01_BY_STATUS, sep + 2),
+        # Late in any month, else revolving in any of the five months before, else neither.
+        "R02": where(late > 0, 0, 2 - (revolving > 0)),
+        # The mean utilisation over six months.
+        "R03": ops.bin(_USE_EDGES, mean_use),
+        # Bills with nothing paid, else the mean payment ratio.
+        "R04": where(missed > 0, 0, 1 + (ratio >= PAID_RATIO)),
+        # At or below the low cut, or not.
+        "R05": where(limit > cut, 1, 0),
+        # Utilisation in April (BILL_AMT6) against September (BILL_AMT1).
+        "R06": ops.bin(_TREND_EDGES, end - start),
+        # Nothing paid in six months, or the mean monthly payment.
+        "R07": where(mean_paid != 0, 1, 0),
+        # Months without use (-2), else how many months were paid in full (-1).
+        "R09": where(no_use > 0, 0, ops.lookup(_R09_BY_FULL, full)),
+    }
     values = {
         "R01": {"status": sep},
-        "R02": {"late": late, "worst": f[:, _F["max_months_late"]],
-                "recent": f[:, _F["months_since_late"]], "revolving": revolving},
+        "R02": {"late": late, "worst": f[_F["max_months_late"]],
+                "recent": f[_F["months_since_late"]], "revolving": revolving},
         "R03": {"mean": mean_use},
         "R04": {"missed": missed, "ratio": ratio},
         "R05": {"limit": limit},
@@ -418,7 +422,18 @@ def measure(raw: np.ndarray, features: np.ndarray, policy: ReasonPolicy) -> Meas
         "R07": {"mean": mean_paid, "share": mean_paid / limit},
         "R09": {"no_use": no_use, "full": full},
     }  # fmt: skip
-    return Measured(index, tuple(values[r.code] for r in REASON_CODES), policy.low_credit_limit)
+    return list(_BY_CODE(index)), list(_BY_CODE(values))
+
+
+def measure(raw: np.ndarray, features: np.ndarray, policy: ReasonPolicy) -> Measured:
+    """The attribute of every characteristic for raw rows (n, 23) in FIELD_NAMES order and
+    their features (`build_features(raw, ...)`), with numpy over columns."""
+    cut = policy.low_credit_limit
+    columns, values = _attributes(list(raw.T), list(features.T), cut, COLUMNS)
+    index = np.empty((raw.shape[0], len(REASON_CODES)), dtype=np.intp)
+    for j, column in enumerate(columns):
+        index[:, j] = column
+    return Measured(index, tuple(values), cut)
 
 
 def select_reasons(
@@ -430,40 +445,67 @@ def select_reasons(
     return _select(measure(raw, features, policy), by_group)
 
 
+def select_reasons_row(
+    raw: Sequence[float], features: Sequence[float], by_group: Sequence[float], policy: ReasonPolicy
+) -> list[Reason]:
+    """`select_reasons` of one row, in plain Python (floats in, the same reasons out): the
+    same attributes (`_attributes`), eligibility (`_eligible`) and order as a batch's."""
+    cut = policy.low_credit_limit
+    index, values = _attributes(raw, features, cut, ROW)
+    chosen = [j for j in _CODE_RANGE if _eligible(by_group[j], _ADVERSE_ROWS[j][index[j]])]
+    chosen.sort(key=lambda j: by_group[j], reverse=True)  # stable: ties in REASON_CODES order
+    reasons: list[Reason] = []
+    for j in chosen[:MAX_REASONS]:
+        a = index[j]
+        value, text = TEMPLATES[j][a].one(values[j], cut)
+        reasons.append(_STATED[j][a](value, text, by_group[j]))
+    return reasons
+
+
+def _eligible(contribution: Num, adverse: Num) -> Num:
+    """Whether a code may be stated: it raised the logit against the baseline, and the
+    customer's attribute is adverse."""
+    return (contribution >= MIN_CONTRIBUTION) & adverse
+
+
+def reason_indices(attribute_index: np.ndarray, by_group: np.ndarray) -> np.ndarray:
+    """Which reasons each row states, columnar: an (n, MAX_REASONS) int array of indices into
+    `REASON_CODES`, largest contribution first, padded with -1. A code is eligible when its
+    contribution (`by_group`) is positive and the row's attribute (`Measured.index`) adverse;
+    ties keep the REASON_CODES order. The one selection rule: `_select` formats its texts."""
+    eligible = _eligible(by_group, ADVERSE[_CODES, attribute_index])
+    # Ineligible codes sort last; a stable sort keeps ties in REASON_CODES order.
+    order = np.argsort(np.where(eligible, -by_group, np.inf), axis=1, kind="stable")
+    # The eligible codes come first: a row's first `count` columns (fewer numpy calls than
+    # take_along_axis, which matters for a single request).
+    count = np.add.reduce(eligible, axis=1, keepdims=True)
+    return np.where(count > _SLOTS, order[:, :MAX_REASONS], -1)
+
+
 def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
-    eligible = (by_group >= MIN_CONTRIBUTION) & ADVERSE[_CODES, measured.index]
-    # Largest contribution first (stable: ties keep the REASON_CODES order), eligible only.
-    order = np.argsort(-by_group, axis=1, kind="stable")
+    chosen = reason_indices(measured.index, by_group)
+    stated = chosen >= 0
+    # Every stated reason, row by row and largest first within a row (row-major order).
+    rows, slots = np.nonzero(stated)
+    codes = chosen[rows, slots]
+    attributes = measured.index[rows, codes]
+    contributions = by_group[rows, codes]
+    # Grouped by (code, attribute), each group's texts filled in bulk by its one template.
+    keys = codes * _N_ATTRIBUTES + attributes
+    order = np.argsort(keys, kind="stable")
+    ends = np.flatnonzero(np.diff(keys[order])) + 1
+    grouped: list[Reason] = []
+    for group in np.split(order, ends) if len(order) else []:
+        j, a = divmod(int(keys[group[0]]), _N_ATTRIBUTES)
+        values, texts = measured.fill(j, a, rows[group].tolist())
+        grouped += map(_STATED[j][a], values, texts, contributions[group].tolist())
+    # Back in row-major order, then cut into rows.
+    made = [grouped[k] for k in np.argsort(order).tolist()]
     out: list[list[Reason]] = []
-    for i, (row_order, row_eligible, row_index, row_contribution) in enumerate(
-        zip(
-            order.tolist(),
-            eligible.tolist(),
-            measured.index.tolist(),
-            by_group.tolist(),
-            strict=True,
-        )
-    ):
-        reasons: list[Reason] = []
-        for j in row_order:
-            if not row_eligible[j]:
-                continue
-            if len(reasons) == MAX_REASONS:
-                break
-            attribute, value, text = measured.describe(i, j, row_index[j])
-            code = REASON_CODES[j]
-            reasons.append(
-                {
-                    "code": code.code,
-                    "group": code.group,
-                    "feature": code.feature,
-                    "attribute": attribute.key,
-                    "value": value,
-                    "text": text,
-                    "contribution": round(row_contribution[j], 4),
-                }
-            )
-        out.append(reasons)
+    begin = 0
+    for count in np.add.reduce(stated, axis=1).tolist():
+        out.append(made[begin : begin + count])
+        begin += count
     return out
 
 
@@ -485,19 +527,119 @@ def reason_frequencies(
     return counts
 
 
-class _Value(float):
-    """A number for the templates: `str.format` specs plus `{x:month}` (0 -> September,
-    1 -> August, ...) and `{x:delay}` (a repayment delay: "1 month", "2 months", and "9 or
-    more months" for status 9)."""
+def _month(value: float) -> str:
+    """`{x:month}`: 0 -> September, 1 -> August, ..."""
+    return MONTHS[int(value)]
 
-    __slots__ = ()
 
-    def __format__(self, spec: str) -> str:
-        if spec == "month":
-            return MONTHS[int(self)]
-        if spec == "delay":
-            months = int(self)
-            if months >= 9:
-                return "9 or more months"
-            return f"{months} month" if months == 1 else f"{months} months"
-        return float.__format__(self, spec)
+def _delay(value: float) -> str:
+    """`{x:delay}`: a repayment delay, "1 month", "2 months", and "9 or more months" for
+    status 9."""
+    months = int(value)
+    if months >= 9:
+        return "9 or more months"
+    return f"{months} month" if months == 1 else f"{months} months"
+
+
+# The templates' own specs, besides those of `format`.
+_CUSTOM_SPECS: dict[str, Callable[[float], str]] = {"month": _month, "delay": _delay}
+# Named values that take few distinct values (counts, statuses, months, and credit limits,
+# in round thousands in practice; and the low-limit cut): the texts of an attribute that uses
+# only these are cached by value (bounded by `_CACHE_LIMIT`).
+_DISCRETE = frozenset(
+    {"status", "late", "worst", "recent", "revolving", "missed", "no_use", "full", "limit", "cut"}
+)
+_CACHE_LIMIT = 4096
+
+
+class _Template:
+    """An attribute's value and text templates, compiled once for a batch's worth of rows:
+    each named value becomes a positional argument (`args`), converted to text first where it
+    has a custom spec, so that each text is one `str.format` (in C) and a batch's texts of
+    one attribute are one `map`. Texts made only of discrete values are cached."""
+
+    def __init__(self, attribute: Attribute) -> None:
+        self.args: list[tuple[str, str]] = []  # (name, custom spec or "")
+        self.value = self._compile(attribute.value)
+        self.text = self._compile(attribute.text)
+        self.constant = (self.value.format(), self.text.format()) if not self.args else None
+        self.cached = all(name in _DISCRETE for name, _ in self.args)
+        self._cache: dict[tuple[float, ...], tuple[str, str]] = {}
+
+    def _compile(self, template: str) -> str:
+        parts = []
+        for literal, name, spec, conversion in Formatter().parse(template):
+            parts.append(literal.replace("{", "{{").replace("}", "}}"))
+            if name is None:
+                continue
+            assert conversion is None, f"no conversions in reason templates: {template!r}"
+            custom = spec if spec in _CUSTOM_SPECS else ""
+            if (name, custom) not in self.args:
+                self.args.append((name, custom))
+            position = self.args.index((name, custom))
+            parts.append(f"{{{position}}}" if custom else f"{{{position}:{spec}}}")
+        return "".join(parts)
+
+    def fill(self, columns: list[list[float]], count: int) -> tuple[list[str], list[str]]:
+        """Values and texts of `count` rows, `columns` holding each argument's values."""
+        if self.constant is not None:
+            return [self.constant[0]] * count, [self.constant[1]] * count
+        if not self.cached:
+            args = [
+                list(map(_CUSTOM_SPECS[custom], column)) if custom else column
+                for (_, custom), column in zip(self.args, columns, strict=True)
+            ]
+            return list(map(self.value.format, *args)), list(map(self.text.format, *args))
+        values, texts, lookup = [], [], self._lookup
+        for key in zip(*columns, strict=True):
+            found = lookup(key)
+            values.append(found[0])
+            texts.append(found[1])
+        return values, texts
+
+    def one(self, named: dict[str, Num], cut: float) -> tuple[str, str]:
+        """`fill` of one row, `named` holding its values."""
+        if self.constant is not None:
+            return self.constant
+        key = tuple([cut if name == "cut" else named[name] for name, _ in self.args])
+        return self._lookup(key) if self.cached else self._format_one(key)
+
+    def _lookup(self, key: tuple[float, ...]) -> tuple[str, str]:
+        """The cached value and text of `key` (the arguments), formatted when first seen."""
+        found = self._cache.get(key)
+        if found is None:
+            found = self._format_one(key)
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[key] = found
+        return found
+
+    def _format_one(self, key: tuple[float, ...]) -> tuple[str, str]:
+        args = [
+            _CUSTOM_SPECS[custom](v) if custom else v
+            for (_, custom), v in zip(self.args, key, strict=True)
+        ]
+        return self.value.format(*args), self.text.format(*args)
+
+
+def _stating(reason: ReasonCode, attribute: Attribute) -> Callable[[str, str, float], Reason]:
+    """The function that states `attribute` of `reason` as a Reason, given its value, text
+    and contribution (the fixed fields bound once)."""
+    code, group, feature, key = reason.code, reason.group, reason.feature, attribute.key
+
+    def stated(value: str, text: str, contribution: float) -> Reason:
+        return {
+            "code": code,
+            "group": group,
+            "feature": feature,
+            "attribute": key,
+            "value": value,
+            "text": text,
+            "contribution": round(contribution, 4),
+        }
+
+    return stated
+
+
+# TEMPLATES[j][a]: attribute a of REASON_CODES[j], compiled; _STATED[j][a] states it.
+TEMPLATES = tuple(tuple(_Template(a) for a in r.attributes) for r in REASON_CODES)
+_STATED = tuple(tuple(_stating(r, a) for a in r.attributes) for r in REASON_CODES)

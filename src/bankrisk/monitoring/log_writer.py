@@ -16,6 +16,9 @@ expands the group into rows (`group.expand()`) when it takes it. Its rows count 
 
 Rows that the store rejects for their content (a bad value) are dropped one by one, never
 retried forever. Pure Python and SQLAlchemy: no numpy, pandas or serving imports.
+
+`bankrisk serve` runs this writer in a child process (`log_process.ProcessLogWriter`): in the
+API process its thread would compete with the event loop for the GIL.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ class RowGroup(Protocol):
 
     def __len__(self) -> int: ...
 
-    def expand(self) -> Sequence[Mapping[str, Any]]:
-        """The group's rows (`PredictionRow`s), exactly `len(self)` of them."""
+    def expand(self) -> Sequence[Any]:
+        """The group's rows, exactly `len(self)` of them: `PredictionRow`s, or any row that
+        the store's `to_record` takes (the service's writer process: tuples)."""
         ...
 
 
@@ -63,7 +67,7 @@ class _Head:
     def __len__(self) -> int:
         return self.count
 
-    def expand(self) -> Sequence[Mapping[str, Any]]:
+    def expand(self) -> Sequence[Any]:
         return self.group.expand()[: self.count]
 
 
@@ -206,9 +210,9 @@ class PredictionLogWriter:
             self._in_flight = count
             return batch
 
-    def _expand(self, items: list[Item]) -> tuple[list[Mapping[str, Any]], int]:
+    def _expand(self, items: list[Item]) -> tuple[list[Any], int]:
         """The rows of the items taken, and how many rows were lost to a failing group."""
-        rows: list[Mapping[str, Any]] = []
+        rows: list[Any] = []
         lost = 0
         for item in items:
             if isinstance(item, Mapping):
@@ -267,9 +271,9 @@ class PredictionLogWriter:
         self._kick.wait(seconds)  # set by close(): retry at once
         return True
 
-    def _write(self, batch: list[Mapping[str, Any]]) -> tuple[int, int]:
+    def _write(self, batch: list[Any]) -> tuple[int, int]:
         """Insert a batch: (rows written, rows dropped). Retries while the store is down."""
-        records: list[dict[str, Any]] = []
+        records: list[Any] = []
         rejected = 0
         for row in batch:
             try:
@@ -297,7 +301,7 @@ class PredictionLogWriter:
                 backoff = min(backoff * 2.0, self.max_backoff)
         return 0, rejected
 
-    def _write_one_by_one(self, records: list[dict[str, Any]]) -> tuple[int, int]:
+    def _write_one_by_one(self, records: list[Any]) -> tuple[int, int]:
         written = dropped = 0
         for record in records:
             try:

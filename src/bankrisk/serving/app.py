@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -16,13 +19,13 @@ from starlette.types import Scope
 
 from bankrisk.config import Settings
 from bankrisk.monitoring.prediction_log import PredictionStore
-from bankrisk.serving.batcher import MicroBatcher
 from bankrisk.serving.deps import Service
 from bankrisk.serving.errors import RequestError, error_body
-from bankrisk.serving.monitoring import InputDrift, MonitoringCollector, make_writer
+from bankrisk.serving.monitoring import MonitoringCollector, make_writer
 from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
+from bankrisk.serving.reload import Reloader
 from bankrisk.serving.responses import JSONResponse
-from bankrisk.serving.routes import model, operations, predict
+from bankrisk.serving.routes import admin, customer, model, operations, predict
 from bankrisk.serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -32,6 +35,7 @@ from bankrisk.serving.schemas import (
 )
 from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.security import ApiKeyAuth
+from bankrisk.serving.served import build_models
 
 DESCRIPTION = """Probability that a credit-card customer defaults next month, calibrated,
 with points, a master-scale grade, a decision and reason codes (each true of the customer's
@@ -119,9 +123,25 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
             settings.max_batch_records
         )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
-        schema["paths"] = {**predict.openapi_paths(), **schema["paths"]}
+        schema["paths"] = {
+            **predict.openapi_paths(),
+            **customer.openapi_paths(),
+            **schema["paths"],
+        }
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _lifespan(reloader: Reloader) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await reloader.start()  # polls BANKRISK_MODEL_SOURCE when set
+        try:
+            yield
+        finally:
+            await reloader.stop()
+
+    return lifespan
 
 
 def create_app(
@@ -129,17 +149,37 @@ def create_app(
     scorer: Scorer | None,
     logger: JsonLogger | None = None,
     prediction_store: PredictionStore | None = None,
+    challenger: Scorer | None = None,
+    model_dir: Path | None = None,
 ) -> FastAPI:
     """The API; with `scorer` None it runs but is not ready (503 on /ready and scoring).
 
-    With `prediction_store` every scored customer is written to it through a background
-    `PredictionLogWriter` (`app.state.service.log_writer`; its owner closes it: `bankrisk
+    With `prediction_store` every scored customer is written to it by a writer process
+    (`ProcessLogWriter`, `app.state.service.log_writer`; its owner closes it: `bankrisk
     serve` does on shutdown). Without one (the default) nothing is logged: the app opens no
     store by itself, whatever `settings.prediction_log` says.
+
+    `challenger` (loaded with its role, `settings.challenger_mode`) is served beside the
+    champion; `app.state.reloader` reloads both, the champion from `model_dir` (default
+    `settings.model_dir`) and the challenger from `settings.challenger_dir`.
     """
     logger = logger or JsonLogger()
     version = scorer.bundle.version if scorer else "none"
+    metrics = Metrics()
+    auth = ApiKeyAuth(settings.api_keys)
+    writer = (
+        make_writer(prediction_store, settings, on_drop=metrics.log_dropped.inc)
+        if prediction_store is not None
+        else None
+    )
+    service = Service(settings=settings, metrics=metrics, auth=auth, log_writer=writer)
+    if scorer is not None:
+        service.models = build_models(scorer, challenger, settings, metrics, writer)
+        metrics.show_models(scorer.model_ref, service.models.challenger_ref)
+    metrics.registry.register(MonitoringCollector(lambda: service.drift, writer))
+    reloader = Reloader(service, logger, model_dir or settings.model_dir, settings.challenger_dir)
     app = FastAPI(
+        lifespan=_lifespan(reloader),
         title="Bank default-risk API",
         version=version,
         description=DESCRIPTION,
@@ -150,32 +190,19 @@ def create_app(
         # (~15 us); the service has its own metrics and logs, and configures no OTel.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    metrics = Metrics()
-    auth = ApiKeyAuth(settings.api_keys)
-    drift = InputDrift.from_metadata(scorer.bundle.metadata) if scorer else None
-    writer = (
-        make_writer(prediction_store, settings, on_drop=metrics.log_dropped.inc)
-        if prediction_store is not None
-        else None
-    )
-    metrics.registry.register(MonitoringCollector(drift, writer))
-    app.state.service = Service(
-        settings=settings,
-        scorer=scorer,
-        batcher=MicroBatcher(scorer, metrics, drift=drift) if scorer else None,
-        metrics=metrics,
-        auth=auth,
-        log_writer=writer,
-        drift=drift,
-    )
-    if scorer is not None:
-        metrics.model_info.labels(**scorer.model_ref).set(1)
+    app.state.service = service
+    app.state.reloader = reloader
     # The router tries routes in order: the scoring endpoints first, then the FastAPI routes,
     # then /openapi.json (added by FastAPI's constructor) and the docs.
     docs_routes = list(app.router.routes)
     app.router.routes[:] = predict.ROUTES
     app.include_router(model.router, dependencies=[Depends(auth)] if auth.enabled else [])
     app.include_router(operations.router)
+    customer.install(app, settings, logger)  # by id from the feature store, if configured
+    admin_key = settings.admin_api_key.get_secret_value()
+    if admin_key:  # else no such route: 404
+        admin_auth = ApiKeyAuth((admin_key,), "admin key")
+        app.include_router(admin.router, dependencies=[Depends(admin_auth)])
     app.router.routes.extend(docs_routes)
     _install_docs(app)
     _install_error_handlers(app)

@@ -52,7 +52,7 @@ class MicroBatcher:
             predictions = self.scorer.predict(matrix, ids)
             if self.drift is not None:
                 self.drift.update(matrix)
-        self.metrics.record_predictions(predictions)
+        self.metrics.record_predictions(predictions, self.scorer.model_ref)
         return predictions
 
     async def predict(self, values: list[float], customer_id: str | None) -> Prediction:

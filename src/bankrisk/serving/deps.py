@@ -8,34 +8,48 @@ from typing import Any
 from fastapi import Request
 
 from bankrisk.config import Settings
-from bankrisk.monitoring.log_writer import PredictionLogWriter
+from bankrisk.monitoring.log_process import ProcessLogWriter
 from bankrisk.serving.batcher import MicroBatcher
 from bankrisk.serving.errors import RequestError
 from bankrisk.serving.monitoring import InputDrift
 from bankrisk.serving.observability import Metrics
 from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.security import ApiKeyAuth
+from bankrisk.serving.served import ServedModels
 
 
-@dataclass(frozen=True)
+@dataclass
 class Service:
-    """The app's settings, model (None until loaded), batcher, metrics and auth; the
-    prediction log's writer (None when the log is off) and the input-drift counts (None
-    without a model or its reference distributions)."""
+    """The app's settings, metrics and auth, the prediction log's writer (None when the log
+    is off), and the models served (None until loaded; replaced whole by a reload: read
+    `models` once per request)."""
 
     settings: Settings
-    scorer: Scorer | None
-    batcher: MicroBatcher | None
     metrics: Metrics
     auth: ApiKeyAuth
-    log_writer: PredictionLogWriter | None = None
-    drift: InputDrift | None = None
+    log_writer: ProcessLogWriter | None = None
+    models: ServedModels | None = None
+
+    def current(self) -> ServedModels:
+        """The models served now, or 503 while none is loaded."""
+        models = self.models
+        if models is None:
+            raise RequestError(503, "model not loaded")
+        return models
 
     def loaded(self) -> tuple[Scorer, MicroBatcher]:
-        """The scorer and its batcher, or 503 while no bundle is loaded."""
-        if self.scorer is None or self.batcher is None:
-            raise RequestError(503, "model not loaded")
-        return self.scorer, self.batcher
+        """The champion's scorer and its batcher, or 503 while no bundle is loaded."""
+        models = self.current()
+        return models.champion, models.batcher
+
+    @property
+    def scorer(self) -> Scorer | None:
+        return None if self.models is None else self.models.champion
+
+    @property
+    def drift(self) -> InputDrift | None:
+        """The champion's input-drift counts (None without reference distributions)."""
+        return None if self.models is None else self.models.drift
 
 
 def service_of(app: Any) -> Service:

@@ -97,6 +97,10 @@ class ReasonCode(BaseModel):
 class ModelRef(BaseModel):
     name: str
     version: str
+    role: str = Field(
+        description="champion, or canary when a challenger in canary mode answered",
+        examples=["champion"],
+    )
 
 
 class Prediction(BaseModel):
@@ -107,6 +111,11 @@ class Prediction(BaseModel):
     decision: str = Field(description="approve, review or decline")
     reason_codes: list[ReasonCode] = Field(max_length=4)
     warnings: list[str]
+    model: ModelRef | None = Field(
+        None,
+        description="In a batch, when a canary is configured: the model that answered "
+        "this customer",
+    )
 
 
 class PredictionResponse(Prediction):

@@ -7,8 +7,9 @@ Both give the same answers (see tests/serving/test_scorer.py).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -18,8 +19,11 @@ from bankrisk.schema import FIELD_NAMES
 
 
 class ModelRef(TypedDict):
+    """Which model answered: `role` is champion, canary or shadow (serving/challenger.py)."""
+
     name: str
     version: str
+    role: str
 
 
 class Prediction(TypedDict):
@@ -32,14 +36,15 @@ class Prediction(TypedDict):
     decision: str
     reason_codes: list[Reason]
     warnings: list[str]
+    model: NotRequired[ModelRef]  # in a batch with a canary: who answered this customer
 
 
 class Scorer:
     """The loaded champion, with what each response needs precomputed once."""
 
-    def __init__(self, bundle: ModelBundle) -> None:
+    def __init__(self, bundle: ModelBundle, role: str = "champion") -> None:
         self.bundle = bundle
-        self.model_ref: ModelRef = {"name": bundle.name, "version": bundle.version}
+        self.model_ref: ModelRef = {"name": bundle.name, "version": bundle.version, "role": role}
         fields = {f["name"]: f for f in bundle.metadata.get("input_fields", [])}
         inf = float("inf")
         self._train_min_list = [
@@ -56,6 +61,11 @@ class Scorer:
             f"({'min' if side == 'below' else 'max'} {bound:g})"
         )
 
+    def outside_training_range(self, rows: np.ndarray) -> np.ndarray:
+        """Which rows have a value outside the range seen in training (they get warnings)."""
+        flagged: np.ndarray = np.any((rows < self._train_min) | (rows > self._train_max), axis=1)
+        return flagged
+
     def warnings(self, rows: np.ndarray) -> list[list[str]]:
         """Values outside the range seen in training: the PD there is an extrapolation."""
         low, high = rows < self._train_min, rows > self._train_max
@@ -69,6 +79,11 @@ class Scorer:
 
     def warnings_one(self, values: Sequence[float]) -> list[str]:
         """`warnings` of one row, in plain Python."""
+        # The common case, every value in range, in two C-level passes.
+        if all(map(operator.le, self._train_min_list, values)) and all(
+            map(operator.le, values, self._train_max_list)
+        ):
+            return []
         out = []
         for j, (value, low, high) in enumerate(
             zip(values, self._train_min_list, self._train_max_list, strict=True)

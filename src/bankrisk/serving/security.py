@@ -19,8 +19,9 @@ def _digest(key: str) -> bytes:
 class ApiKeyAuth:
     """Accepts `X-API-Key: KEY` or `Authorization: Bearer KEY`; a FastAPI dependency too."""
 
-    def __init__(self, keys: tuple[str, ...]) -> None:
+    def __init__(self, keys: tuple[str, ...], what: str = "API key") -> None:
         self._digests = tuple(_digest(k) for k in keys)
+        self.what = what  # named in the 401's message
 
     @property
     def enabled(self) -> bool:
@@ -46,7 +47,7 @@ class ApiKeyAuth:
                 key = token.strip() if scheme.lower() == "bearer" else None
         if not key or not self.is_valid(key):
             raise RequestError(
-                401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"}
+                401, f"missing or invalid {self.what}", headers={"WWW-Authenticate": "Bearer"}
             )
 
     async def __call__(self, request: Request) -> None:

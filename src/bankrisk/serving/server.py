@@ -26,20 +26,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
 import uvicorn
 
-from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
-from bankrisk.errors import BundleError
-from bankrisk.monitoring.log_writer import PredictionLogWriter
+from bankrisk.monitoring.log_process import ProcessLogWriter
 from bankrisk.monitoring.prediction_log import PredictionLogError, PredictionStore, redact
-from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.app import create_app
 from bankrisk.serving.monitoring import open_prediction_log
 from bankrisk.serving.observability import JsonLogger
-from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
-from bankrisk.serving.scorer import Scorer
+from bankrisk.serving.reload import load_scorer, on_signal, problem_of
 
 # Seconds to finish in-flight requests after SIGTERM before they are cancelled (Cloud Run
 # allows 10 s between SIGTERM and SIGKILL).
@@ -54,19 +49,6 @@ STARTUP_FAILURE = 3
 ShutdownHook = Callable[[], Awaitable[None]]
 
 
-def load_scorer(model_dir: Path) -> Scorer:
-    """The bundle loaded, verified and warmed up; BundleError if any step fails."""
-    bundle = ModelBundle.load(model_dir)
-    try:
-        scorer = Scorer(bundle)
-        scorer.warm_up(np.array([[float(EXAMPLE_CUSTOMER[n]) for n in FIELD_NAMES]]))
-    except Exception as exc:  # the bundle loaded but cannot score: still the bundle's fault
-        raise BundleError(
-            f"model bundle {model_dir} loaded but failed its warm-up: {type(exc).__name__}: {exc}"
-        ) from exc
-    return scorer
-
-
 class GracefulServer(uvicorn.Server):
     """Uvicorn's server, stopped the same way by SIGTERM or SIGINT wherever it runs.
 
@@ -79,11 +61,16 @@ class GracefulServer(uvicorn.Server):
     """
 
     def __init__(
-        self, config: uvicorn.Config, logger: JsonLogger, on_drained: Sequence[ShutdownHook] = ()
+        self,
+        config: uvicorn.Config,
+        logger: JsonLogger,
+        on_drained: Sequence[ShutdownHook] = (),
+        on_hangup: Callable[..., None] | None = None,
     ) -> None:
         super().__init__(config)
         self.json_logger = logger
         self.on_drained = tuple(on_drained)
+        self.on_hangup = on_hangup  # SIGHUP: reload the models
         self.stop_reason = "exit requested"
 
     @contextmanager
@@ -93,6 +80,8 @@ class GracefulServer(uvicorn.Server):
             yield
             return
         previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        if self.on_hangup is not None:
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self.on_hangup)
         try:
             yield
         finally:
@@ -117,7 +106,7 @@ class GracefulServer(uvicorn.Server):
 
 
 def _log_closer(
-    writer: PredictionLogWriter, store: PredictionStore, logger: JsonLogger
+    writer: ProcessLogWriter, store: PredictionStore, logger: JsonLogger
 ) -> ShutdownHook:
     async def close_log() -> None:
         complete = await asyncio.to_thread(writer.close, LOG_FLUSH_S)
@@ -146,11 +135,17 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
         )
         return 2
     start = time.perf_counter()
+    challenger_dir = settings.challenger_dir
+    loading = model_dir
     try:
         scorer = load_scorer(model_dir)
+        challenger = None
+        if challenger_dir is not None:
+            loading = challenger_dir
+            challenger = load_scorer(challenger_dir, settings.challenger_mode)
     except Exception as exc:  # BundleError names what is wrong; anything else is a bug here
-        problem = str(exc) if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}"
-        logger.emit("CRITICAL", f"cannot serve: {problem}", model_dir=str(model_dir))
+        name = "BANKRISK_CHALLENGER_DIR: " if loading == challenger_dir else ""
+        logger.emit("CRITICAL", f"cannot serve: {name}{problem_of(exc)}", model_dir=str(loading))
         if store is not None:
             store.close()
         return 2
@@ -163,8 +158,11 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
         host=host,
         port=port,
         prediction_log=str(store) if store is not None else "off",
+        challenger=None if challenger is None else challenger.model_ref,
     )
-    app = create_app(settings, scorer, logger, prediction_store=store)
+    app = create_app(
+        settings, scorer, logger, prediction_store=store, challenger=challenger, model_dir=model_dir
+    )
     writer = app.state.service.log_writer
     # Everything loaded so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, which otherwise pause requests for milliseconds.
@@ -183,7 +181,9 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     hooks = [_log_closer(writer, store, logger)] if writer is not None and store else []
-    server = GracefulServer(config, logger, on_drained=hooks)
+    server = GracefulServer(
+        config, logger, on_drained=hooks, on_hangup=on_signal(app.state.reloader, "SIGHUP")
+    )
     server.run()
     if writer is not None and not server.started:  # never served: nothing to flush
         writer.close(0.5)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,13 @@ _MINIMUM = np.array([f.minimum for f in FIELDS])
 _MAXIMUM = np.array([f.maximum for f in FIELDS])
 _NOT_INTEGER = np.array([not f.integer for f in FIELDS])
 _NUMBER_TYPES = (int, float)
+_NUMBER_TYPE_SET = frozenset(_NUMBER_TYPES)
+_DICT = frozenset({dict})
+_STR = frozenset({str})
+_ID_TYPES = frozenset({str, type(None)})
+_GET_FIELDS = operator.itemgetter(*FIELD_NAMES)  # a record's values as a tuple, in order
+_NO_ID = object()  # a record without a customer_id key (not the same as "customer_id": null)
+_GET_ID = operator.methodcaller("get", CUSTOMER_ID, _NO_ID)
 # The same rules as plain Python values, for the one-customer fast path.
 _RULES = tuple((f.name, f.minimum, f.maximum, f.integer) for f in FIELDS)
 
@@ -93,12 +102,26 @@ def record_errors(record: Any, index: int | None) -> list[FieldError]:
 
 
 def _fast_matrix(records: list[Any]) -> tuple[np.ndarray, list[str | None]] | None:
-    """The matrix if every record is valid, else None (then `record_errors` explains)."""
-    if not all(type(r) is dict and _REQUIRED <= r.keys() <= _ALLOWED for r in records):
+    """The matrix if every record is valid, else None (then `record_errors` explains).
+
+    Column-wise, in C-level passes (`map`, `set`, `itemgetter`) and numpy, rather than a
+    Python loop per record: ~1.4 us of CPU per record instead of ~2.4 us.
+    """
+    if not set(map(type, records)) <= _DICT:
         return None
-    values = [r[name] for r in records for name in FIELD_NAMES]
-    # `type(v) in` rather than isinstance: bool is an int subclass and must be refused.
-    if not all(type(v) in _NUMBER_TYPES for v in values):
+    try:
+        rows = list(map(_GET_FIELDS, records))  # a KeyError: a required field is missing
+    except KeyError:
+        return None
+    ids = list(map(_GET_ID, records))
+    without_id = ids.count(_NO_ID)
+    # Every record holds the required fields (above), and the id when it has one: it has no
+    # other key exactly when the key counts add up.
+    if sum(map(len, records)) != len(records) * (len(FIELD_NAMES) + 1) - without_id:
+        return None
+    values = list(chain.from_iterable(rows))
+    # Types, not isinstance: bool is an int subclass and must be refused.
+    if not set(map(type, values)) <= _NUMBER_TYPE_SET:
         return None
     try:
         matrix = np.array(values, dtype=np.float64).reshape(len(records), len(FIELD_NAMES))
@@ -112,10 +135,20 @@ def _fast_matrix(records: list[Any]) -> tuple[np.ndarray, list[str | None]] | No
     )
     if not ok:
         return None
-    ids = [r.get(CUSTOMER_ID) for r in records]
-    if any(_customer_id_error(i) is not None for i in ids if i is not None):
-        return None
-    return matrix, ids
+    if without_id:
+        ids = [None if i is _NO_ID else i for i in ids]
+    return (matrix, ids) if _ids_valid(ids) else None
+
+
+def _ids_valid(ids: list[Any]) -> bool:
+    """Every id is None or a string of 1 to MAX_CUSTOMER_ID_LENGTH characters."""
+    kinds = set(map(type, ids))
+    if not kinds <= _ID_TYPES:
+        return False
+    strings = ids if kinds == _STR else [i for i in ids if i is not None]
+    if not strings:
+        return True
+    return min(map(len, strings)) > 0 and max(map(len, strings)) <= MAX_CUSTOMER_ID_LENGTH
 
 
 def validate_one(body: Any) -> tuple[list[float], str | None]:

@@ -79,11 +79,13 @@ def run_training(
     model_dir: Path,
     progress: Progress,
     force: bool = False,
+    reader: Callable[[Path], TrainingData] = read_training_data,
 ) -> TrainReport:
     """Train, track and register; `force` makes the new version champion whatever the gate
-    finds (its verdict is still recorded)."""
+    finds (its verdict is still recorded). `reader` turns `data_path` into the validated
+    rows (a data file by default; the feature store's point-in-time join for `--entities`)."""
     progress(f"reading {data_path}")
-    data = read_training_data(data_path)
+    data = reader(data_path)
     dev, test = split_dev_test(data.labels, settings.test_size, settings.seed)
     progress(f"{data.labels.size} rows: {dev.size} to develop, {test.size} held out for test")
     experiment_id = tracking.configure_mlflow(settings)

@@ -21,7 +21,7 @@ from bankrisk.serving.errors import RequestError, error_body
 from bankrisk.serving.monitoring import Rows, ScoredRows
 from bankrisk.serving.observability import ASGIApp, Receive, Scope, Send
 from bankrisk.serving.schemas import ERROR_DESCRIPTIONS
-from bankrisk.serving.scorer import Prediction
+from bankrisk.serving.scorer import ModelRef, Prediction
 from bankrisk.serving.validation import (
     check_records,
     parse_json,
@@ -62,9 +62,12 @@ async def _next_turn() -> None:
 
 
 async def score_one(service: Service, body: bytes, request: RequestState) -> list[bytes]:
-    scorer, batcher = service.loaded()
+    models = service.current()  # read once: a reload swaps in a new set, not this one
     values, customer_id = validate_one(parse_json(body))
+    scorer, batcher = models.pick(customer_id, request["request_id"])  # champion or canary
     prediction = await batcher.predict(values, customer_id)
+    if models.shadow is not None:
+        models.shadow.submit(request["request_id"], [values], [customer_id])
     if service.log_writer is not None:
         latency_ms = (time.perf_counter() - request["start"]) * 1000
         scored: list[tuple[Rows, list[Prediction]]] = [([values], [prediction])]
@@ -101,7 +104,8 @@ async def _parse_batch(body: bytes) -> Any:
 
 
 async def score_batch(service: Service, body: bytes, request: RequestState) -> list[bytes]:
-    scorer, _ = service.loaded()
+    models = service.current()
+    scorer = models.champion
     data = await _parse_batch(body)
     records = data.get("records") if isinstance(data, dict) else None
     if not isinstance(records, list) or not records or set(data) != {"records"}:
@@ -129,15 +133,20 @@ async def score_batch(service: Service, body: bytes, request: RequestState) -> l
 
     head = orjson.dumps({"model": scorer.model_ref, "request_id": request["request_id"]})
     parts, total = [head[:-1] + b',"predictions":['], 0.0
-    logged: list[tuple[Rows, list[Prediction]]] = []
+    # Rows logged per answering model (the champion, and the canary for its share).
+    logged: dict[str, tuple[ModelRef, list[tuple[Rows, list[Prediction]]]]] = {}
     for rows, ids in slices:
-        predictions = scorer.predict(rows, ids)
+        predictions, answered = models.score_slice(rows, ids, request["request_id"])
         await _next_turn()
-        service.metrics.record_predictions(predictions)
-        if service.drift is not None:
-            service.drift.update(rows)
-        if service.log_writer is not None:
-            logged.append((rows, predictions))
+        for by, by_rows, by_predictions in answered:
+            ref = by.model_ref
+            service.metrics.record_predictions(by_predictions, ref)
+            if service.log_writer is not None:
+                logged.setdefault(ref["role"], (ref, []))[1].append((by_rows, by_predictions))
+        if models.drift is not None:
+            models.drift.update(rows)
+        if models.shadow is not None:
+            models.shadow.submit(request["request_id"], rows, ids)
         total += sum(p["probability_of_default"] for p in predictions)
         items = orjson.dumps(predictions)[1:-1]  # the array's items, without [ ]
         parts.append(items if len(parts) == 1 else b"," + items)
@@ -145,9 +154,10 @@ async def score_batch(service: Service, body: bytes, request: RequestState) -> l
     parts.append(b"]}")
     if service.log_writer is not None:
         latency_ms = (time.perf_counter() - request["start"]) * 1000
-        service.log_writer.submit_group(
-            ScoredRows(request["request_id"], scorer.model_ref, logged, latency_ms)
-        )
+        for ref, groups in logged.values():
+            service.log_writer.submit_group(
+                ScoredRows(request["request_id"], ref, groups, latency_ms)
+            )
     request["log"].update(
         event=f"scored {count} customers",
         detail=f"mean_prob={total / count:.4f}",

@@ -1,0 +1,231 @@
+"""Reading customers' 23 fields from the online store, for the API.
+
+Importing this module imports neither Feast nor pandas: `OnlineFeatures.open` does, when a
+service is configured with a feature repository. Reads run on a thread of their own, the ids
+asked for meanwhile batched into the next read (`fetch`), so the event loop never waits for
+the store.
+
+Staleness: Feast 0.67 gives back expired rows of the SQLite online store unchanged (status
+PRESENT, with their event timestamp), while other stores may null them (status
+OUTSIDE_MAX_AGE). So the age is judged here, from the event timestamp Feast returns with the
+values and the feature view's TTL in the registry: older than the TTL is `stale` (the API
+scores and warns); values nulled by the store for age are `expired` (the API cannot score).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bankrisk.feature_store import FEATURE_VIEW, JOIN_KEY, FeatureStoreError
+from bankrisk.feature_store.repo import feast_reads
+from bankrisk.schema import FIELD_NAMES
+
+# Ids read from the store in one Feast call at most (see `fetch`).
+MAX_BATCH = 64
+# Feast's FieldStatus values (feast.protos.feast.serving.ServingService_pb2), kept here so
+# that this module needs no Feast import.
+_NOT_FOUND = 3
+_OUTSIDE_MAX_AGE = 4
+
+
+class StoreUnavailableError(FeatureStoreError):
+    """The store cannot answer (missing, not materialized, down): the API's 503."""
+
+
+@dataclass(frozen=True)
+class CustomerFeatures:
+    """A customer found in the online store: the 23 fields (None if the store withheld them
+    as expired), when they were recorded, and whether that is longer ago than the TTL."""
+
+    values: dict[str, float] | None
+    event_time: datetime | None
+    ttl: timedelta | None
+
+    @property
+    def age(self) -> timedelta | None:
+        return None if self.event_time is None else datetime.now(UTC) - self.event_time
+
+    @property
+    def stale(self) -> bool:
+        age = self.age
+        return self.values is None or (age is not None and self.ttl is not None and age > self.ttl)
+
+
+# What the store gives for one id: its features, None (no such customer), or why not.
+Found = CustomerFeatures | None | StoreUnavailableError
+
+
+def _brief(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:240]}"
+
+
+class OnlineFeatures:
+    """The online store of one Feast repository, opened on first use (and again after a
+    failure, so a store that comes back is used without a restart)."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._store: Any = None
+        self._refs = [f"{FEATURE_VIEW}:{name}" for name in FIELD_NAMES]
+        self._ttl: timedelta | None = None
+        self._lock = threading.RLock()
+        # One thread: opening, then one read at a time (Feast's work holds the GIL anyway).
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="feature-store")
+        self._waiting: list[tuple[str, asyncio.Future[CustomerFeatures | None]]] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    def start(self, report: Callable[[str, str], None]) -> None:
+        """Open the store on a reader thread now, and `report(severity, message)` how that
+        went: the service starts without waiting for Feast's import (seconds of CPU), and
+        requests that come meanwhile queue behind it instead of failing."""
+
+        def run() -> None:
+            began = time.perf_counter()
+            with self._lock:  # requests wait for the report too: it comes first in the log
+                try:
+                    self.open()
+                except StoreUnavailableError as exc:
+                    report("WARNING", f"feature store unavailable: {exc}")
+                else:
+                    seconds = time.perf_counter() - began
+                    report("INFO", f"feature store {self.repo} opened in {seconds:.1f} s")
+
+        self._executor.submit(run)
+
+    def open(self) -> None:
+        """Load Feast, the repository's configuration and the feature view; StoreUnavailableError
+        saying what is missing."""
+        with self._lock:
+            if self._store is not None:
+                return
+            with feast_reads():
+                store = self._open_store()
+                # A first read loads what Feast imports lazily (the online store's module
+                # among them), here rather than in the first customer's request.
+                self._query(store, [""])
+            self._store = store
+
+    def _open_store(self) -> Any:
+        from bankrisk.feature_store.repo import open_store
+
+        try:
+            store = open_store(self.repo)
+        except FeatureStoreError as exc:
+            raise StoreUnavailableError(str(exc)) from None
+        self._check_online_file(store)
+        try:
+            view = store.get_feature_view(FEATURE_VIEW)
+        except Exception as exc:  # no registry, or no such view in it
+            raise StoreUnavailableError(
+                f"feature view {FEATURE_VIEW} not found in {self.repo} ({_brief(exc)}): "
+                "run `bankrisk features materialize`"
+            ) from None
+        self._ttl = view.ttl if view.ttl else None
+        return store
+
+    def _query(self, store: Any, customer_ids: list[str]) -> tuple[dict[str, list[Any]], Any]:
+        """Feast's answer for these ids: columns by name, and the proto (statuses, times)."""
+        try:
+            response = store.get_online_features(
+                features=self._refs, entity_rows=[{JOIN_KEY: i} for i in customer_ids]
+            )
+            return response.to_dict(), response.proto
+        except Exception as exc:  # sqlite, registry or network errors: all mean "cannot read"
+            raise StoreUnavailableError(f"feature store read failed: {_brief(exc)}") from None
+
+    def _check_online_file(self, store: Any) -> None:
+        """A SQLite online store must exist already: Feast would create an empty one."""
+        config = store.config.online_store
+        if getattr(config, "type", "") != "sqlite":
+            return
+        path = Path(config.path)
+        path = path if path.is_absolute() else self.repo / path
+        if not path.is_file():
+            raise StoreUnavailableError(
+                f"online store {path} not found: run `bankrisk features materialize`"
+            )
+
+    def read_many(self, customer_ids: list[str]) -> list[Found]:
+        """Each customer's features, None where the store has none, or the error of a row
+        the store holds incompletely; StoreUnavailableError if the store cannot be read."""
+        self.open()
+        columns, proto = self._query(self._store, customer_ids)
+        return [
+            self._parse(i, customer_id, columns, proto)
+            for i, customer_id in enumerate(customer_ids)
+        ]
+
+    def read(self, customer_id: str) -> CustomerFeatures | None:
+        """One customer's features (see `read_many`); StoreUnavailableError if none can be had."""
+        (found,) = self.read_many([customer_id])
+        if isinstance(found, StoreUnavailableError):
+            raise found
+        return found
+
+    def _parse(
+        self, row: int, customer_id: str, columns: dict[str, list[Any]], proto: Any
+    ) -> Found:
+        wanted = set(FIELD_NAMES)
+        statuses, seconds = set(), 0.0
+        for name, vector in zip(proto.metadata.feature_names.val, proto.results, strict=True):
+            if name in wanted:
+                statuses.add(vector.statuses[row])
+                stamp = vector.event_timestamps[row]
+                seconds = max(seconds, stamp.seconds + stamp.nanos / 1e9)
+        if statuses == {_NOT_FOUND}:
+            return None
+        event_time = datetime.fromtimestamp(seconds, UTC) if seconds else None
+        values = {name: columns[name][row] for name in FIELD_NAMES}
+        missing = [name for name, value in values.items() if value is None]
+        if missing and _OUTSIDE_MAX_AGE in statuses:
+            return CustomerFeatures(None, event_time, self._ttl)
+        if missing:
+            return StoreUnavailableError(
+                f"the feature store holds no value of {', '.join(missing)} for customer "
+                f"{customer_id!r}: materialize a complete data file"
+            )
+        return CustomerFeatures({k: float(v) for k, v in values.items()}, event_time, self._ttl)
+
+    async def fetch(self, customer_id: str) -> CustomerFeatures | None:
+        """`read` on the store's own thread, batched: the ids asked for while a read is in
+        flight go to the store together in the next one (one Feast call costs about a
+        millisecond of CPU, whatever the number of ids), so throughput grows with load."""
+        future: asyncio.Future[CustomerFeatures | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((customer_id, future))
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                batch = self._waiting[:MAX_BATCH]
+                del self._waiting[:MAX_BATCH]
+                ids = [customer_id for customer_id, _ in batch]
+                found: list[Found | Exception]
+                try:
+                    found = [*await loop.run_in_executor(self._executor, self.read_many, ids)]
+                except Exception as exc:  # every waiting request gets the error, none hangs
+                    found = [exc] * len(batch)
+                for (_, future), result in zip(batch, found, strict=True):
+                    if future.done():  # the client went away
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._reader = None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,54 @@
+"""Online reads: ids asked for together go to the store in batches, and each caller gets its
+own customer's features (or None, or its own error), whatever else is in the batch."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bankrisk.feature_store.online import CustomerFeatures, OnlineFeatures
+from bankrisk.schema import FIELD_NAMES
+from feature_store.support import head_csv, materialized
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> tuple[Path, pd.DataFrame]:
+    folder = tmp_path_factory.mktemp("online")
+    data = head_csv(shared_csv, 100, folder / "head.csv")
+    repo = materialized(folder / "repo", data).snapshot.parents[2]
+    return repo, pd.read_csv(data).set_index("ID")
+
+
+def test_concurrent_reads_are_batched_and_each_gets_its_own(
+    small: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, rows = small
+    features = OnlineFeatures(repo)
+    calls: list[list[str]] = []
+    read_many = features.read_many
+
+    def counted(ids: list[str]) -> list[object]:
+        calls.append(ids)
+        return read_many(ids)  # type: ignore[return-value]
+
+    monkeypatch.setattr(features, "read_many", counted)
+    ids = [str(i) for i in range(1, 81)] + ["missing"] + [str(i) for i in range(81, 101)]
+
+    async def all_at_once() -> list[CustomerFeatures | None]:
+        return list(await asyncio.gather(*(features.fetch(i) for i in ids)))
+
+    found = asyncio.run(all_at_once())
+
+    assert sorted(i for call in calls for i in call) == sorted(ids)
+    assert 2 <= len(calls) < len(ids)  # at most 64 a call, never one by one
+    for customer_id, result in zip(ids, found, strict=True):
+        if customer_id == "missing":
+            assert result is None
+            continue
+        assert result is not None and result.values is not None
+        expected = rows.loc[int(customer_id), list(FIELD_NAMES)].astype(float).to_dict()
+        assert result.values == expected, customer_id
+    features.close()
