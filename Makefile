@@ -66,7 +66,7 @@ include deploy/delivery.mk
 # What runs and tests leave in the work tree. Kept: .venv and .tools (`make install` state) and a
 # downloaded data set in data/; an empty data/ (a failed download) and partial downloads go.
 CLEAN_DIRS := mlruns mlartifacts reports models .pytest_cache .mypy_cache .ruff_cache .hypothesis \
-	build dist
+	build dist feature_repo/data
 CLEAN_FILES := mlflow.db mlflow.db-journal
 clean: ## Remove the MLflow store and artifacts, models, reports, caches (keeps .venv, downloaded data)
 	rm -rf $(CLEAN_DIRS) $(CLEAN_FILES)

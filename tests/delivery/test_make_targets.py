@@ -250,15 +250,21 @@ def uv() -> str:
     pytest.fail("uv not found (.tools/bin/uv, $UV or PATH): run `make install`")
 
 
-def test_serve_requirements_writes_the_file_and_prints_one_line(tree: Path) -> None:
+def test_serve_requirements_writes_the_files_and_prints_a_line_each(tree: Path) -> None:
     (tree / "requirements").mkdir()
     proc = make(tree, "serve-requirements", f"UV={uv()}")
     assert proc.returncode == 0, proc.stderr
     written = (tree / "requirements" / "serve.txt").read_text()
-    packages = sum(1 for line in written.splitlines() if line[:1].isalnum())
+    with_feast = (tree / "requirements" / "serve-features.txt").read_text()
+    packages, feast_packages = (
+        sum(1 for line in text.splitlines() if line[:1].isalnum()) for text in (written, with_feast)
+    )
     assert proc.stdout.splitlines() == [
-        f"wrote requirements/serve.txt: {packages} hash-pinned packages from uv.lock"
+        f"wrote requirements/serve.txt: {packages} hash-pinned packages from uv.lock",
+        f"wrote requirements/serve-features.txt (the image with Feast): {feast_packages} packages",
     ]
     assert proc.stderr == ""
     assert packages > 10 and "--hash=sha256:" in written
+    assert feast_packages > packages and "\nfeast==" in with_feast
     assert written == (REPO / "requirements" / "serve.txt").read_text()
+    assert with_feast == (REPO / "requirements" / "serve-features.txt").read_text()

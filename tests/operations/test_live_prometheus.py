@@ -102,7 +102,10 @@ def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         _wait_prometheus(url, process)
         stack = Stack(f"http://127.0.0.1:{port}", url, f"http://127.0.0.1:{alertmanager_port}")
         _send_traffic(stack.api)
-        time.sleep(3 * SCRAPE)  # the counters' first samples, then more traffic: rates move
+        # The counters' first samples, then more traffic: rates move. (A fixed sleep was not
+        # enough on a loaded machine, where the first scrape may come late.)
+        assert not _without_data(stack, [("scraped", "bankrisk_predictions_total")])
+        time.sleep(2 * SCRAPE)
         _send_traffic(stack.api)
         yield stack
     finally:
