@@ -24,17 +24,15 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
 PROJECT_ID="${PROJECT_ID:-}"
 REGION="${REGION:-europe-west1}"
 SERVICE="${SERVICE:-bankrisk}"
 TAG="${TAG:-canary}"
 SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-}"
-DRY_RUN="${DRY_RUN:-0}"
 PUBLIC=0
 GCLOUD="${GCLOUD:-gcloud}"
-
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "canary.sh: $*" >&2; exit 2; }
 
 args=()
 while [[ $# -gt 0 ]]; do
@@ -63,19 +61,6 @@ set -- "${args[@]:1}"
 SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-bankrisk-run@${PROJECT_ID}.iam.gserviceaccount.com}"
 LOCATION=(--project "$PROJECT_ID" --region "$REGION")
 if [[ $PUBLIC -eq 1 ]]; then AUTH=--allow-unauthenticated; else AUTH=--no-allow-unauthenticated; fi
-
-# Print (dry run) or run one command, shell-quoted so the printed line can be pasted as is.
-run() {
-    if [[ "$DRY_RUN" == 1 ]]; then
-        local out="" a
-        for a in "$@"; do out+="$(printf '%q' "$a") "; done
-        echo "${out% }"
-    else
-        "$@"
-    fi
-}
-
-need_args() { [[ $# -eq $1 ]] || die "$cmd: expected $1 argument(s), got $(($# - 1))"; }
 
 case "$cmd" in
     init)

@@ -21,6 +21,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
 PROJECT_ID="${PROJECT_ID:-}"
 REGION="${REGION:-europe-west1}"
 BUCKET="${BUCKET:-}"
@@ -31,12 +33,9 @@ CONTAINER_IMAGE="${CONTAINER_IMAGE:-}"
 RUNTIME="${RUNTIME:-2.3}"
 SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-}"
 BATCH="${BATCH:-bankrisk-score-$(date -u +%Y%m%d-%H%M%S)}"
-DRY_RUN="${DRY_RUN:-0}"
 SKIP_INVALID=0
 GCLOUD="${GCLOUD:-gcloud}"
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "dataproc.sh: $*" >&2; exit 2; }
 need() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
 
 while [[ $# -gt 0 ]]; do
@@ -67,17 +66,6 @@ done
 [[ "$OUTPUT" == gs://* ]] || die "--output must be a gs:// URI, got '${OUTPUT}'"
 [[ -n "$CONTAINER_IMAGE" ]] || die "no --container-image: the job needs an image with bankrisk installed"
 [[ "$BATCH" =~ ^[a-z0-9][a-z0-9-]{2,61}[a-z0-9]$ ]] || die "invalid batch id '$BATCH'"
-
-# Print (dry run) or run one command, shell-quoted so the printed line can be pasted as is.
-run() {
-    if [[ "$DRY_RUN" == 1 ]]; then
-        local out="" a
-        for a in "$@"; do out+="$(printf '%q' "$a") "; done
-        echo "${out% }"
-    else
-        "$@"
-    fi
-}
 
 STAGE="gs://${BUCKET}/bankrisk"
 JOB="$(cd "${HERE}/.." && pwd)/src/bankrisk/scoring/spark_job.py"

@@ -16,16 +16,14 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$HERE/../lib.sh"
 METRIC_FILE="$HERE/cloud/prediction_latency_seconds.yaml"
 POLICY_FILE="$HERE/cloud/alert-policy.yaml"
 METRIC=prediction_latency_seconds
 PROJECT_ID="${PROJECT_ID:-}"
 CHANNELS="${CHANNELS:-}"
-DRY_RUN="${DRY_RUN:-0}"
 GCLOUD="${GCLOUD:-gcloud}"
-
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "apply-cloud-monitoring.sh: $*" >&2; exit 2; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -41,17 +39,6 @@ done
 [[ -z "$CHANNELS" || "$CHANNELS" =~ ^[A-Za-z0-9/_.:-]+(,[A-Za-z0-9/_.:-]+)*$ ]] ||
     die "invalid --notification-channels '$CHANNELS' (comma-separated channel names or ids)"
 [[ -f "$METRIC_FILE" && -f "$POLICY_FILE" ]] || die "missing $METRIC_FILE or $POLICY_FILE"
-
-# Print (dry run) or run one command, shell-quoted so the printed line can be pasted as is.
-run() {
-    if [[ "$DRY_RUN" == 1 ]]; then
-        local out="" a
-        for a in "$@"; do out+="$(printf '%q' "$a") "; done
-        echo "${out% }"
-    else
-        "$@"
-    fi
-}
 
 # A look-up: its output; in a dry run it is printed on stderr and finds nothing (a first apply).
 lookup() {

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$HERE/../lib.sh"
 MODEL_DIR="${MODEL_DIR:-models/champion}"
 PORT="${PORT:-8000}"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
@@ -24,8 +26,8 @@ BANKRISK="${BANKRISK:-.venv/bin/bankrisk}"
 PROMETHEUS="${PROMETHEUS:-prometheus}"
 ALERTMANAGER="${ALERTMANAGER:-prometheus-alertmanager}"
 GRAFANA="${GRAFANA:-grafana}"
+PROG=monitoring-up  # the prefix of its messages (and of `die`)
 
-die() { echo "monitoring-up: $*" >&2; exit 2; }
 for port in "$PORT" "$PROMETHEUS_PORT" "$ALERTMANAGER_PORT" "$GRAFANA_PORT"; do
     if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "invalid port '$port'"; fi
 done
@@ -61,7 +63,7 @@ pids+=($!)
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
     --log.level=warn &
 pids+=($!)
-echo "monitoring-up: API http://127.0.0.1:$PORT/docs, Prometheus http://127.0.0.1:$PROMETHEUS_PORT/alerts" >&2
+echo "$PROG: API http://127.0.0.1:$PORT/docs, Prometheus http://127.0.0.1:$PROMETHEUS_PORT/alerts" >&2
 
 if command -v "$ALERTMANAGER" >/dev/null; then
     mkdir -p "$STATE_DIR/alertmanager"
@@ -71,9 +73,9 @@ if command -v "$ALERTMANAGER" >/dev/null; then
         --cluster.listen-address= \
         --log.level=warn &
     pids+=($!)
-    echo "monitoring-up: Alertmanager http://127.0.0.1:$ALERTMANAGER_PORT" >&2
+    echo "$PROG: Alertmanager http://127.0.0.1:$ALERTMANAGER_PORT" >&2
 else
-    echo "monitoring-up: no Alertmanager ($ALERTMANAGER): alerts show in Prometheus only" >&2
+    echo "$PROG: no Alertmanager ($ALERTMANAGER): alerts show in Prometheus only" >&2
 fi
 
 if command -v "$GRAFANA" >/dev/null; then
@@ -86,9 +88,9 @@ if command -v "$GRAFANA" >/dev/null; then
         GF_AUTH_ANONYMOUS_ENABLED=true \
         "$GRAFANA" server --homepath "${GRAFANA_HOME:-/usr/share/grafana}" &
     pids+=($!)
-    echo "monitoring-up: Grafana http://127.0.0.1:$GRAFANA_PORT (dashboard 'bankrisk: operations')" >&2
+    echo "$PROG: Grafana http://127.0.0.1:$GRAFANA_PORT (dashboard 'bankrisk: operations')" >&2
 else
-    echo "monitoring-up: no Grafana binary ($GRAFANA): the dashboard runs with docker compose -f deploy/monitoring/docker-compose.yml up" >&2
+    echo "$PROG: no Grafana binary ($GRAFANA): the dashboard runs with docker compose -f deploy/monitoring/docker-compose.yml up" >&2
 fi
 
 # Until Ctrl-C, or until one of them exits.

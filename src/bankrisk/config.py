@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     )
     max_batch_records: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(8_000_000, ge=1024)
+    gc_young_threshold: int = Field(
+        20_000,
+        ge=100,
+        description="Objects allocated between two young-generation collections of Python's "
+        "cyclic garbage collector in `bankrisk serve` (Python's default: 700).",
+    )
     feature_repo: Path | None = Field(
         None,
         description="Feast repository for POST /v1/predict/customer/{id} (needs the "

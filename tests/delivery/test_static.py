@@ -348,6 +348,7 @@ def test_gcloudignore_uploads_the_bundle_and_the_build_files(work_tree: Path) ->
         "README.md",
         "requirements/serve.txt",
         "deploy/canary.sh",
+        "deploy/lib.sh",  # canary.sh sources it
         "src/bankrisk/data/__init__.py",
         "src/bankrisk/cli.py",
     ):
@@ -670,6 +671,32 @@ def test_canary_needs_a_project_and_runs_gcloud_without_dry_run(canary) -> None:
     assert canary.calls.read_text().split() == (
         f"run services update-traffic bankrisk {LOC} --to-tags canary=25 --quiet".split()
     )
+
+
+def test_canary_runs_from_any_directory_and_its_help_is_its_header(tmp_path: Path) -> None:
+    """deploy/lib.sh (run, die, usage) is found beside the script, whatever the directory."""
+
+    def canary_in(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(REPO / "deploy" / "canary.sh"), *args],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    helped = canary_in("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("Canary releases of the bankrisk API on Cloud Run")
+    assert "--dry-run" in helped.stdout and "set -e" not in helped.stdout
+    promote = canary_in("--dry-run", "--project", "bank-risk-prod", "promote")
+    assert promote.stdout.splitlines() == [
+        f"gcloud run services update-traffic bankrisk {LOC} --to-tags canary=100 --quiet"
+    ]
+    refused = canary_in("--dry-run", "promote")
+    assert refused.returncode == 2
+    assert refused.stderr == "canary.sh: no project: give --project ID or set PROJECT_ID\n"
 
 
 # --- make targets ---------------------------------------------------------------------------------

@@ -142,6 +142,8 @@ VALUES = np.array([-3.0, -1.0, -0.0, 0.0, 0.0, -0.0, 1e-300, 0.1, 0.5, 1.0, 2.0,
         lambda ops, x, y: ops.count([x > 0, y == 0, x == y]),
         lambda ops, x, y: ops.bin((0.0, 0.1, 0.5), x),
         lambda ops, x, y: ops.lookup((5, 6, 7, 8), abs(y) % 4),
+        lambda ops, x, y: ops.rounded(x * y / 7.0, 4),
+        lambda ops, x, y: ops.rounded(x / 1e4 + y * 0.5e-4, 4),  # halves: 0.5e-4 and more
     ],
 )
 def test_each_op_agrees_on_signed_zeros_ties_and_edges(apply: object) -> None:

@@ -18,6 +18,7 @@ from bankrisk.features.reasons import (
     ReasonPolicy,
     measure,
     select_reasons,
+    select_reasons_row,
 )
 from bankrisk.schema import FIELD_NAMES
 from factories import make_bundle, make_raw
@@ -289,6 +290,24 @@ def test_only_positive_adverse_reasons_largest_first_at_most_four() -> None:
     # A contribution that rounds to 0.0000 (R06 above) or is negative (R05) is no reason.
     by_group[0] = [0, 0, 0, 0, -0.2, 0.00004, 0, 0]
     assert select_reasons(raw[:1], build_features(raw[:1]), by_group[:1], POLICY) == [[]]
+
+
+def test_a_reason_is_stated_exactly_when_its_served_contribution_is_positive() -> None:
+    """At the rounding boundary: 0.00005 is served as 0.0 (half to even), the next float up
+    as 0.0001; the single row and the batch agree."""
+    customer = row(PAY_0=2, **{f"BILL_AMT{m}": 90_000 for m in range(1, 7)}, PAY_AMT1=0)
+    raw = raw_of(customer)
+    features = build_features(raw)
+    half = 0.5e-4
+    for contribution, stated in [(half, []), (np.nextafter(half, 1.0), [1e-4]), (1.26e-4, [1e-4])]:
+        by_group = np.zeros((1, len(CODES)))
+        by_group[0, CODES.index("R01")] = contribution
+        batch = select_reasons(raw, features, by_group, POLICY)[0]
+        one = select_reasons_row(
+            raw[0].tolist(), features[0].tolist(), by_group[0].tolist(), POLICY
+        )
+        assert [r["contribution"] for r in batch] == stated
+        assert one == batch
 
 
 def test_texts_formatted_in_bulk_equal_each_rows_own() -> None:

@@ -44,10 +44,10 @@ def log_scored(
 ) -> int:
     """Score raw rows with the bundle and write them through a PredictionLogWriter, as the
     service will; returns the rows written."""
-    from bankrisk.monitoring.log_writer import PredictionLogWriter
+    from bankrisk.monitoring.log_writer import PredictionLogWriter, WriterLimits
 
     scores = bundle.score(raw)
-    writer = PredictionLogWriter(store, flush_seconds=0.05)
+    writer = PredictionLogWriter(store, WriterLimits(flush_seconds=0.05))
     for i, values in enumerate(raw.tolist()):
         writer.submit(
             {

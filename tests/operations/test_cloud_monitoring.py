@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,14 +27,7 @@ from operations.support import (
     runbook_anchors,
     thresholds,
 )
-from serving.processes import (
-    BANKRISK,
-    JsonLines,
-    clean_env,
-    free_port,
-    serve_command,
-    wait_ready,
-)
+from serving.processes import BANKRISK, server
 from serving.support import to_customer
 
 METRIC = load_yaml(MONITORING / "cloud" / "prediction_latency_seconds.yaml")
@@ -63,29 +55,15 @@ def _requests() -> list[tuple[str, str, Any]]:
 @pytest.fixture(scope="module")
 def log_lines(small_bundle_dir: Path) -> Iterator[list[dict[str, Any]]]:
     """The JSON lines a real `bankrisk serve` wrote on stdout for `_requests()`."""
-    port = free_port()
-    process = subprocess.Popen(
-        serve_command(small_bundle_dir, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=clean_env(GOOGLE_CLOUD_PROJECT=PROJECT),
-    )
-    assert process.stdout is not None
-    reader = JsonLines(process.stdout)
-    try:
-        wait_ready(process, port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with server(small_bundle_dir, capture=True, GOOGLE_CLOUD_PROJECT=PROJECT) as running:
+        assert running.log is not None
+        with httpx.Client(base_url=running.url, timeout=10) as client:
             for method, path, body in _requests():
                 headers = {"X-Cloud-Trace-Context": "0af7651916cd43dd8448eb211c80319c/1;o=1"}
                 client.request(method, path, json=body, headers=headers)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
-        yield [line for line in reader.rest() if "httpRequest" in line]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        running.stop()
+        lines = running.log.rest()
+    yield [line for line in lines if "httpRequest" in line]
 
 
 def _entries(lines: list[dict[str, Any]], **where: str) -> list[dict[str, Any]]:

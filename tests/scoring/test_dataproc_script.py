@@ -78,3 +78,10 @@ def test_bad_options_are_one_line(change: list[str], message: str, tmp_path: Pat
     assert result.returncode == 2
     assert result.stderr.strip() == f"dataproc.sh: {message}" or message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_is_the_header(tmp_path: Path) -> None:
+    result = dataproc("--help", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Score a portfolio with the bankrisk Spark job")
+    assert "--dry-run" in result.stdout and "set -e" not in result.stdout

@@ -59,28 +59,91 @@ def wait_ready(process: subprocess.Popen[str], port: int) -> None:
     pytest.fail(f"server not ready on port {port} within {READY_WITHIN_S:.0f} s")
 
 
+class Server:
+    """A running `bankrisk serve`. With `capture`, `log` reads its stdout (JSON lines) as they
+    come, and `stderr()` is all it wrote there (once it has exited); else both are None."""
+
+    def __init__(self, process: subprocess.Popen[str], port: int, capture: bool) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = JsonLines(process.stdout) if capture and process.stdout else None
+        self._stderr: list[str] = []
+        self._terminated = False
+        self._drain: threading.Thread | None = None
+        if capture and process.stderr:
+            self._drain = threading.Thread(
+                target=lambda stream: self._stderr.append(stream.read()),
+                args=(process.stderr,),
+                daemon=True,
+            )
+            self._drain.start()
+
+    def terminate(self) -> None:
+        """SIGTERM (a graceful stop: it flushes the prediction log), sent once: a second one
+        would cut the shutdown short."""
+        if not self._terminated and self.process.poll() is None:
+            self.process.terminate()
+        self._terminated = True
+
+    def stop(self) -> int:
+        """`terminate`, then its exit code; killed (-9) if it has not exited within WAIT_S."""
+        self.terminate()
+        try:
+            return self.process.wait(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=10)
+
+    def stderr(self) -> str | None:
+        """What it wrote on stderr (call once it has exited); None without `capture`."""
+        if self._drain is None:
+            return None
+        self._drain.join(WAIT_S)
+        return "".join(self._stderr)
+
+
 @contextmanager
-def served(model_dir: Path, **env: str) -> Iterator[str]:
-    """A quiet `bankrisk serve` on a free port with `env` settings; yields its base URL, then
-    stops it with SIGTERM (which flushes the prediction log), killing it if it hangs."""
-    port = free_port()
+def server(
+    model_dir: Path,
+    *,
+    capture: bool = False,
+    cwd: Path | None = None,
+    port_option: int | None = None,
+    **env: str,
+) -> Iterator[Server]:
+    """`bankrisk serve` on a free port with `env` settings, ready; stopped (`Server.stop`)
+    when the block ends, unless the test stopped it. Its output is kept with `capture`, else
+    dropped. It listens on `PORT` when `env` sets one (Cloud Run's variable wins), whatever
+    `--port` (`port_option`, by default a free port) says."""
+    option = port_option or free_port()
+    port = int(env["PORT"]) if "PORT" in env else option
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
     process = subprocess.Popen(
-        serve_command(model_dir, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        serve_command(model_dir, option),
+        stdout=output,
+        stderr=output,
         text=True,
         env=clean_env(**env),
+        cwd=cwd,
     )
+    running = Server(process, port, capture)
     try:
-        wait_ready(process, port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
         try:
-            process.wait(timeout=WAIT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+            wait_ready(process, port)
+        except AssertionError as exc:  # it exited: show what it said, when that was kept
+            said = running.log.rest() if running.log else None
+            raise AssertionError(f"{exc}; stdout {said}; stderr {running.stderr()}") from None
+        yield running
+    finally:
+        running.stop()
+
+
+@contextmanager
+def served(model_dir: Path, **env: str) -> Iterator[str]:
+    """A quiet `bankrisk serve` (`server`) with `env` settings; yields its base URL."""
+    with server(model_dir, **env) as running:
+        yield running.url
 
 
 class JsonLines:

@@ -63,3 +63,41 @@ def test_a_slice_in_bulk_exports_what_one_by_one_does() -> None:
     assert values[("bankrisk_probability_of_default_bucket", (("le", "0.02"),))] > 0
     total = sum(v for (name, _), v in values.items() if name == "bankrisk_predictions_total")
     assert total == 2 * 1420
+
+
+_MODEL_INFO_SERIES = """
+from prometheus_client import generate_latest
+from bankrisk.serving.observability import Metrics
+metrics = Metrics()
+metrics.show_models(
+    {"name": "old", "version": "7", "role": "champion"},
+    {"name": "new", "version": "8", "role": "challenger"},
+)
+text = generate_latest(metrics.registry).decode()
+print("\\n".join(line for line in text.splitlines() if line.startswith("bankrisk_model_info")))
+"""
+
+
+def test_model_info_series_come_in_the_same_order_in_every_process() -> None:
+    """Python randomises string hashes per process (PYTHONHASHSEED): series kept in a set
+    came out in a different order from one run to the next. Champion first, then challenger.
+    """
+    import os
+    import subprocess
+    import sys
+
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _MODEL_INFO_SERIES],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        for seed in range(4)
+    }
+    assert outputs == {
+        'bankrisk_model_info{name="old",role="champion",version="7"} 1.0\n'
+        'bankrisk_model_info{name="new",role="challenger",version="8"} 1.0\n'
+    }

@@ -5,7 +5,6 @@ stops start-up with one CRITICAL line and exit code 2."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import threading
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from bankrisk.monitoring.prediction_log import open_store
-from serving.processes import BANKRISK, JsonLines, clean_env, free_port, serve_command, wait_ready
+from serving.processes import BANKRISK, clean_env, free_port, server
 from serving.support import customer
 
 LOAD_THREADS = 4
@@ -60,44 +59,32 @@ def test_sigterm_under_load_flushes_every_answered_customer_to_the_log(
     bundle_dir: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "predictions.db"
-    port = free_port()
-    env = clean_env(
+    with server(
+        bundle_dir,
+        capture=True,
+        cwd=tmp_path,
         BANKRISK_PREDICTION_LOG=f"sqlite:///{db}",
         # Room for everything this load sends: the test is about the flush, not about drops.
         BANKRISK_PREDICTION_LOG_QUEUE="1000000",
         # A long wait between inserts: much is still buffered when SIGTERM comes.
         BANKRISK_PREDICTION_LOG_FLUSH_SECONDS="2",
         BANKRISK_PREDICTION_LOG_BATCH="100000",
-    )
-    process = subprocess.Popen(
-        serve_command(bundle_dir, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        log = JsonLines(process.stdout)  # type: ignore[arg-type]
-        wait_ready(process, port)
-        loads = [Load(port, n) for n in range(LOAD_THREADS)]
+    ) as running:
+        assert running.log is not None
+        loads = [Load(running.port, n) for n in range(LOAD_THREADS)]
         for load in loads:
             load.start()
         time.sleep(2.5)
-        process.send_signal(signal.SIGTERM)
-        closed = log.wait_for("prediction log closed")
-        returncode = process.wait(timeout=30)
+        running.terminate()
+        closed = running.log.wait_for("prediction log closed")
+        returncode = running.stop()
         for load in loads:
             load.halt.set()
             load.join(30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-    stderr = process.stderr.read()  # type: ignore[union-attr]
+    stderr = running.stderr()
 
     assert returncode == 0, stderr
-    assert "Traceback" not in stderr
+    assert stderr is not None and "Traceback" not in stderr
     answered: dict[str, int] = {}
     for load in loads:
         assert load.other_statuses == []
@@ -138,28 +125,16 @@ def test_a_malformed_log_url_exits_2_with_one_critical_line(bundle_dir: Path) ->
 
 
 def test_a_store_that_is_down_does_not_stop_start_up(bundle_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    env = clean_env(BANKRISK_PREDICTION_LOG=f"postgresql+pg8000://u@127.0.0.1:{free_port()}/db")
-    process = subprocess.Popen(
-        serve_command(bundle_dir, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        wait_ready(process, port)
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json=customer(), timeout=10)
+    down = f"postgresql+pg8000://u@127.0.0.1:{free_port()}/db"
+    with server(bundle_dir, capture=True, cwd=tmp_path, BANKRISK_PREDICTION_LOG=down) as running:
+        assert running.log is not None
+        response = httpx.post(f"{running.url}/v1/predict", json=customer(), timeout=10)
         assert response.status_code == 200
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-    assert process.returncode == 0, stderr
+        returncode = running.stop()
+    assert returncode == 0, running.stderr()
     (closed,) = [
-        json.loads(line) for line in stdout.splitlines() if '"prediction log closed' in line
+        line
+        for line in running.log.rest()
+        if str(line.get("message", "")).startswith("prediction log closed")
     ]
     assert closed["severity"] == "WARNING" and closed["dropped"] == 1

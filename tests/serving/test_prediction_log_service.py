@@ -137,9 +137,8 @@ def test_a_store_that_is_down_costs_no_5xx(make_api: Callable[..., Api]) -> None
     while writer.last_error is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert writer.last_error is not None
-    start = time.monotonic()
     assert not writer.close(0.5)  # the store never came back: what was held is dropped
-    assert time.monotonic() - start < 5
+    assert writer.held == 0
     assert api.metrics()[("bankrisk_prediction_log_dropped_total", ())] == 140
 
 

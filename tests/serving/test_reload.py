@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from bankrisk.config import Settings
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.reload import load_scorer
-from serving.processes import JsonLines, clean_env, free_port, serve_command, wait_ready
+from serving.processes import server
 from serving.support import Api, TestClient, customer
 
 KEY = "admin-secret"
@@ -240,46 +239,38 @@ class Load(threading.Thread):
 def test_sighup_and_admin_reload_under_load_fail_no_request(
     model_dir: Path, bundle_dir: Path, challenger_dir: Path
 ) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        serve_command(model_dir, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=clean_env(BANKRISK_ADMIN_API_KEY=KEY),
-    )
-    load = Load(f"http://127.0.0.1:{port}")
-    try:
-        lines = JsonLines(process.stdout)  # type: ignore[arg-type]
-        wait_ready(process, port)
-        load.start()
-        _wait(lambda: len(load.versions) > 50, "the load to start")
+    with server(model_dir, capture=True, BANKRISK_ADMIN_API_KEY=KEY) as running:
+        lines = running.log
+        assert lines is not None
+        load = Load(running.url)
+        try:
+            load.start()
+            _wait(lambda: len(load.versions) > 50, "the load to start")
 
-        install_bundle(challenger_dir, model_dir)
-        process.send_signal(signal.SIGHUP)
-        assert lines.wait_for("models reloaded on SIGHUP")["champion"]["version"] == "8"
-        load.wait_for_version("8")
+            install_bundle(challenger_dir, model_dir)
+            running.process.send_signal(signal.SIGHUP)
+            assert lines.wait_for("models reloaded on SIGHUP")["champion"]["version"] == "8"
+            load.wait_for_version("8")
 
-        install_bundle(bundle_dir, model_dir)
-        reloaded = httpx.post(
-            f"http://127.0.0.1:{port}/v1/admin/reload", headers={"X-API-Key": KEY}, timeout=30
-        )
-        assert reloaded.status_code == 200, reloaded.text
-        assert reloaded.json()["champion"]["version"] == "7"
-        load.wait_for_version("7")
+            install_bundle(bundle_dir, model_dir)
+            reloaded = httpx.post(
+                f"{running.url}/v1/admin/reload", headers={"X-API-Key": KEY}, timeout=30
+            )
+            assert reloaded.status_code == 200, reloaded.text
+            assert reloaded.json()["champion"]["version"] == "7"
+            load.wait_for_version("7")
 
-        corrupt(model_dir)
-        process.send_signal(signal.SIGHUP)
-        refused = lines.wait_for("model reload refused on SIGHUP")
-        assert ARRAYS_FILE in refused["message"]
-        count = len(load.versions)
-        _wait(lambda: len(load.versions) > count + 50, "answers after the refusal")
-        assert set(load.versions[count:]) == {"7"}
-    finally:
-        load.halt.set()
-        load.join(30)
-        process.terminate()
-        process.wait(timeout=20)
+            corrupt(model_dir)
+            running.process.send_signal(signal.SIGHUP)
+            refused = lines.wait_for("model reload refused on SIGHUP")
+            assert ARRAYS_FILE in refused["message"]
+            count = len(load.versions)
+            _wait(lambda: len(load.versions) > count + 50, "answers after the refusal")
+            assert set(load.versions[count:]) == {"7"}
+        finally:
+            load.halt.set()
+            load.join(30)
+        returncode = running.stop()
     assert load.statuses and set(load.statuses) == {200}
     assert {"7", "8"} <= set(load.versions)
-    assert process.returncode == 0
+    assert returncode == 0, running.stderr()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 import operator
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -61,6 +62,11 @@ class Ops(Protocol):
         """The largest of `values`; of equal ones, the first."""
         ...
 
+    def rounded(self, x: Num, digits: int) -> Num:
+        """x to `digits` decimals: x * 10**digits rounded half to even, divided back (not
+        Python's `round(x, digits)`, which is ~0.2 us a call and has no numpy twin)."""
+        ...
+
 
 class _Columns:
     """numpy, one (n,) array per value."""
@@ -88,6 +94,11 @@ class _Columns:
     @staticmethod
     def largest(values: Sequence[Num]) -> Num:
         return functools.reduce(lambda a, b: np.where(b > a, b, a), values)
+
+    @staticmethod
+    def rounded(x: Num, digits: int) -> Num:
+        scale = 10.0**digits
+        return np.rint(x * scale) / scale
 
 
 class _Row:
@@ -128,6 +139,15 @@ class _Row:
             if value > best:
                 best = value
         return best
+
+    @staticmethod
+    def rounded(x: Num, digits: int) -> Num:
+        scale = 10.0**digits
+        scaled = x * scale
+        if not math.isfinite(scaled):  # round() refuses inf and NaN, rint keeps them
+            return scaled / scale
+        # round() of a float is half to even like numpy's rint; rint keeps the sign of a 0.
+        return math.copysign(round(scaled), scaled) / scale
 
 
 COLUMNS: Ops = _Columns()

@@ -26,9 +26,10 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import repeat
 from string import Formatter
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
@@ -37,8 +38,9 @@ from bankrisk.features.ops import COLUMNS, ROW, Num, Ops, total
 from bankrisk.schema import FIELD_NAMES, PAY_AMOUNTS
 
 MAX_REASONS = 4
-# A contribution that rounds to 0.0000 logit points (as served) is no reason.
-MIN_CONTRIBUTION = 0.5e-4
+# Contributions are served in logit points to this many decimals (`Ops.rounded`); one that
+# is served as 0.0 is no reason.
+CONTRIBUTION_DIGITS = 4
 # The good-risk reference population contributions are centred on (`ReasonPolicy`).
 BASELINE_POPULATION = "development rows that did not default"
 # The months of PAY_0..PAY_6, BILL_AMT1..6 and PAY_AMT1..6, most recent first.
@@ -286,6 +288,7 @@ _CODE_INDEX = {r.code: j for j, r in enumerate(REASON_CODES)}
 _CODES = np.arange(len(REASON_CODES))
 _CODE_RANGE = range(len(REASON_CODES))
 _BY_CODE = operator.itemgetter(*(r.code for r in REASON_CODES))  # a {code: x} in code order
+_SCALE = 10.0**CONTRIBUTION_DIGITS
 _SLOTS = np.arange(MAX_REASONS)  # the columns of `reason_indices`
 # ADVERSE[j, a]: attribute a of reason code j may be stated (padded with False).
 _N_ATTRIBUTES = max(len(r.attributes) for r in REASON_CODES)
@@ -338,7 +341,6 @@ class Measured:
     index: np.ndarray
     values: tuple[dict[str, np.ndarray], ...]
     cut: float  # ReasonPolicy.low_credit_limit, for the templates
-    _lists: dict[int, dict[str, list[float]]] = field(default_factory=dict, repr=False)
 
     def key(self, i: int, j: int) -> str:
         return REASON_CODES[j].attributes[int(self.index[i, j])].key
@@ -353,24 +355,19 @@ class Measured:
         values, texts = self.fill(j, attribute_index, [i])
         return REASON_CODES[j].attributes[attribute_index], values[0], texts[0]
 
-    def fill(self, j: int, attribute_index: int, rows: list[int]) -> tuple[list[str], list[str]]:
+    def fill(
+        self, j: int, attribute_index: int, rows: Sequence[int] | np.ndarray
+    ) -> tuple[list[str], list[str]]:
         """The value and text of code j's attribute `attribute_index` for each of `rows`,
-        formatted in bulk (`_Template`)."""
+        formatted in bulk (`_Template`) from Python numbers: formatting a Python float is
+        done in C, a numpy scalar is not (matters for a large batch)."""
         template = TEMPLATES[j][attribute_index]
-        listed = self.listed(j)
+        values = self.values[j]
         columns = [
-            [self.cut] * len(rows) if name == "cut" else [listed[name][i] for i in rows]
+            [self.cut] * len(rows) if name == "cut" else values[name][rows].tolist()
             for name, _ in template.args
         ]
         return template.fill(columns, len(rows))
-
-    def listed(self, j: int) -> dict[str, list[float]]:
-        """Code j's values as Python lists, converted once, when first needed: formatting a
-        Python float is done in C, a numpy scalar is not (matters for a large batch)."""
-        cache = self._lists.get(j)
-        if cache is None:
-            cache = self._lists[j] = {name: v.tolist() for name, v in self.values[j].items()}
-        return cache
 
 
 def _attributes(
@@ -458,14 +455,21 @@ def select_reasons_row(
     for j in chosen[:MAX_REASONS]:
         a = index[j]
         value, text = TEMPLATES[j][a].one(values[j], cut)
-        reasons.append(_STATED[j][a](value, text, by_group[j]))
+        contribution = ROW.rounded(by_group[j], CONTRIBUTION_DIGITS)
+        reasons.append(_STATED[j][a](value, text, contribution))
     return reasons
+
+
+def _raised(contribution: Num) -> Num:
+    """Whether a contribution is served as positive (at least 0.0001): x * 10**4 is above
+    one half, since `Ops.rounded` rounds half to even (0.5 to 0)."""
+    return contribution * _SCALE > 0.5
 
 
 def _eligible(contribution: Num, adverse: Num) -> Num:
     """Whether a code may be stated: it raised the logit against the baseline, and the
     customer's attribute is adverse."""
-    return (contribution >= MIN_CONTRIBUTION) & adverse
+    return _raised(contribution) & adverse
 
 
 def reason_indices(attribute_index: np.ndarray, by_group: np.ndarray) -> np.ndarray:
@@ -489,7 +493,7 @@ def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
     rows, slots = np.nonzero(stated)
     codes = chosen[rows, slots]
     attributes = measured.index[rows, codes]
-    contributions = by_group[rows, codes]
+    contributions = COLUMNS.rounded(by_group[rows, codes], CONTRIBUTION_DIGITS)
     # Grouped by (code, attribute), each group's texts filled in bulk by its one template.
     keys = codes * _N_ATTRIBUTES + attributes
     order = np.argsort(keys, kind="stable")
@@ -497,7 +501,7 @@ def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
     grouped: list[Reason] = []
     for group in np.split(order, ends) if len(order) else []:
         j, a = divmod(int(keys[group[0]]), _N_ATTRIBUTES)
-        values, texts = measured.fill(j, a, rows[group].tolist())
+        values, texts = measured.fill(j, a, rows[group])
         grouped += map(_STATED[j][a], values, texts, contributions[group].tolist())
     # Back in row-major order, then cut into rows.
     made = [grouped[k] for k in np.argsort(order).tolist()]
@@ -522,7 +526,7 @@ def reason_frequencies(
         for reason in reasons:
             counts[(reason["code"], reason["attribute"])]["given"] += 1
     favourable = ~ADVERSE[_CODES, measured.index]
-    for i, j in zip(*np.nonzero((by_group >= MIN_CONTRIBUTION) & favourable), strict=True):
+    for i, j in zip(*np.nonzero(_raised(by_group) & favourable), strict=True):
         counts[(REASON_CODES[j].code, measured.key(int(i), int(j)))]["suppressed"] += 1
     return counts
 
@@ -550,52 +554,61 @@ _DISCRETE = frozenset(
     {"status", "late", "worst", "recent", "revolving", "missed", "no_use", "full", "limit", "cut"}
 )
 _CACHE_LIMIT = 4096
+_Texts = list[tuple[str, str]]  # (value, text) of each row
 
 
 class _Template:
-    """An attribute's value and text templates, compiled once for a batch's worth of rows:
-    each named value becomes a positional argument (`args`), converted to text first where it
-    has a custom spec, so that each text is one `str.format` (in C) and a batch's texts of
-    one attribute are one `map`. Texts made only of discrete values are cached."""
+    """An attribute's value and text templates, compiled once: each distinct (named value,
+    spec) of the two is a piece (`args`), formatted once per row, in C (`format`) unless it
+    has a custom spec; the two templates become %-strings over the pieces. A batch's texts
+    of one attribute are a few `map`s, and texts made only of discrete values are cached."""
 
     def __init__(self, attribute: Attribute) -> None:
-        self.args: list[tuple[str, str]] = []  # (name, custom spec or "")
-        self.value = self._compile(attribute.value)
-        self.text = self._compile(attribute.text)
-        self.constant = (self.value.format(), self.text.format()) if not self.args else None
+        self.args: list[tuple[str, str]] = []  # (name, spec): the pieces, in order
+        self.value, self._value_at = self._compile(attribute.value)
+        self.text, self._text_at = self._compile(attribute.text)
+        self.constant = (self.value % (), self.text % ()) if not self.args else None
         self.cached = all(name in _DISCRETE for name, _ in self.args)
         self._cache: dict[tuple[float, ...], tuple[str, str]] = {}
 
-    def _compile(self, template: str) -> str:
-        parts = []
+    def _compile(self, template: str) -> tuple[str, tuple[int, ...]]:
+        """The %-string, and which piece fills each of its `%s`."""
+        parts, at = [], []
         for literal, name, spec, conversion in Formatter().parse(template):
-            parts.append(literal.replace("{", "{{").replace("}", "}}"))
+            parts.append(literal.replace("%", "%%"))
             if name is None:
                 continue
             assert conversion is None, f"no conversions in reason templates: {template!r}"
-            custom = spec if spec in _CUSTOM_SPECS else ""
-            if (name, custom) not in self.args:
-                self.args.append((name, custom))
-            position = self.args.index((name, custom))
-            parts.append(f"{{{position}}}" if custom else f"{{{position}:{spec}}}")
-        return "".join(parts)
+            piece = (name, spec or "")
+            if piece not in self.args:
+                self.args.append(piece)
+            at.append(self.args.index(piece))
+            parts.append("%s")
+        return "".join(parts), tuple(at)
+
+    def _pieces(self, columns: list[list[float]]) -> list[list[str]]:
+        """Each piece's text for every row, from each piece's column of values."""
+        return [
+            list(map(_CUSTOM_SPECS[spec], column))
+            if spec in _CUSTOM_SPECS
+            else list(map(format, column, repeat(spec)))
+            for (_, spec), column in zip(self.args, columns, strict=True)
+        ]
 
     def fill(self, columns: list[list[float]], count: int) -> tuple[list[str], list[str]]:
-        """Values and texts of `count` rows, `columns` holding each argument's values."""
+        """Values and texts of `count` rows, `columns` holding each piece's values."""
         if self.constant is not None:
             return [self.constant[0]] * count, [self.constant[1]] * count
         if not self.cached:
-            args = [
-                list(map(_CUSTOM_SPECS[custom], column)) if custom else column
-                for (_, custom), column in zip(self.args, columns, strict=True)
-            ]
-            return list(map(self.value.format, *args)), list(map(self.text.format, *args))
-        values, texts, lookup = [], [], self._lookup
-        for key in zip(*columns, strict=True):
-            found = lookup(key)
-            values.append(found[0])
-            texts.append(found[1])
-        return values, texts
+            pieces = self._pieces(columns)
+            return (
+                _substitute(self.value, [pieces[k] for k in self._value_at], count),
+                _substitute(self.text, [pieces[k] for k in self._text_at], count),
+            )
+        keys = list(zip(*columns, strict=True))
+        known = list(map(self._cache.get, keys))  # one C-level pass when all are known
+        found = list(map(self._lookup, keys)) if None in known else cast(_Texts, known)
+        return [value for value, _ in found], [text for _, text in found]
 
     def one(self, named: dict[str, Num], cut: float) -> tuple[str, str]:
         """`fill` of one row, `named` holding its values."""
@@ -605,7 +618,7 @@ class _Template:
         return self._lookup(key) if self.cached else self._format_one(key)
 
     def _lookup(self, key: tuple[float, ...]) -> tuple[str, str]:
-        """The cached value and text of `key` (the arguments), formatted when first seen."""
+        """The cached value and text of `key` (the pieces' values), formatted when first seen."""
         found = self._cache.get(key)
         if found is None:
             found = self._format_one(key)
@@ -614,16 +627,26 @@ class _Template:
         return found
 
     def _format_one(self, key: tuple[float, ...]) -> tuple[str, str]:
-        args = [
-            _CUSTOM_SPECS[custom](v) if custom else v
-            for (_, custom), v in zip(self.args, key, strict=True)
+        pieces = [
+            _CUSTOM_SPECS[spec](v) if spec in _CUSTOM_SPECS else format(v, spec)
+            for (_, spec), v in zip(self.args, key, strict=True)
         ]
-        return self.value.format(*args), self.text.format(*args)
+        return (
+            self.value % tuple(pieces[k] for k in self._value_at),
+            self.text % tuple(pieces[k] for k in self._text_at),
+        )
+
+
+def _substitute(template: str, pieces: list[list[str]], count: int) -> list[str]:
+    """`template` (a %-string) filled with each row's pieces (one list per `%s`)."""
+    if not pieces:
+        return [template % ()] * count
+    return list(map(template.__mod__, zip(*pieces, strict=True)))
 
 
 def _stating(reason: ReasonCode, attribute: Attribute) -> Callable[[str, str, float], Reason]:
     """The function that states `attribute` of `reason` as a Reason, given its value, text
-    and contribution (the fixed fields bound once)."""
+    and contribution (rounded to CONTRIBUTION_DIGITS decimals; the fixed fields bound once)."""
     code, group, feature, key = reason.code, reason.group, reason.feature, attribute.key
 
     def stated(value: str, text: str, contribution: float) -> Reason:
@@ -634,7 +657,7 @@ def _stating(reason: ReasonCode, attribute: Attribute) -> Callable[[str, str, fl
             "attribute": key,
             "value": value,
             "text": text,
-            "contribution": round(contribution, 4),
+            "contribution": contribution,
         }
 
     return stated

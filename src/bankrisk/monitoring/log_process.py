@@ -29,7 +29,7 @@ concurrent clients ~54 us per request, of which ~20 us was the writer's own work
   counted, and `last_error` says why; the service keeps answering.
 
 Frames on the data pipe: `HEADER` (payload bytes, kind, rows) then the payload. Kinds:
-`S` setup (JSON: store opener and decoder as `module:function`, writer settings, store URL
+`S` setup (JSON: store opener and decoder as `module:function`, the `WriterLimits`, store URL
 and salt: never on a command line), `D` data (the decoder's bytes, `rows` customers), `F`
 flush and `C` close (payload: the timeout in seconds, JSON).
 """
@@ -50,11 +50,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any, Protocol
 
 import orjson
 
-from bankrisk.monitoring.log_writer import PredictionLogWriter, RowGroup
+from bankrisk.monitoring.log_writer import (
+    DEFAULT_LIMITS,
+    PredictionLogWriter,
+    RowGroup,
+    WriterLimits,
+)
 from bankrisk.monitoring.prediction_log import PredictionStore
 
 log = logging.getLogger(__name__)
@@ -123,18 +129,13 @@ class ProcessLogWriter:
         *,
         opener: str,
         decoder: str,
-        max_rows: int = 10_000,
-        batch_size: int = 500,
-        flush_seconds: float = 0.2,
-        initial_backoff_seconds: float = 0.1,
-        max_backoff_seconds: float = 5.0,
+        limits: WriterLimits = DEFAULT_LIMITS,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
-        if max_rows < 1 or batch_size < 1 or flush_seconds <= 0:
-            raise ValueError("max_rows and batch_size must be >= 1 and flush_seconds > 0")
         self.store = store
-        self.max_rows = max_rows
-        self.flush_seconds = flush_seconds
+        self.limits = limits
+        self.max_rows = limits.max_rows
+        self.flush_seconds = limits.flush_seconds
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a report came, or the child went
@@ -177,11 +178,7 @@ class ProcessLogWriter:
             "decoder": decoder,
             "url": store.url,
             "salt": store.salt,
-            "max_rows": max_rows,
-            "batch_size": batch_size,
-            "flush_seconds": flush_seconds,
-            "initial_backoff_seconds": initial_backoff_seconds,
-            "max_backoff_seconds": max_backoff_seconds,
+            "limits": asdict(limits),
         }
         self._out.append(memoryview(_frame(SETUP, 0, orjson.dumps(setup))))
         self._link = threading.Thread(target=self._run, name="prediction-log-link", daemon=True)
@@ -520,14 +517,7 @@ def child_main(data_fd: int, report_fd: int) -> int:
     setup = orjson.loads(payload)
     store: PredictionStore = _load(setup["opener"])(setup["url"], setup["salt"])
     decode: Callable[[bytes, int], RowGroup] = _load(setup["decoder"])
-    writer = PredictionLogWriter(
-        store,
-        max_rows=setup["max_rows"],
-        batch_size=setup["batch_size"],
-        flush_seconds=setup["flush_seconds"],
-        initial_backoff_seconds=setup["initial_backoff_seconds"],
-        max_backoff_seconds=setup["max_backoff_seconds"],
-    )
+    writer = PredictionLogWriter(store, WriterLimits(**setup["limits"]))
     reports = _Reports(report_fd, writer)
     try:
         while True:

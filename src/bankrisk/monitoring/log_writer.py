@@ -28,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
@@ -74,6 +75,39 @@ class _Head:
 Item = Mapping[str, Any] | RowGroup
 
 
+@dataclass(frozen=True)
+class WriterLimits:
+    """How a log writer buffers and retries (the thread writer's, and the process writer's,
+    which hands them to the thread writer in its child).
+
+    `max_rows` rows held in memory at most (more are dropped and counted), up to `batch_size`
+    rows per insert, a row waits at most `flush_seconds` for its batch; a failing store is
+    retried after `initial_backoff_seconds`, doubled up to `max_backoff_seconds`.
+    """
+
+    max_rows: int = 10_000
+    batch_size: int = 500
+    flush_seconds: float = 0.2
+    initial_backoff_seconds: float = 0.1
+    max_backoff_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_rows", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("flush_seconds", "initial_backoff_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.max_backoff_seconds >= self.initial_backoff_seconds:
+            raise ValueError(
+                f"max_backoff_seconds must be >= initial_backoff_seconds "
+                f"({self.initial_backoff_seconds!r}), got {self.max_backoff_seconds!r}"
+            )
+
+
+DEFAULT_LIMITS = WriterLimits()
+
+
 class PredictionLogWriter:
     """Buffers submitted `PredictionRow`s and inserts them in batches from a daemon thread.
 
@@ -85,22 +119,17 @@ class PredictionLogWriter:
     def __init__(
         self,
         store: PredictionStore,
+        limits: WriterLimits = DEFAULT_LIMITS,
         *,
-        max_rows: int = 10_000,
-        batch_size: int = 500,
-        flush_seconds: float = 0.2,
-        initial_backoff_seconds: float = 0.1,
-        max_backoff_seconds: float = 5.0,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
-        if max_rows < 1 or batch_size < 1 or flush_seconds <= 0:
-            raise ValueError("max_rows and batch_size must be >= 1 and flush_seconds > 0")
         self.store = store
-        self.max_rows = max_rows
-        self.batch_size = min(batch_size, max_rows)
-        self.flush_seconds = flush_seconds
-        self.initial_backoff = initial_backoff_seconds
-        self.max_backoff = max_backoff_seconds
+        self.limits = limits
+        self.max_rows = limits.max_rows
+        self.batch_size = min(limits.batch_size, limits.max_rows)
+        self.flush_seconds = limits.flush_seconds
+        self.initial_backoff = limits.initial_backoff_seconds
+        self.max_backoff = limits.max_backoff_seconds
         self._on_drop = on_drop
         self._buffer: deque[tuple[int, Item]] = deque()  # (rows, a row or a group)
         self._buffered = 0  # rows in the buffer (a group counts its rows)

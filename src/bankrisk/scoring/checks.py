@@ -17,12 +17,12 @@ import pyarrow.compute as pc
 from bankrisk.data.validate import to_numeric
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.validation import (
-    _MAXIMUM,
-    _MINIMUM,
-    _NOT_INTEGER,
     MAX_CUSTOMER_ID_LENGTH,
-    _customer_id_error,
-    _field_error,
+    MAXIMUM,
+    MINIMUM,
+    NOT_INTEGER,
+    customer_id_error,
+    field_error,
 )
 
 
@@ -68,7 +68,7 @@ def _cell_error(j: int, value: float, original: str | None, not_number: bool) ->
         return f"not a number: {original!r}"
     if np.isnan(value):
         return "missing value"
-    return _field_error(j, int(value) if value.is_integer() else value)
+    return field_error(j, int(value) if value.is_integer() else value)
 
 
 def _id_problems(ids: pa.Array) -> np.ndarray:
@@ -84,8 +84,8 @@ def _as_text(value: object) -> str | None:
 
 def _valid(j: int, values: np.ndarray) -> np.ndarray:
     """Field j's rule on a column; NaN (empty) fails both comparisons."""
-    ok: np.ndarray = (values >= _MINIMUM[j]) & (values <= _MAXIMUM[j])
-    if not _NOT_INTEGER[j]:
+    ok: np.ndarray = (values >= MINIMUM[j]) & (values <= MAXIMUM[j])
+    if not NOT_INTEGER[j]:
         ok &= values == np.floor(values)
     return ok
 
@@ -132,6 +132,6 @@ def _reject(
         message = _cell_error(j, float(matrix[i, j]), cells[name], not_number)
         if message is not None:
             errors.append((name, message))
-    if id_column is not None and (message := _customer_id_error(cells[id_column])) is not None:
+    if id_column is not None and (message := customer_id_error(cells[id_column])) is not None:
         errors.append((id_column, message))
     return Rejected(first_row + i, errors, cells)

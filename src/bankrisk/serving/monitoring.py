@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from bankrisk.config import Settings
 from bankrisk.monitoring.log_process import ProcessLogWriter
+from bankrisk.monitoring.log_writer import WriterLimits
 from bankrisk.monitoring.prediction_log import PredictionStore, open_store
 from bankrisk.monitoring.psi import StreamingPSI
 from bankrisk.serving.log_rows import DECODER, OPENER, ScoredRows, ServiceStore
@@ -64,9 +65,11 @@ def make_writer(
         store,
         opener=OPENER,
         decoder=DECODER,
-        max_rows=settings.prediction_log_queue,
-        batch_size=settings.prediction_log_batch,
-        flush_seconds=settings.prediction_log_flush_seconds,
+        limits=WriterLimits(
+            max_rows=settings.prediction_log_queue,
+            batch_size=settings.prediction_log_batch,
+            flush_seconds=settings.prediction_log_flush_seconds,
+        ),
         on_drop=on_drop,
     )
 

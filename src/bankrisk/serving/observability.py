@@ -168,15 +168,17 @@ class Metrics:
         return counts
 
     def show_models(self, champion: ModelRef, challenger: ModelRef | None) -> None:
-        """`bankrisk_model_info` of exactly these models (a reload's old series go)."""
-        shown = {(champion["name"], champion["version"], "champion")}
+        """`bankrisk_model_info` of exactly these models (a reload's old series go). New
+        series are added champion first, then challenger: the same order in every process (a
+        set's order of strings changes with each process's hash seed)."""
+        shown = [(champion["name"], champion["version"], "champion")]
         if challenger is not None:
-            shown.add((challenger["name"], challenger["version"], "challenger"))
-        for labels in self._models_shown - shown:
+            shown.append((challenger["name"], challenger["version"], "challenger"))
+        for labels in self._models_shown.difference(shown):
             self.model_info.remove(*labels)
         for labels in shown:
             self.model_info.labels(*labels).set(1)
-        self._models_shown = shown
+        self._models_shown = set(shown)
 
 
 class JsonLogger:

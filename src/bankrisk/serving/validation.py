@@ -22,16 +22,26 @@ import orjson
 from bankrisk.schema import FIELD_NAMES, FIELDS
 from bankrisk.serving.errors import FieldError, RequestError
 
-__all__ = ["RequestError", "parse_json", "validate_one", "validate_records"]
+__all__ = [
+    "MAXIMUM",
+    "MINIMUM",
+    "NOT_INTEGER",
+    "RequestError",
+    "customer_id_error",
+    "field_error",
+    "parse_json",
+    "validate_one",
+    "validate_records",
+]
 
 CUSTOMER_ID = "customer_id"
 MAX_CUSTOMER_ID_LENGTH = 64
 MAX_ERRORS = 100
 _REQUIRED = frozenset(FIELD_NAMES)
 _ALLOWED = _REQUIRED | {CUSTOMER_ID}
-_MINIMUM = np.array([f.minimum for f in FIELDS])
-_MAXIMUM = np.array([f.maximum for f in FIELDS])
-_NOT_INTEGER = np.array([not f.integer for f in FIELDS])
+MINIMUM = np.array([f.minimum for f in FIELDS])
+MAXIMUM = np.array([f.maximum for f in FIELDS])
+NOT_INTEGER = np.array([not f.integer for f in FIELDS])
 _NUMBER_TYPES = (int, float)
 _NUMBER_TYPE_SET = frozenset(_NUMBER_TYPES)
 _DICT = frozenset({dict})
@@ -57,7 +67,8 @@ def parse_json(body: bytes) -> Any:
         raise RequestError(400, f"malformed JSON body: {exc}") from None
 
 
-def _field_error(spec_index: int, value: Any) -> str | None:
+def field_error(spec_index: int, value: Any) -> str | None:
+    """Why `value` is not valid for the field `FIELDS[spec_index]`; None when it is."""
     spec = FIELDS[spec_index]
     if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
         return f"must be a number, got {type(value).__name__}"
@@ -74,7 +85,8 @@ def _field_error(spec_index: int, value: Any) -> str | None:
     return None
 
 
-def _customer_id_error(value: Any) -> str | None:
+def customer_id_error(value: Any) -> str | None:
+    """Why `value` is not a valid customer id (absent is valid); None when it is."""
     if value is None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= MAX_CUSTOMER_ID_LENGTH:
@@ -94,9 +106,9 @@ def record_errors(record: Any, index: int | None) -> list[FieldError]:
     for j, spec in enumerate(FIELDS):
         if spec.name not in record:
             errors.append(error(spec.name, "field required"))
-        elif (message := _field_error(j, record[spec.name])) is not None:
+        elif (message := field_error(j, record[spec.name])) is not None:
             errors.append(error(spec.name, message))
-    if (message := _customer_id_error(record.get(CUSTOMER_ID))) is not None:
+    if (message := customer_id_error(record.get(CUSTOMER_ID))) is not None:
         errors.append(error(CUSTOMER_ID, message))
     return errors
 
@@ -129,9 +141,9 @@ def _fast_matrix(records: list[Any]) -> tuple[np.ndarray, list[str | None]] | No
         return None
     # NaN fails both comparisons and infinities fail one: the bounds check finiteness too.
     ok = (
-        (matrix >= _MINIMUM).all()
-        and (matrix <= _MAXIMUM).all()
-        and ((matrix == np.floor(matrix)) | _NOT_INTEGER).all()
+        (matrix >= MINIMUM).all()
+        and (matrix <= MAXIMUM).all()
+        and ((matrix == np.floor(matrix)) | NOT_INTEGER).all()
     )
     if not ok:
         return None
@@ -176,7 +188,7 @@ def validate_one(body: Any) -> tuple[list[float], str | None]:
                 break
         else:
             customer_id = body.get(CUSTOMER_ID)
-            if _customer_id_error(customer_id) is None:
+            if customer_id_error(customer_id) is None:
                 return values, customer_id
     if not isinstance(body, dict):
         raise RequestError(422, "body must be a JSON object of one customer's fields")

@@ -9,10 +9,12 @@ same auth) and are documented in the OpenAPI schema by `openapi_paths()`.
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
+import numpy as np
 import orjson
 from starlette.routing import Match, Route
 
@@ -43,11 +45,12 @@ class RequestState(TypedDict):
 # (a large batch's answer is never copied into one buffer), or raises RequestError.
 Handler = Callable[[Service, bytes, RequestState], Awaitable[list[bytes]]]
 _JSON = (b"content-type", b"application/json")
+_PROBABILITY = operator.itemgetter("probability_of_default")
 
 # A large batch is parsed, validated, scored and serialised in slices of this many records
-# (~1-2 ms of work each), handing the event loop back between slices, so that the requests of
+# (~2-3 ms of work each), handing the event loop back between slices, so that the requests of
 # other clients are answered meanwhile instead of waiting for the whole batch.
-SLICE_RECORDS = 200
+SLICE_RECORDS = 250
 _SLICE_BYTES = SLICE_RECORDS * 400  # about SLICE_RECORDS records of JSON
 # Past the body limit the rest of the body is still read (and discarded), up to this many
 # times the limit and for this long: clients that send the whole body before reading the
@@ -143,15 +146,15 @@ async def score_batch(service: Service, body: bytes, request: RequestState) -> l
             service.metrics.record_predictions(by_predictions, ref)
             if service.log_writer is not None:
                 logged.setdefault(ref["role"], (ref, []))[1].append((by_rows, by_predictions))
-        if models.drift is not None:
-            models.drift.update(rows)
         if models.shadow is not None:
             models.shadow.submit(request["request_id"], rows, ids)
-        total += sum(p["probability_of_default"] for p in predictions)
+        total += sum(map(_PROBABILITY, predictions))
         items = orjson.dumps(predictions)[1:-1]  # the array's items, without [ ]
         parts.append(items if len(parts) == 1 else b"," + items)
         await _next_turn()
     parts.append(b"]}")
+    if models.drift is not None:  # once: its cost is mostly per call (23 fields' bins)
+        models.drift.update(slices[0][0] if len(slices) == 1 else np.vstack([r for r, _ in slices]))
     if service.log_writer is not None:
         latency_ms = (time.perf_counter() - request["start"]) * 1000
         for ref, groups in logged.values():
