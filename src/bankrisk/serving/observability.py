@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import os
+import random
 import sys
 import threading
 import time
@@ -209,11 +210,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+# Request ids must be unique, not secret: a PRNG seeded from the OS, no system call a request.
+_NEW_IDS = random.Random()
+
+
 def _request_id(scope: Scope) -> str:
     given = _header(scope, b"x-request-id")
     if given and len(given) <= _MAX_REQUEST_ID and given.replace("-", "").isalnum():
         return given
-    return os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, at a quarter of the cost
+    return f"{_NEW_IDS.getrandbits(128):032x}"  # 32 hex digits, as uuid4().hex
 
 
 class ObservabilityMiddleware:
