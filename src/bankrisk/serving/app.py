@@ -207,6 +207,9 @@ def create_app(
     _install_docs(app)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
-    app.add_middleware(predict.ScoringShortcut)  # inside ObservabilityMiddleware
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, logger=logger)
+    # What a server runs: scoring requests straight to their endpoints, the rest to `app`.
+    app.state.entry = predict.ScoringShortcut(
+        app, ObservabilityMiddleware(predict.to_route, metrics=metrics, logger=logger)
+    )
     return app

@@ -180,13 +180,14 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     writer = app.state.service.log_writer
     tune_gc(settings)
     config = uvicorn.Config(
-        app,
+        app.state.entry,
         host=host,
         port=port,
         workers=1,
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,  # nothing reads the client's address (the logs do not have it)
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,

@@ -280,13 +280,20 @@ ROUTES = [
 ]
 
 
-class ScoringShortcut:
-    """Middleware that hands `POST` to a scoring path straight to its endpoint, past the
-    router and FastAPI's own middleware (~20 us of a single-customer request); the routes
-    stay in the router too, for everything else (405 on GET, the OpenAPI schema)."""
+async def to_route(scope: Scope, receive: Receive, send: Send) -> None:
+    """The endpoint of the route `ScoringShortcut` matched."""
+    await scope["route"].app(scope, receive, send)
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class ScoringShortcut:
+    """What `bankrisk serve` runs: a `POST` to a scoring path goes to `scoring` (the request
+    log middleware around `to_route`), past FastAPI's own middleware and router (~5 us of a
+    single-customer request); everything else goes to `app`, where the same routes live too
+    (405 on GET, the OpenAPI schema, in-process clients)."""
+
+    def __init__(self, app: ASGIApp, scoring: ASGIApp) -> None:
         self.app = app
+        self.scoring = scoring
         self.routes = {route.path: route for route in ROUTES}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -298,8 +305,9 @@ class ScoringShortcut:
         if route is None:
             await self.app(scope, receive, send)
             return
+        scope["app"] = self.app  # as Starlette sets it: the endpoints find the service there
         scope["route"] = route
-        await route.app(scope, receive, send)
+        await self.scoring(scope, receive, send)
 
 
 def _operation(summary: str, body: str, response: str, deprecated: bool = False) -> dict[str, Any]:
