@@ -84,8 +84,9 @@ def make_api(scorer: Scorer) -> Iterator[Callable[..., Api]]:
             settings, scorer if loaded else None, logger=JsonLogger(log), prediction_store=store
         )
         apps.append(app)
+        # What `bankrisk serve` runs (the scoring shortcut in front of the app);
         # raise_server_exceptions=False: a 500 is asserted as the client would see it.
-        client = TestClient(app, raise_server_exceptions=False)
+        client = TestClient(app.state.entry, raise_server_exceptions=False)
         clients.append(client)
         return Api(client, log, app)
 
