@@ -91,16 +91,22 @@ def test_a_malformed_row_is_dropped_not_retried(tmp_path: Path) -> None:
     assert store.count_predictions() == 2 and writer.dropped == 1 and sum(drops) == 1
 
 
-def test_the_writer_path_needs_no_numpy_pandas_or_scipy() -> None:
-    """The service side (writer, store, streaming PSI) runs on the light serving install."""
+@pytest.mark.parametrize(
+    ("modules", "heavy"),
+    [
+        # The service side (writer, store, streaming PSI) runs on the light serving install.
+        ("bankrisk.monitoring.log_writer, bankrisk.monitoring.psi",
+         "{'numpy', 'pandas', 'scipy', 'sklearn', 'matplotlib'}"),
+        # The writer process imports the writer and the rows' module only: no model, no numpy.
+        ("bankrisk.monitoring.log_process, bankrisk.serving.log_rows",
+         "{'numpy', 'pandas', 'onnxruntime', 'fastapi'}"),
+    ],
+)  # fmt: skip
+def test_the_writers_need_no_heavy_imports(modules: str, heavy: str) -> None:
     import subprocess
     import sys
 
-    code = (
-        "import sys, bankrisk.monitoring.log_writer, bankrisk.monitoring.psi; "
-        "heavy = {'numpy', 'pandas', 'scipy', 'sklearn', 'matplotlib'} & set(sys.modules); "
-        "assert not heavy, heavy"
-    )
+    code = f"import sys, {modules}; heavy = {heavy} & set(sys.modules); assert not heavy, heavy"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -233,20 +239,6 @@ def test_a_writer_process_that_dies_costs_counted_drops_not_errors(tmp_path: Pat
     assert writer.close(5) is False  # nothing to wait for: the child is gone
     assert writer.dropped == 21 == sum(drops)
     assert store.count_predictions() == 0 and writer.written == 0
-
-
-def test_the_writer_process_and_its_rows_need_no_numpy() -> None:
-    """The child imports the writer and the rows' module only: no model, no numpy."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, bankrisk.monitoring.log_process, bankrisk.serving.log_rows; "
-        "heavy = {'numpy', 'pandas', 'onnxruntime', 'fastapi'} & set(sys.modules); "
-        "assert not heavy, heavy"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 # ---- both writers ---------------------------------------------------------------------------
