@@ -76,11 +76,17 @@ def corrupt(directory: Path) -> None:
 
 
 def _version(api: Api) -> str:
-    response = api.client.post("/v1/predict", json=customer())
-    assert response.status_code == 200
-    version: str = response.json()["model"]["version"]
-    assert api.client.get("/v1/model").json()["version"] == version
-    return version
+    """The version answering: /v1/predict's, the same as /v1/model's before and after it (read
+    again when a reload swapped the models in between: the poller runs meanwhile)."""
+    for _ in range(5):
+        before = api.client.get("/v1/model").json()["version"]
+        response = api.client.post("/v1/predict", json=customer())
+        assert response.status_code == 200
+        version: str = response.json()["model"]["version"]
+        if api.client.get("/v1/model").json()["version"] == before:
+            assert version == before
+            return version
+    raise AssertionError("the served version kept changing")
 
 
 def _model_info(api: Api) -> set[tuple[str, str]]:
