@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import operator
 import os
 import re
 import shutil
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -343,6 +345,13 @@ def of(server: Server, connections: int, key: str) -> list[float]:
     return [r[key] for r in server.results[connections]]
 
 
+def per_round(
+    combine: Callable[[float, float], float], xs: list[float], ys: list[float]
+) -> list[float]:
+    """`combine(x, y)` of each round's two figures (a ratio, a difference)."""
+    return [combine(x, y) for x, y in zip(xs, ys, strict=True)]
+
+
 def goal(text: str, values: list[float], ok: list[bool], fmt: str = ".3g") -> None:
     """PASS only when the goal holds in every round."""
     verdict = "PASS" if all(ok) else "FAIL"
@@ -362,25 +371,24 @@ def scrape(port: int) -> dict[str, float]:
     return {name: float(value) for name, value in found}
 
 
+def throughput_ratio(what: str, connections: int, rps: list[float], least: float) -> None:
+    """The throughput ratio of a comparison: a goal at c=32, a figure at other concurrency."""
+    if connections == 32:
+        goal(f"throughput at c=32, {what} (>= {least})", rps, [r >= least for r in rps])
+    else:
+        print(f"  ratio of throughputs at c={connections}: {spread(rps, '.3f')}")
+
+
 def report_log_cost(off: Server, on: Server, log_metrics: dict[str, float]) -> None:
     print(
         "\nPrediction log (SQLite, every customer) on vs off, same rounds "
         "(median, min-max over rounds):"
     )
     for c in sorted(on.results):
-        rps = [a / b for a, b in zip(of(on, c, "rps"), of(off, c, "rps"), strict=True)]
-        cpu = [
-            a - b
-            for a, b in zip(
-                of(on, c, "cpu_us_per_request"), of(off, c, "cpu_us_per_request"), strict=True
-            )
-        ]
-        writer = [
-            a - b
-            for a, b in zip(
-                of(on, c, "cpu_us_per_request"), of(on, c, "own_cpu_us_per_request"), strict=True
-            )
-        ]
+        rps = per_round(operator.truediv, of(on, c, "rps"), of(off, c, "rps"))
+        cpu_on = of(on, c, "cpu_us_per_request")
+        cpu = per_round(operator.sub, cpu_on, of(off, c, "cpu_us_per_request"))
+        writer = per_round(operator.sub, cpu_on, of(on, c, "own_cpu_us_per_request"))
         print(
             f"  c={c:<2} req/s off {spread(of(off, c, 'rps'), '.0f')}, "
             f"on {spread(of(on, c, 'rps'), '.0f')}; "
@@ -389,10 +397,7 @@ def report_log_cost(off: Server, on: Server, log_metrics: dict[str, float]) -> N
             f"extra CPU us/req {spread(cpu, '.0f')}, of which the log's writer process "
             f"{spread(writer, '.0f')}"
         )
-        if c == 32:
-            goal("throughput at c=32, log on vs off (>= 0.9)", rps, [r >= 0.9 for r in rps])
-        else:
-            print(f"  ratio of throughputs at c={c}: {spread(rps, '.3f')}")
+        throughput_ratio("log on vs off", c, rps, 0.9)
     written = log_metrics.get("bankrisk_prediction_log_written_total", float("nan"))
     dropped = log_metrics.get("bankrisk_prediction_log_dropped_total", float("nan"))
     print(f"  rows written to the log: {written:,.0f}, dropped: {dropped:,.0f}")
@@ -401,13 +406,12 @@ def report_log_cost(off: Server, on: Server, log_metrics: dict[str, float]) -> N
 def report_shadow_cost(plain: Server, shadow: Server, shadow_metrics: dict[str, float]) -> None:
     print("\nShadow challenger on vs off, same rounds (median, min-max over rounds):")
     for c in sorted(shadow.results):
-        rps = [a / b for a, b in zip(of(shadow, c, "rps"), of(plain, c, "rps"), strict=True)]
-        cpu = [
-            a / b
-            for a, b in zip(
-                of(plain, c, "cpu_us_per_request"), of(shadow, c, "cpu_us_per_request"), strict=True
-            )
-        ]
+        rps = per_round(operator.truediv, of(shadow, c, "rps"), of(plain, c, "rps"))
+        cpu = per_round(
+            operator.truediv,
+            of(plain, c, "cpu_us_per_request"),
+            of(shadow, c, "cpu_us_per_request"),
+        )
         print(
             f"  c={c:<2} req/s off {spread(of(plain, c, 'rps'), '.0f')}, "
             f"shadow {spread(of(shadow, c, 'rps'), '.0f')}; "
@@ -417,10 +421,7 @@ def report_shadow_cost(plain: Server, shadow: Server, shadow_metrics: dict[str, 
             f"shadow {spread(of(shadow, c, 'cpu_us_per_request'), '.0f')} "
             f"(CPU-bound throughput ratio {spread(cpu, '.3f')})"
         )
-        if c == 32:
-            goal("throughput at c=32, shadow vs none (>= 0.7)", rps, [r >= 0.7 for r in rps])
-        else:
-            print(f"  ratio of throughputs at c={c}: {spread(rps, '.3f')}")
+        throughput_ratio("shadow vs none", c, rps, 0.7)
     dropped = shadow_metrics.get("bankrisk_shadow_dropped_total", float("nan"))
     print(f"  customers the shadow dropped: {dropped:,.0f}")
 
@@ -482,7 +483,7 @@ def report(servers: list[Server], batch_ms: list[float]) -> None:
     print("\nGoals (1 worker, 1-row /v1/predict with reason codes; PASS = held in every round):")
 
     def ratios(other: Server, key: str) -> list[float]:
-        return [a / b for a, b in zip(of(ours, 32, key), of(other, 32, key), strict=True)]
+        return per_round(operator.truediv, of(ours, 32, key), of(other, 32, key))
 
     ratio = ratios(floor, "rps")
     goal("throughput at c=32 vs floor (>= 0.5)", ratio, [r >= 0.5 for r in ratio])
