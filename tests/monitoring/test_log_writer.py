@@ -44,16 +44,17 @@ def wait_until(condition: object, timeout: float = 30.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_every_submitted_row_lands(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'log.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    store = store_at(url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A prediction log's URL: a SQLite file, or a database of the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def test_every_submitted_row_lands(log_url: str) -> None:
+    store = store_at(log_url)
     writer = PredictionLogWriter(
         store, WriterLimits(max_rows=5000, batch_size=100, flush_seconds=0.05)
     )
@@ -175,16 +176,8 @@ def process_writer(store: PredictionStore, on_drop: Any = None, **limits: Any) -
     )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_the_writer_process_lands_every_row(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'log.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    store = store_at(url)
+def test_the_writer_process_lands_every_row(log_url: str) -> None:
+    store = store_at(log_url)
     writer = process_writer(store, max_rows=5000, batch_size=100, flush_seconds=0.05)
     for i in range(1000):  # single customers: serialised on the caller's thread
         assert writer.submit_group(scored(i)) == 1
