@@ -134,8 +134,6 @@ class ProcessLogWriter:
     ) -> None:
         self.store = store
         self.limits = limits
-        self.max_rows = limits.max_rows
-        self.flush_seconds = limits.flush_seconds
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a report came, or the child went
@@ -211,7 +209,7 @@ class ProcessLogWriter:
         count = len(group)
         parts = group.parts() if count <= INLINE_ROWS else None
         with self._lock:
-            room = 0 if self._stopping or self._gone else self.max_rows - self._held()
+            room = 0 if self._stopping or self._gone else self.limits.max_rows - self._held()
             kept = max(0, min(count, room))
             self._refused += count - kept
             self._unreported += count - kept
@@ -372,7 +370,7 @@ class ProcessLogWriter:
                 [self._reports, self._wake_read],
                 [self._data] if waiting else [],
                 [],
-                self.flush_seconds,
+                self.limits.flush_seconds,
             )
             if self._wake_read in readable:
                 os.read(self._wake_read, 4096)
@@ -385,7 +383,7 @@ class ProcessLogWriter:
                     self._take_report(orjson.loads(lines[-1]))
             self._serialise_large()
             with self._lock:
-                due = time.monotonic() - self._last_send >= self.flush_seconds
+                due = time.monotonic() - self._last_send >= self.limits.flush_seconds
                 if self._pending and (due or self._stopping):
                     self._send_pending()
                 else:

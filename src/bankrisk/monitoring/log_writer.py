@@ -125,11 +125,7 @@ class PredictionLogWriter:
     ) -> None:
         self.store = store
         self.limits = limits
-        self.max_rows = limits.max_rows
         self.batch_size = min(limits.batch_size, limits.max_rows)
-        self.flush_seconds = limits.flush_seconds
-        self.initial_backoff = limits.initial_backoff_seconds
-        self.max_backoff = limits.max_backoff_seconds
         self._on_drop = on_drop
         self._buffer: deque[tuple[int, Item]] = deque()  # (rows, a row or a group)
         self._buffered = 0  # rows in the buffer (a group counts its rows)
@@ -153,7 +149,7 @@ class PredictionLogWriter:
     def submit(self, row: Mapping[str, Any]) -> bool:
         """Queue one row; False (and counted as dropped) when the buffer is full or closed."""
         with self._lock:
-            if self._stopping or self._buffered + self._in_flight >= self.max_rows:
+            if self._stopping or self._buffered + self._in_flight >= self.limits.max_rows:
                 self.dropped += 1
                 accepted = False
             else:
@@ -171,7 +167,7 @@ class PredictionLogWriter:
         the buffer's room, are dropped and counted). Never blocks on the store."""
         count = len(group)
         with self._lock:
-            room = 0 if self._stopping else self.max_rows - self._buffered - self._in_flight
+            room = 0 if self._stopping else self.limits.max_rows - self._buffered - self._in_flight
             kept = max(0, min(count, room))
             if kept:
                 self._buffer.append((kept, group if kept == count else _Head(group, kept)))
@@ -228,7 +224,7 @@ class PredictionLogWriter:
         written in several inserts by `_run`)."""
         with self._lock:
             if not self._stopping and self._buffered < self.batch_size:
-                self._wake.wait(self.flush_seconds)
+                self._wake.wait(self.limits.flush_seconds)
             batch: list[Item] = []
             count = 0
             while self._buffer and count < self.batch_size:
@@ -310,7 +306,7 @@ class PredictionLogWriter:
             except Exception as exc:  # a malformed row: drop it, never retry it
                 rejected += 1
                 self.last_error = f"rejected row: {exc!r}"
-        backoff = self.initial_backoff
+        backoff = self.limits.initial_backoff_seconds
         while records:
             try:
                 if not self._tables_ready:
@@ -327,7 +323,7 @@ class PredictionLogWriter:
                     log.warning("prediction log %s unavailable (%s): retrying", self.store, exc)
                 if not self._sleep(backoff):
                     return 0, rejected + len(records)
-                backoff = min(backoff * 2.0, self.max_backoff)
+                backoff = min(backoff * 2.0, self.limits.max_backoff_seconds)
         return 0, rejected
 
     def _write_one_by_one(self, records: list[Any]) -> tuple[int, int]:
