@@ -53,8 +53,7 @@ done
 cmd="${args[0]}"
 set -- "${args[@]:1}"
 
-[[ -n "$PROJECT_ID" ]] || die "no project: give --project ID or set PROJECT_ID"
-[[ "$PROJECT_ID" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "invalid project id '$PROJECT_ID'"
+check_project
 [[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]$ ]] || die "invalid region '$REGION'"
 [[ "$SERVICE" =~ ^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$ ]] || die "invalid service name '$SERVICE'"
 [[ "$TAG" =~ ^[a-z]([a-z0-9-]{0,44}[a-z0-9])?$ ]] || die "invalid tag '$TAG' (lowercase letters, digits, -)"

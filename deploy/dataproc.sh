@@ -57,8 +57,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-[[ -n "$PROJECT_ID" ]] || die "no project: give --project ID or set PROJECT_ID"
-[[ "$PROJECT_ID" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "invalid project id '$PROJECT_ID'"
+check_project
 [[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]$ ]] || die "invalid region '$REGION'"
 [[ -n "$BUCKET" ]] || die "no staging bucket: give --bucket NAME or set BUCKET"
 [[ "$BUCKET" =~ ^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$ ]] || die "invalid bucket name '$BUCKET'"

@@ -11,6 +11,7 @@
 #   run CMD ARGS...   print the command shell-quoted (dry run: it can be pasted as is), or run it
 #   die MESSAGE...    "PROG: MESSAGE" on stderr, exit code 2
 #   usage             the script's header comment (from line 2 to the first line not a comment)
+#   check_project     PROJECT_ID is set and has a Google Cloud project id's shape, or die
 
 DRY_RUN="${DRY_RUN:-0}"
 PROG="$(basename "$0")"
@@ -30,4 +31,9 @@ run() {
     else
         "$@"
     fi
+}
+
+check_project() {
+    [[ -n "${PROJECT_ID:-}" ]] || die "no project: give --project ID or set PROJECT_ID"
+    [[ "$PROJECT_ID" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "invalid project id '$PROJECT_ID'"
 }

@@ -34,8 +34,7 @@ while [[ $# -gt 0 ]]; do
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-[[ -n "$PROJECT_ID" ]] || die "no project: give --project ID or set PROJECT_ID"
-[[ "$PROJECT_ID" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "invalid project id '$PROJECT_ID'"
+check_project
 [[ -z "$CHANNELS" || "$CHANNELS" =~ ^[A-Za-z0-9/_.:-]+(,[A-Za-z0-9/_.:-]+)*$ ]] ||
     die "invalid --notification-channels '$CHANNELS' (comma-separated channel names or ids)"
 [[ -f "$METRIC_FILE" && -f "$POLICY_FILE" ]] || die "missing $METRIC_FILE or $POLICY_FILE"
