@@ -69,9 +69,9 @@ def check_input(path: Path) -> None:
         raise DataError(f"--input {path}: file is empty")
 
 
-def _columns(path: Path, names: list[str]) -> tuple[dict[str, str], str | None]:
-    """{file column: normalised name} of the columns scoring reads, and the id column;
-    DataError naming every missing field."""
+def input_columns(path: Path | str, names: list[str]) -> tuple[list[str], str | None]:
+    """An input file's column names normalised, and its id column if any; DataError naming
+    every missing field (the local and the Spark reader's one check)."""
     try:
         normalised = normalise_columns(names)
     except DataError as exc:
@@ -79,7 +79,12 @@ def _columns(path: Path, names: list[str]) -> tuple[dict[str, str], str | None]:
     missing = [f for f in FIELD_NAMES if f not in normalised]
     if missing:
         raise DataError(f"--input {path}: missing required columns: {', '.join(missing)}")
-    id_column = next((c for c in ID_COLUMNS if c in normalised), None)
+    return normalised, next((c for c in ID_COLUMNS if c in normalised), None)
+
+
+def _columns(path: Path, names: list[str]) -> tuple[dict[str, str], str | None]:
+    """{file column: normalised name} of the columns scoring reads, and the id column."""
+    normalised, id_column = input_columns(path, names)
     wanted = {*FIELD_NAMES, id_column}
     mapping = {raw: new for raw, new in zip(names, normalised, strict=True) if new in wanted}
     return mapping, id_column

@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from bankrisk.data.load import normalise_columns
-from bankrisk.errors import BankRiskError, DataError
+from bankrisk.errors import BankRiskError
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.scoring.checks import check_chunk
 from bankrisk.scoring.columns import ChunkScorer, output_schema
 from bankrisk.scoring.local import MAX_LISTED, InvalidRowsError, Summary
-from bankrisk.scoring.readers import ID_COLUMNS
+from bankrisk.scoring.readers import input_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -160,14 +159,7 @@ def read_portfolio(spark: SparkSession, path: str) -> tuple[DataFrame, str | Non
         frame = spark.read.option("header", True).csv(path)
     else:
         frame = spark.read.parquet(path)
-    try:
-        names = normalise_columns(frame.columns)
-    except DataError as exc:
-        raise DataError(f"--input {path}: {exc}") from None
-    missing = [f for f in FIELD_NAMES if f not in names]
-    if missing:
-        raise DataError(f"--input {path}: missing required columns: {', '.join(missing)}")
-    id_column = next((c for c in ID_COLUMNS if c in names), None)
+    names, id_column = input_columns(path, frame.columns)
     frame = frame.toDF(*names).select(*(c for c in (id_column,) if c), *FIELD_NAMES)
     return frame, id_column
 
