@@ -1,0 +1,195 @@
+"""The answers of every scoring entry point on the 24,000 shared rows, reduced to digests, so
+that a change of shape (issue 19) can be shown not to change a byte of what users get.
+
+`answers(bundle_dir, shared_csv, workdir)` scores every shared row through `/v1/predict`,
+`/v1/predict/batch` (batches of 1,000), `POST /v1/predict/customer/{id}` (the rows
+materialized into a fresh Feast repository) and `bankrisk score` (CSV output), all in-process
+on the app `bankrisk serve` runs, and returns a sha256 of each entry point's answers in order,
+with request ids blanked (they are random). `answers.json` beside this file holds the digests
+recorded on the code before the change; re-record them only for an intended change of answers:
+
+    .venv/bin/python tests/golden/answers.py   # rewrites tests/golden/answers.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from bankrisk.schema import FIELD_NAMES, FIELDS_BY_NAME
+
+HERE = Path(__file__).resolve().parent
+RECORDED = HERE / "answers.json"
+BATCH = 1_000
+_REQUEST_ID = re.compile(rb'"request_id":"[^"]*"')
+
+
+def _customers(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    for customer_id, row in zip(frame["ID"], frame[list(FIELD_NAMES)].to_numpy(), strict=True):
+        record: dict[str, Any] = {
+            name: int(value) if FIELDS_BY_NAME[name].integer else float(value)
+            for name, value in zip(FIELD_NAMES, row, strict=True)
+        }
+        record["customer_id"] = str(customer_id)
+        yield record
+
+
+class _Digest:
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def add(self, status: int, body: bytes) -> None:
+        self.sha.update(b"%d " % status + _REQUEST_ID.sub(b'"request_id":""', body) + b"\n")
+        self.count += 1
+
+    def result(self) -> dict[str, Any]:
+        return {"answers": self.count, "sha256": self.sha.hexdigest()}
+
+
+async def _post(app: Any, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One POST straight through the ASGI app (an HTTP client in-process costs ~1 ms more a
+    request than scoring does: 24,000 x 3 of them would take minutes)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    sent = False
+    status, chunks = 0, []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        else:
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+def _api(bundle_dir: Path, feature_repo: Path | None) -> Any:
+    from bankrisk.bundle.model_bundle import ModelBundle
+    from bankrisk.config import Settings
+    from bankrisk.serving.app import create_app
+    from bankrisk.serving.observability import JsonLogger
+    from bankrisk.serving.scorer import Scorer
+
+    settings = Settings(feature_repo=feature_repo)
+    scorer = Scorer(ModelBundle.load(bundle_dir))
+    return create_app(settings, scorer, logger=JsonLogger(io.StringIO()))
+
+
+def _entry(app: Any) -> Any:
+    return getattr(app.state, "entry", app)
+
+
+def _materialized(shared_csv: Path, workdir: Path) -> Path:
+    import shutil
+
+    from bankrisk.feature_store.materialize import materialize
+
+    repo = workdir / "feature-repo"
+    repo.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE.parents[1] / "feature_repo" / "feature_store.yaml", repo)
+    materialize(repo, shared_csv)
+    return repo
+
+
+async def _served_answers(app: Any, customers: list[dict[str, Any]]) -> dict[str, Any]:
+    entry = _entry(app)
+    single, batch, by_id = _Digest(), _Digest(), _Digest()
+    for record in customers:
+        single.add(*await _post(entry, "/v1/predict", orjson.dumps(record)))
+    for begin in range(0, len(customers), BATCH):
+        body = orjson.dumps({"records": customers[begin : begin + BATCH]})
+        batch.add(*await _post(entry, "/v1/predict/batch", body))
+    await _features_ready(app)
+    for record in customers:
+        by_id.add(*await _post(entry, f"/v1/predict/customer/{record['customer_id']}"))
+    return {
+        "/v1/predict": single.result(),
+        "/v1/predict/batch": batch.result(),
+        "/v1/predict/customer/{id}": by_id.result(),
+    }
+
+
+async def _features_ready(app: Any) -> None:
+    """Wait (up to 60 s) until the app's feature store has opened (on its reader thread)."""
+    for _ in range(600):
+        status, _body = await _post(_entry(app), "/v1/predict/customer/1")
+        if status != 503:
+            return
+        await asyncio.sleep(0.1)
+
+
+def answers(bundle_dir: Path, shared_csv: Path, workdir: Path) -> dict[str, Any]:
+    """Digests of each entry point's answers on every shared row (see the module docstring)."""
+    from bankrisk.scoring.local import score_file
+    from bankrisk.serving import app as _  # prometheus_client before Feast (feature_store/repo.py)
+
+    frame = pd.read_csv(shared_csv)
+    customers = list(_customers(frame))
+    repo = _materialized(shared_csv, workdir)
+    out: dict[str, Any] = {
+        "bundle": json.loads((bundle_dir / "manifest.json").read_text())["files"],
+    }
+    out.update(asyncio.run(_served_answers(_api(bundle_dir, repo), customers)))
+    scored = workdir / "scored.csv"
+    score_file(bundle_dir, shared_csv, scored)
+    out["bankrisk score"] = {
+        "rows": int(np.loadtxt(scored, delimiter=",", skiprows=1, usecols=0, dtype=str).size),
+        "sha256": hashlib.sha256(scored.read_bytes()).hexdigest(),
+    }
+    return out
+
+
+def main() -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from factories import make_bundle
+
+    shared_csv = HERE.parents[2] / "shared" / "data" / "default_of_credit_card_clients.csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = Path(tmp) / "bundle"
+        make_bundle().save(bundle_dir)
+        recorded = answers(bundle_dir, shared_csv, Path(tmp))
+    RECORDED.write_text(json.dumps(recorded, indent=2) + "\n")
+    print(json.dumps(recorded, indent=2))
+
+
+if __name__ == "__main__":
+    main()
