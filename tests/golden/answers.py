@@ -159,8 +159,9 @@ async def _features_ready(app: Any) -> None:
 
 def answers(bundle_dir: Path, shared_csv: Path, workdir: Path) -> dict[str, Any]:
     """Digests of each entry point's answers on every shared row (see the module docstring)."""
+    import prometheus_client  # noqa: F401  (before Feast: see feature_store/repo.py)
+
     from bankrisk.scoring.local import score_file
-    from bankrisk.serving import app as _  # prometheus_client before Feast (feature_store/repo.py)
 
     frame = pd.read_csv(shared_csv)
     customers = list(_customers(frame))
