@@ -57,12 +57,12 @@ def child(engine: str, model_dir: Path, folder: Path) -> dict[str, Any]:
     """Run one engine in this process; return its figures."""
     start = time.monotonic()
     if engine in ("local", "local-parquet"):
-        from bankrisk.scoring.local import score_file
+        from bankrisk.portfolio.local import score_file
 
         source = folder / ("portfolio.csv" if engine == "local" else "portfolio.parquet")
         rows = score_file(model_dir, source, folder / f"{engine}.parquet").rows_scored
     elif engine == "spark":
-        from bankrisk.scoring.spark import score_with_spark, spark_session
+        from bankrisk.portfolio.spark import score_with_spark, spark_session
 
         spark = spark_session("local[2]", "bankrisk-benchmark")
         start = time.monotonic()  # the session's start-up is not scoring

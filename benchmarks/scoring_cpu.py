@@ -19,11 +19,11 @@ from collections.abc import Callable
 import numpy as np
 
 from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.core.scorer import Scorer
 from bankrisk.data.load import load_dataset
 from bankrisk.features.engineering import build_features_row
 from bankrisk.features.reasons import select_reasons, select_reasons_row
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.serving.scorer import Scorer
 
 
 def cpu_seconds(run: Callable[[], object], number: int, repeat: int) -> float:

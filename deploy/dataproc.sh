@@ -67,7 +67,7 @@ check_project
 [[ "$BATCH" =~ ^[a-z0-9][a-z0-9-]{2,61}[a-z0-9]$ ]] || die "invalid batch id '$BATCH'"
 
 STAGE="gs://${BUCKET}/bankrisk"
-JOB="$(cd "${HERE}/.." && pwd)/src/bankrisk/scoring/spark_job.py"
+JOB="$(cd "${HERE}/.." && pwd)/src/bankrisk/portfolio/spark_job.py"
 if [[ "$MODEL_DIR" == gs://* ]]; then
     BUNDLE="$MODEL_DIR"
 else

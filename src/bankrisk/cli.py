@@ -446,7 +446,7 @@ def score(
     directory = model_dir or settings.model_dir
     if engine is Engine.spark:
         with user_errors():
-            from bankrisk.scoring.spark import score_with_spark
+            from bankrisk.portfolio.spark import score_with_spark
 
             summary = score_with_spark(
                 directory, input_path, output, master=master, skip_invalid=skip_invalid
@@ -456,8 +456,8 @@ def score(
             with user_errors():
                 raise BankRiskError("--master is for --engine spark")
         with user_errors():
-            from bankrisk.scoring.local import score_file
-            from bankrisk.scoring.progress import progress_bar
+            from bankrisk.portfolio.local import score_file
+            from bankrisk.portfolio.progress import progress_bar
 
             with progress_bar(console) as on_progress:
                 summary = score_file(
@@ -536,7 +536,7 @@ def _open_log(settings: Settings, url: str | None) -> Any:
     try:
         from sqlalchemy.engine import make_url
 
-        from bankrisk.monitoring.prediction_log import PredictionLogError, open_store
+        from bankrisk.prediction_log.store import PredictionLogError, open_store
     except ModuleNotFoundError as exc:
         raise BankRiskError(
             f"`bankrisk monitor` needs the monitor extra ({exc.name} is missing): "

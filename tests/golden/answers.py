@@ -105,9 +105,9 @@ async def _post(app: Any, path: str, body: bytes = b"") -> tuple[int, bytes]:
 def _api(bundle_dir: Path, feature_repo: Path | None) -> Any:
     from bankrisk.bundle.model_bundle import ModelBundle
     from bankrisk.config import Settings
+    from bankrisk.core.scorer import Scorer
     from bankrisk.serving.app import create_app
     from bankrisk.serving.observability import JsonLogger
-    from bankrisk.serving.scorer import Scorer
 
     settings = Settings(feature_repo=feature_repo)
     scorer = Scorer(ModelBundle.load(bundle_dir))
@@ -161,7 +161,7 @@ def answers(bundle_dir: Path, shared_csv: Path, workdir: Path) -> dict[str, Any]
     """Digests of each entry point's answers on every shared row (see the module docstring)."""
     import prometheus_client  # noqa: F401  (before Feast: see feature_store/repo.py)
 
-    from bankrisk.scoring.local import score_file
+    from bankrisk.portfolio.local import score_file
 
     frame = pd.read_csv(shared_csv)
     customers = list(_customers(frame))

@@ -19,12 +19,12 @@ import pytest
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.store import MODEL_CARD_FILE
 from bankrisk.config import Settings
+from bankrisk.core.scorer import Scorer
 from bankrisk.data.training_data import read_training_data
 from bankrisk.features.reasons import REASON_CODES
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from bankrisk.serving.scorer import Scorer
 from reason_checker import tally
 from serving.support import TestClient, to_customer
 

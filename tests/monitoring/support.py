@@ -44,7 +44,7 @@ def log_scored(
 ) -> int:
     """Score raw rows with the bundle and write them through a PredictionLogWriter, as the
     service will; returns the rows written."""
-    from bankrisk.monitoring.log_writer import PredictionLogWriter, WriterLimits
+    from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 
     scores = bundle.score(raw)
     writer = PredictionLogWriter(store, WriterLimits(flush_seconds=0.05))

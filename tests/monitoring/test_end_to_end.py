@@ -19,7 +19,7 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.cli import app
 from bankrisk.data.training_data import read_training_data
 from bankrisk.evaluation.evaluate import evaluate_bundle
-from bankrisk.monitoring.prediction_log import open_store
+from bankrisk.prediction_log.store import open_store
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
 from serving.processes import served
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from bankrisk.monitoring.log_process import INLINE_ROWS, ProcessLogWriter
-from bankrisk.monitoring.log_writer import PredictionLogWriter, WriterLimits
-from bankrisk.monitoring.prediction_log import PredictionStore, open_store
+from bankrisk.prediction_log.process_writer import INLINE_ROWS, ProcessLogWriter
+from bankrisk.prediction_log.rows import DECODER, OPENER, ScoredRows
+from bankrisk.prediction_log.store import PredictionStore, open_store
+from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.serving.log_rows import DECODER, OPENER, ScoredRows
 from monitoring.postgres import PostgresServer
 from monitoring.support import prediction_row
 
@@ -96,10 +96,10 @@ def test_a_malformed_row_is_dropped_not_retried(tmp_path: Path) -> None:
     ("modules", "heavy"),
     [
         # The service side (writer, store, streaming PSI) runs on the light serving install.
-        ("bankrisk.monitoring.log_writer, bankrisk.monitoring.psi",
+        ("bankrisk.prediction_log.thread_writer, bankrisk.monitoring.psi",
          "{'numpy', 'pandas', 'scipy', 'sklearn', 'matplotlib'}"),
         # The writer process imports the writer and the rows' module only: no model, no numpy.
-        ("bankrisk.monitoring.log_process, bankrisk.serving.log_rows",
+        ("bankrisk.prediction_log.process_writer, bankrisk.prediction_log.rows",
          "{'numpy', 'pandas', 'onnxruntime', 'fastapi'}"),
     ],
 )  # fmt: skip
@@ -122,8 +122,8 @@ def test_sigterm_handler_flushes_the_queue_before_exit(tmp_path: Path) -> None:
     script = f"""
 import signal, sys, time
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-from bankrisk.monitoring.log_writer import PredictionLogWriter, WriterLimits
-from bankrisk.monitoring.prediction_log import open_store
+from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
+from bankrisk.prediction_log.store import open_store
 from monitoring.support import prediction_row
 writer = PredictionLogWriter(
     open_store({url!r}), WriterLimits(batch_size=10_000, flush_seconds=60)

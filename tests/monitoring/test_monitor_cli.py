@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.cli import app
-from bankrisk.monitoring.prediction_log import open_store
+from bankrisk.prediction_log.store import open_store
 from bankrisk.schema import FIELD_NAMES
 from factories import make_raw
 from monitoring.support import log_scored

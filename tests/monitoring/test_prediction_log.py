@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from bankrisk.monitoring.prediction_log import (
+from bankrisk.prediction_log.store import (
     PredictionLogError,
     PredictionStore,
     open_store,

@@ -15,12 +15,12 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
-from bankrisk.monitoring.prediction_log import PredictionStore
+from bankrisk.core.scorer import Scorer
+from bankrisk.prediction_log.store import PredictionStore
 from bankrisk.serving.app import create_app
-from bankrisk.serving.monitoring import open_prediction_log
+from bankrisk.serving.drift_gauge import open_prediction_log
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
-from bankrisk.serving.scorer import Scorer
 from factories import make_bundle, make_raw
 from serving.support import Api, TestClient, to_customer
 

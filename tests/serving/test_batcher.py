@@ -13,10 +13,10 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.core.scorer import Scorer
 from bankrisk.serving.app import create_app
 from bankrisk.serving.batcher import PROBE_EVERY, MicroBatcher
 from bankrisk.serving.observability import JsonLogger, Metrics
-from bankrisk.serving.scorer import Scorer
 from factories import make_raw
 from serving.support import to_customer
 

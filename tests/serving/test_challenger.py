@@ -20,12 +20,12 @@ from pydantic import ValidationError
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
-from bankrisk.monitoring.prediction_log import PredictionStore, open_store
+from bankrisk.core.scorer import Scorer
+from bankrisk.prediction_log.store import PredictionStore, open_store
 from bankrisk.serving.app import create_app
 from bankrisk.serving.challenger import Shadow, bucket, canary_cut, in_canary
-from bankrisk.serving.monitoring import open_prediction_log
+from bankrisk.serving.drift_gauge import open_prediction_log
 from bankrisk.serving.observability import JsonLogger, Metrics
-from bankrisk.serving.scorer import Scorer
 from factories import make_raw
 from serving.support import Api, TestClient, to_customer
 

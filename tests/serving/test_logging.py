@@ -12,9 +12,9 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.core.scorer import Scorer
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from bankrisk.serving.scorer import Scorer
 from serving.support import Api, TestClient, customer
 
 SCORED = re.compile(r"^scored in \d+\.\d{2} ms prob=(0\.\d{4}|1\.0000)$")

@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from bankrisk.core.scorer import ModelRef
 from bankrisk.serving.observability import Metrics
-from bankrisk.serving.scorer import ModelRef
 
 GRADES = ["A1", "B2", "C1", "E1"]
 BOUNDS = [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]

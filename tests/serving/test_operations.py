@@ -9,11 +9,11 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.core.scorer import Scorer
 from bankrisk.features.engineering import feature_names
 from bankrisk.schema import FIELDS
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from bankrisk.serving.scorer import Scorer
 from factories import make_bundle
 from serving.support import Api, TestClient, customer
 

@@ -63,7 +63,7 @@ def test_200_random_customers_answer_exactly_as_predict(
 def test_log_line_metrics_and_prediction_log_as_predict(
     make_api: Callable[..., Api], store_repo: Path, shared_rows: pd.DataFrame, tmp_path: Path
 ) -> None:
-    from bankrisk.monitoring.prediction_log import open_store
+    from bankrisk.prediction_log.store import open_store
 
     url = f"sqlite:///{tmp_path / 'log.db'}"
     api = make_api(Settings(feature_repo=store_repo), prediction_log=url)

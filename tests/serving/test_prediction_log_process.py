@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bankrisk.monitoring.prediction_log import open_store
+from bankrisk.prediction_log.store import open_store
 from serving.processes import BANKRISK, clean_env, free_port, server
 from serving.support import customer
 

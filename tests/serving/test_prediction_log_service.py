@@ -15,11 +15,11 @@ from pydantic import SecretStr
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
-from bankrisk.monitoring.log_process import ProcessLogWriter
-from bankrisk.monitoring.prediction_log import PredictionStore, open_store, pseudonym
+from bankrisk.core.scorer import Scorer
 from bankrisk.monitoring.reference import reference_profiles
+from bankrisk.prediction_log.process_writer import ProcessLogWriter
+from bankrisk.prediction_log.store import PredictionStore, open_store, pseudonym
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.serving.scorer import Scorer
 from factories import make_bundle, make_raw
 from serving.processes import free_port
 from serving.support import Api, customer, to_customer
@@ -186,7 +186,7 @@ def test_psi_gauge_follows_shifted_traffic(
 
 
 def test_psi_batch_and_single_paths_count_alike(profiled_scorer: Scorer) -> None:
-    from bankrisk.serving.monitoring import InputDrift
+    from bankrisk.serving.drift_gauge import InputDrift
 
     raw, _ = make_raw(257, seed=8)
     bulk = InputDrift.from_metadata(profiled_scorer.bundle.metadata)
@@ -215,7 +215,7 @@ def test_the_service_store_writes_what_the_monitoring_store_writes(
     scorer: Scorer, tmp_path: Path
 ) -> None:
     """`ServiceStore`'s faster rows and inserts read back equal to `PredictionStore`'s."""
-    from bankrisk.serving.monitoring import ScoredRows, ServiceStore
+    from bankrisk.serving.drift_gauge import ScoredRows, ServiceStore
 
     raw, _ = make_raw(450, seed=4)  # more rows than one SQLite statement takes
     ids: list[str | None] = [f"E-{i}" if i % 3 else None for i in range(450)]

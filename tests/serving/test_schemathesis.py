@@ -14,9 +14,9 @@ from schemathesis.config import SchemathesisConfig
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.core.scorer import Scorer
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from bankrisk.serving.scorer import Scorer
 from factories import make_bundle
 
 MAX_BATCH = 5

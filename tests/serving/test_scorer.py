@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from bankrisk.core.scorer import Scorer
+from bankrisk.core.validation import validate_one, validate_records
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.errors import RequestError
-from bankrisk.serving.scorer import Scorer
-from bankrisk.serving.validation import validate_one, validate_records
 from factories import make_raw
 from serving.support import customer
 

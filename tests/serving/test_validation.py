@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bankrisk.core.validation import MAX_CUSTOMER_ID_LENGTH, check_records, record_errors
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.serving.validation import MAX_CUSTOMER_ID_LENGTH, check_records, record_errors
 
 # Values a client may send in place of a number or an id (JSON has no other kinds).
 ODD_VALUES: list[Any] = [

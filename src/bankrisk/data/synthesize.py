@@ -72,7 +72,7 @@ def synthesize_file(
     return the number written. The file appears complete or not at all."""
     import pyarrow as pa
 
-    from bankrisk.scoring.writers import open_writer
+    from bankrisk.portfolio.writers import open_writer
 
     if rows < 1:
         raise BankRiskError(f"--rows must be at least 1, got {rows}")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bankrisk.data.load import normalise_columns
 from bankrisk.errors import BankRiskError
-from bankrisk.monitoring.prediction_log import PredictionStore, normalise_customer_id
+from bankrisk.prediction_log.store import PredictionStore, normalise_customer_id
 from bankrisk.schema import ID_COLUMN, TARGET
 
 ID_COLUMNS = ("customer_id", ID_COLUMN)

@@ -18,10 +18,11 @@ from starlette.routing import Match, Mount
 from starlette.types import Scope
 
 from bankrisk.config import Settings
-from bankrisk.monitoring.prediction_log import PredictionStore
+from bankrisk.core.scorer import Scorer
+from bankrisk.prediction_log.store import PredictionStore
 from bankrisk.serving.deps import Service
+from bankrisk.serving.drift_gauge import MonitoringCollector, make_writer
 from bankrisk.serving.errors import RequestError, error_body
-from bankrisk.serving.monitoring import MonitoringCollector, make_writer
 from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
 from bankrisk.serving.reload import Reloader
 from bankrisk.serving.responses import JSONResponse
@@ -33,7 +34,6 @@ from bankrisk.serving.schemas import (
     ErrorResponse,
     PredictionResponse,
 )
-from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.security import ApiKeyAuth
 from bankrisk.serving.served import build_models
 

@@ -17,9 +17,9 @@ import asyncio
 
 import numpy as np
 
-from bankrisk.serving.monitoring import InputDrift
+from bankrisk.core.scorer import Prediction, Scorer
+from bankrisk.serving.drift_gauge import InputDrift
 from bankrisk.serving.observability import Metrics
-from bankrisk.serving.scorer import Prediction, Scorer
 
 PROBE_EVERY = 8
 

@@ -21,10 +21,10 @@ from collections import deque
 
 import numpy as np
 
-from bankrisk.monitoring.log_process import ProcessLogWriter
-from bankrisk.serving.monitoring import Rows, ScoredRows
+from bankrisk.core.scorer import Prediction, Scorer
+from bankrisk.prediction_log.process_writer import ProcessLogWriter
+from bankrisk.serving.drift_gauge import Rows, ScoredRows
 from bankrisk.serving.observability import Metrics
-from bankrisk.serving.scorer import Prediction, Scorer
 
 # The canary share is set in hundredths of a percent: 10,000 buckets.
 BUCKETS = 10_000

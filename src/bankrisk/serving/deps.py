@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import Request
 
 from bankrisk.config import Settings
-from bankrisk.monitoring.log_process import ProcessLogWriter
+from bankrisk.core.scorer import Scorer
+from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.serving.batcher import MicroBatcher
+from bankrisk.serving.drift_gauge import InputDrift
 from bankrisk.serving.errors import RequestError
-from bankrisk.serving.monitoring import InputDrift
 from bankrisk.serving.observability import Metrics
-from bankrisk.serving.scorer import Scorer
 from bankrisk.serving.security import ApiKeyAuth
 from bankrisk.serving.served import ServedModels
 

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from bankrisk.serving.errors import INTERNAL_ERROR, error_body
 
 if TYPE_CHECKING:
-    from bankrisk.serving.scorer import ModelRef, Prediction
+    from bankrisk.core.scorer import ModelRef, Prediction
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

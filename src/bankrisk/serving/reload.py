@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.core.scorer import ModelRef, Scorer
 from bankrisk.errors import BundleError
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.deps import Service
 from bankrisk.serving.model_source import ModelSource, manifest_digest, open_source
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
-from bankrisk.serving.scorer import ModelRef, Scorer
 from bankrisk.serving.served import ServedModels, build_models
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from bankrisk.core.validation import MAX_CUSTOMER_ID_LENGTH
 from bankrisk.schema import FIELDS
-from bankrisk.serving.validation import MAX_CUSTOMER_ID_LENGTH
 
 # A real customer from the UCI data (ID 1: two months late, defaulted).
 EXAMPLE_CUSTOMER: dict[str, Any] = {

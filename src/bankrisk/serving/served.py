@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from bankrisk.config import Settings
-from bankrisk.monitoring.log_process import ProcessLogWriter
+from bankrisk.core.scorer import ModelRef, Prediction, Scorer
+from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.serving.batcher import MicroBatcher
 from bankrisk.serving.challenger import Shadow, canary_cut, in_canary
-from bankrisk.serving.monitoring import InputDrift
+from bankrisk.serving.drift_gauge import InputDrift
 from bankrisk.serving.observability import Metrics
-from bankrisk.serving.scorer import ModelRef, Prediction, Scorer
 
 # One answered group of a batch slice: the model, its rows and their predictions.
 Answered = tuple[Scorer, np.ndarray, list[Prediction]]

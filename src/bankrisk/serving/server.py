@@ -29,10 +29,10 @@ from types import FrameType
 import uvicorn
 
 from bankrisk.config import Settings
-from bankrisk.monitoring.log_process import ProcessLogWriter
-from bankrisk.monitoring.prediction_log import PredictionLogError, PredictionStore, redact
+from bankrisk.prediction_log.process_writer import ProcessLogWriter
+from bankrisk.prediction_log.store import PredictionLogError, PredictionStore, redact
 from bankrisk.serving.app import create_app
-from bankrisk.serving.monitoring import open_prediction_log
+from bankrisk.serving.drift_gauge import open_prediction_log
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.reload import load_scorer, on_signal, problem_of
 

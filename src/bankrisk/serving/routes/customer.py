@@ -18,13 +18,13 @@ import orjson
 from starlette.routing import Match, Route
 
 from bankrisk.config import Settings
+from bankrisk.core.validation import MAX_CUSTOMER_ID_LENGTH
 from bankrisk.feature_store.online import CustomerFeatures, OnlineFeatures, StoreUnavailableError
 from bankrisk.serving.deps import Service, service_of
 from bankrisk.serving.errors import RequestError, error_body
 from bankrisk.serving.observability import JsonLogger, Receive, Scope, Send
 from bankrisk.serving.routes.predict import RequestState, score_one
 from bankrisk.serving.schemas import ERROR_DESCRIPTIONS
-from bankrisk.serving.validation import MAX_CUSTOMER_ID_LENGTH
 
 PATH = "/v1/predict/customer/{customer_id}"
 NOT_CONFIGURED = (

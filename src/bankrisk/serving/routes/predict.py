@@ -18,19 +18,19 @@ import numpy as np
 import orjson
 from starlette.routing import Match, Route
 
-from bankrisk.serving.deps import Service, service_of
-from bankrisk.serving.errors import RequestError, error_body
-from bankrisk.serving.monitoring import Rows, ScoredRows
-from bankrisk.serving.observability import ASGIApp, Receive, Scope, Send
-from bankrisk.serving.schemas import ERROR_DESCRIPTIONS
-from bankrisk.serving.scorer import ModelRef, Prediction
-from bankrisk.serving.validation import (
+from bankrisk.core.scorer import ModelRef, Prediction
+from bankrisk.core.validation import (
     check_records,
     parse_json,
     record_pieces,
     refuse,
     validate_one,
 )
+from bankrisk.serving.deps import Service, service_of
+from bankrisk.serving.drift_gauge import Rows, ScoredRows
+from bankrisk.serving.errors import RequestError, error_body
+from bankrisk.serving.observability import ASGIApp, Receive, Scope, Send
+from bankrisk.serving.schemas import ERROR_DESCRIPTIONS
 
 
 class RequestState(TypedDict):

@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from bankrisk.bundle.model_bundle import MAX_REASONS, ModelBundle
 from bankrisk.bundle.policy import DECISIONS
+from bankrisk.core.scorer import Scorer
 from bankrisk.features.reasons import REASON_CODES
-from bankrisk.serving.scorer import Scorer
 
 SCORE_COLUMNS: tuple[str, ...] = (
     "probability_of_default",

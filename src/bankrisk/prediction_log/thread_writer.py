@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 
-from bankrisk.monitoring.prediction_log import PredictionStore
+from bankrisk.prediction_log.store import PredictionStore
 
 log = logging.getLogger(__name__)
 

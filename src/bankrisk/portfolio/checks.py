@@ -14,9 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bankrisk.data.validate import to_numeric
-from bankrisk.schema import FIELD_NAMES
-from bankrisk.serving.validation import (
+from bankrisk.core.validation import (
     MAX_CUSTOMER_ID_LENGTH,
     MAXIMUM,
     MINIMUM,
@@ -24,6 +22,8 @@ from bankrisk.serving.validation import (
     customer_id_error,
     field_error,
 )
+from bankrisk.data.validate import to_numeric
+from bankrisk.schema import FIELD_NAMES
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ concurrent clients ~54 us per request, of which ~20 us was the writer's own work
   `SEND_ROWS` rows the list goes to the child in one `os.write` on a non-blocking pipe.
   Groups larger than `INLINE_ROWS` (big batches) are serialised by the link thread instead,
   slice by slice, so that the event loop is not held for milliseconds.
-- The child (`python -m bankrisk.monitoring.log_process`, started with `subprocess`: a fresh
+- The child (`python -m bankrisk.prediction_log.process_writer`, started with `subprocess`: a fresh
   interpreter, no fork of a threaded process) runs the thread writer, `PredictionLogWriter`,
   on its own store: batching, retry with backoff while the store is down, rejected rows
   dropped one by one. It reports its counts (written, dropped, failures, last error) as
@@ -55,13 +55,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from bankrisk.monitoring.log_writer import (
+from bankrisk.prediction_log.store import PredictionStore
+from bankrisk.prediction_log.thread_writer import (
     DEFAULT_LIMITS,
     PredictionLogWriter,
     RowGroup,
     WriterLimits,
 )
-from bankrisk.monitoring.prediction_log import PredictionStore
 
 log = logging.getLogger(__name__)
 

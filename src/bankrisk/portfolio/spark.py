@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from bankrisk.errors import BankRiskError
+from bankrisk.portfolio.checks import check_chunk
+from bankrisk.portfolio.columns import ChunkScorer, output_schema
+from bankrisk.portfolio.local import MAX_LISTED, InvalidRowsError, Summary
+from bankrisk.portfolio.readers import input_columns
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.scoring.checks import check_chunk
-from bankrisk.scoring.columns import ChunkScorer, output_schema
-from bankrisk.scoring.local import MAX_LISTED, InvalidRowsError, Summary
-from bankrisk.scoring.readers import input_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

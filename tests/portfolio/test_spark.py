@@ -20,11 +20,11 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.data.load import load_dataset
 from bankrisk.data.synthesize import synthesize_file
 from bankrisk.data.validate import validate_frame
+from bankrisk.portfolio import spark_job
+from bankrisk.portfolio.local import InvalidRowsError, score_file
+from bankrisk.portfolio.spark import java_home, score_with_spark, spark_session
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.scoring import spark_job
-from bankrisk.scoring.local import InvalidRowsError, score_file
-from bankrisk.scoring.spark import java_home, score_with_spark, spark_session
-from scoring.conftest import portfolio_frame
+from portfolio.conftest import portfolio_frame
 from system_deps import install_system_deps
 
 if TYPE_CHECKING:

@@ -23,11 +23,11 @@ import pyarrow as pa
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DECISIONS
 from bankrisk.errors import DataError
+from bankrisk.portfolio.checks import Checked, Rejected, check_chunk
+from bankrisk.portfolio.columns import ChunkScorer, output_schema
+from bankrisk.portfolio.readers import Reader, open_reader
+from bankrisk.portfolio.writers import TableWriter, check_output, open_writer
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.scoring.checks import Checked, Rejected, check_chunk
-from bankrisk.scoring.columns import ChunkScorer, output_schema
-from bankrisk.scoring.readers import Reader, open_reader
-from bankrisk.scoring.writers import TableWriter, check_output, open_writer
 
 CHUNK_ROWS = 25_000
 # Chunks scored at once: one per core, up to 4 (beyond, the Python parts contend for the GIL).

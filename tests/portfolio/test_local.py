@@ -18,13 +18,13 @@ import pytest
 from rich.console import Console
 
 from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.core.scorer import Scorer
 from bankrisk.data.load import load_dataset
 from bankrisk.data.validate import validate_frame
+from bankrisk.portfolio.local import InvalidRowsError, score_file
+from bankrisk.portfolio.progress import progress_bar
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.scoring.local import InvalidRowsError, score_file
-from bankrisk.scoring.progress import progress_bar
-from bankrisk.serving.scorer import Scorer
-from scoring.conftest import matrix, portfolio_frame
+from portfolio.conftest import matrix, portfolio_frame
 
 BANKRISK = str(Path(sys.executable).with_name("bankrisk"))
 

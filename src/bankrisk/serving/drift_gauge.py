@@ -1,10 +1,10 @@
 """The service's side of monitoring: the prediction log and the live input-drift gauge.
 
-Every scored customer goes to the prediction log (`bankrisk.monitoring.prediction_log`)
-through a `ProcessLogWriter` (`bankrisk.monitoring.log_process`): the request path hands it
+Every scored customer goes to the prediction log (`bankrisk.prediction_log.store`)
+through a `ProcessLogWriter` (`bankrisk.prediction_log.process_writer`): the request path hands it
 one small object per request (`ScoredRows`, a whole batch request's customers at once), which
 it serialises and sends to a writer process in small batches; that process expands them into
-one row per customer and inserts them (`bankrisk.serving.log_rows`: the rows' format and
+one row per customer and inserts them (`bankrisk.prediction_log.rows`: the rows' format and
 `ServiceStore`). The API process never waits for the store, and no writer thread competes
 with the event loop for the GIL. The log is not a readiness dependency: when the store is
 slow or down the API keeps answering, what does not fit in the bounded buffer is dropped and
@@ -26,11 +26,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bankrisk.config import Settings
-from bankrisk.monitoring.log_process import ProcessLogWriter
-from bankrisk.monitoring.log_writer import WriterLimits
-from bankrisk.monitoring.prediction_log import PredictionStore, open_store
 from bankrisk.monitoring.psi import StreamingPSI
-from bankrisk.serving.log_rows import DECODER, OPENER, ScoredRows, ServiceStore
+from bankrisk.prediction_log.process_writer import ProcessLogWriter
+from bankrisk.prediction_log.rows import DECODER, OPENER, ScoredRows, ServiceStore
+from bankrisk.prediction_log.store import PredictionStore, open_store
+from bankrisk.prediction_log.thread_writer import WriterLimits
 
 __all__ = ["CHAMPION", "InputDrift", "MonitoringCollector", "Rows", "ScoredRows", "ServiceStore"]
 

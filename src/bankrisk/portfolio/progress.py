@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bankrisk.scoring.readers import Reader
+from bankrisk.portfolio.readers import Reader
 
 ProgressCallback = Callable[[Reader, int], None]
 

@@ -43,7 +43,7 @@ def test_dry_run_prints_the_exact_commands(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "gcloud storage cp --recursive models/champion gs://bank-risk-batch/bankrisk/bundles/",
-        f"gcloud storage cp {REPO}/src/bankrisk/scoring/spark_job.py "
+        f"gcloud storage cp {REPO}/src/bankrisk/portfolio/spark_job.py "
         "gs://bank-risk-batch/bankrisk/spark_job.py",
         "gcloud dataproc batches submit pyspark gs://bank-risk-batch/bankrisk/spark_job.py "
         "--project bank-risk-prod --region europe-west1 --batch score-2026-11 --version 2.3 "

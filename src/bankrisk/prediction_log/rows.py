@@ -2,7 +2,7 @@
 and become database rows there.
 
 The request path builds one `ScoredRows` per request (O(1)); the writer
-(`bankrisk.monitoring.log_process`) serialises it with `ScoredRows.parts()`, one orjson array
+(`bankrisk.prediction_log.process_writer`) serialises it with `ScoredRows.parts()`, one orjson array
 per slice of customers (numpy matrices natively), and sends the bytes to its child process.
 There `decode_rows` wraps a frame of such parts, and the child's `PredictionLogWriter`
 expands it into rows and inserts them through `ServiceStore`. Both directions live here so
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import Float, event
 
-from bankrisk.monitoring.prediction_log import PredictionStore, open_store, predictions
+from bankrisk.prediction_log.store import PredictionStore, open_store, predictions
 from bankrisk.schema import FIELD_NAMES
 
 if TYPE_CHECKING:
-    from bankrisk.serving.monitoring import Rows
-    from bankrisk.serving.scorer import ModelRef, Prediction
+    from bankrisk.core.scorer import ModelRef, Prediction
+    from bankrisk.serving.drift_gauge import Rows
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # The values of a service row, in order: the `predictions` columns but the id.

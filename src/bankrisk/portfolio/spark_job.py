@@ -1,7 +1,7 @@
 """The Spark scoring job as a plain `spark-submit` entry point, for any cluster (Dataproc,
 Databricks, EMR):
 
-    spark-submit --py-files bankrisk.zip src/bankrisk/scoring/spark_job.py \\
+    spark-submit --py-files bankrisk.zip src/bankrisk/portfolio/spark_job.py \\
         --model-dir BUNDLE_DIR --input gs://bucket/portfolio.parquet \\
         --output gs://bucket/scores.parquet [--skip-invalid]
 
@@ -31,7 +31,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from bankrisk.scoring.spark import score_with_spark
+    from bankrisk.portfolio.spark import score_with_spark
 
     try:
         summary = score_with_spark(
