@@ -26,6 +26,10 @@ install: $(UV) ## Create .venv with every extra from the lock file (uv.lock)
 run: install ## Train a champion if there is none [DATA=PATH, else the official download], then serve on :8000
 	@if [ -f $(MODEL_DIR)/manifest.json ]; then \
 		echo "champion bundle found in $(MODEL_DIR)"; \
+		if [ -n "$(DATA)" ]; then \
+			echo "serving the existing champion in $(MODEL_DIR): DATA=$(DATA) was not used for training"; \
+			echo "to retrain on it: make train DATA=$(DATA) (or remove $(MODEL_DIR) and make run again)"; \
+		fi; \
 	else \
 		$(BANKRISK) train $(DATA_ARG) --model-dir $(MODEL_DIR); \
 	fi

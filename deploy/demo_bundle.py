@@ -16,14 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from bankrisk.bundle.model_bundle import ModelBundle
-from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator, ScorecardPredictor, centred
+from bankrisk.config import Settings
 from bankrisk.data.synthetic import synthetic_customers
 from bankrisk.features.engineering import DEFAULT_FEATURES, build_features
 from bankrisk.features.reasons import ReasonPolicy, reason_group_matrix
+from bankrisk.training.decision import make_policy
 
 DEMO_NAME = "demo-synthetic"
 DEMO_VERSION = "0"
+DEMO_THRESHOLD = 0.3  # the decline cut-off; the rest of the policy is the settings' defaults
 
 
 def demo_bundle(seed: int = 0) -> ModelBundle:
@@ -42,10 +44,9 @@ def demo_bundle(seed: int = 0) -> ModelBundle:
         features[labels == 0],
     )
     calibrator = Calibrator(slope=1.0, intercept=0.0)
-    policy = DecisionPolicy(
-        0.3, 0.18, (0.02, 0.04, 0.07, 0.10, 0.15, 0.20, 0.30, 0.45, 0.65, 1.0),
-        ScoreScaling(600.0, 50.0, 20.0),
-    )
+    # The policy training would write at this threshold with the default settings: built
+    # without reading BANKRISK_ variables, so the demo bundle is the same wherever it is made.
+    policy = make_policy(Settings.model_construct(), DEMO_THRESHOLD)
     return ModelBundle(predictor, calibrator, policy,
                        {"name": DEMO_NAME, "version": DEMO_VERSION},
                        ReasonPolicy.from_development(raw, labels), DEFAULT_FEATURES)

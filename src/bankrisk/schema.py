@@ -8,6 +8,7 @@ It imports nothing but the standard library so that serving stays light.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 TARGET = "default payment next month"
 ID_COLUMN = "ID"
@@ -30,6 +31,19 @@ class FieldSpec:
     maximum: float
     integer: bool
     description: str
+
+    # The rule, once, for a value or a whole numpy column (elementwise; without importing
+    # numpy). NaN fails every comparison, so an empty cell is neither in range nor whole.
+    def in_range(self, values: Any) -> Any:
+        return (values >= self.minimum) & (values <= self.maximum)
+
+    def whole(self, values: Any) -> Any:
+        return values % 1 == 0
+
+    def valid(self, values: Any) -> Any:
+        """In range and, for an integer field, whole."""
+        ok = self.in_range(values)
+        return ok & self.whole(values) if self.integer else ok
 
 
 # Amounts are NT dollars. Bills can be negative (a credit balance). Upper bounds are sanity

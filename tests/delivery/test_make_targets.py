@@ -1,6 +1,7 @@
 """Make targets run for real in a throwaway copy of the build files (never in the work tree):
 `make clean` leaves no orphan, `make cloud-build DRY_RUN=1` prints the exact gcloud command and
-runs nothing, `make serve-requirements` writes the file and says one line."""
+runs nothing, `make serve-requirements` writes the file and says one line, `make run` with a
+champion says that DATA goes unused."""
 
 from __future__ import annotations
 
@@ -162,6 +163,52 @@ def test_clean_removes_everything_gitignore_calls_local_state(tree: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     left = {entry for entry, path in samples.items() if (tree / path).exists()}
     assert left == set(CLEAN_KEEPS), f"make clean leaves: {sorted(left - set(CLEAN_KEEPS))}"
+
+
+# --- make run ------------------------------------------------------------------------------------
+def fake_tools(tmp_path: Path) -> tuple[list[str], Path]:
+    """UV= and BANKRISK= settings for a do-nothing uv and a bankrisk that records its calls (in
+    the returned file, one per line), so that `make run` installs, trains and serves nothing."""
+    calls = tmp_path / "bankrisk-calls"
+    bankrisk = tmp_path / "fake-bankrisk"
+    bankrisk.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> {shlex.quote(str(calls))}\n')
+    uv = tmp_path / "fake-uv"
+    uv.write_text("#!/usr/bin/env bash\n")
+    for script in (bankrisk, uv):
+        script.chmod(0o755)
+    return [f"UV={uv}", f"BANKRISK={bankrisk}"], calls
+
+
+def test_run_says_data_is_unused_when_a_champion_exists(tree: Path, tmp_path: Path) -> None:
+    with_bundle(tree)
+    tools, calls = fake_tools(tmp_path)
+    proc = make(tree, "run", "DATA=other.csv", *tools)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "champion bundle found in models/champion",
+        "serving the existing champion in models/champion: DATA=other.csv was not used for "
+        "training",
+        "to retrain on it: make train DATA=other.csv (or remove models/champion and make run "
+        "again)",
+    ]
+    assert calls.read_text().splitlines() == ["serve --model-dir models/champion"]
+
+
+def test_run_without_data_or_without_a_champion_is_unchanged(tree: Path, tmp_path: Path) -> None:
+    tools, calls = fake_tools(tmp_path)
+    proc = make(tree, "run", "DATA=other.csv", *tools)  # no champion: train on DATA, then serve
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert calls.read_text().splitlines() == [
+        "train --data other.csv --model-dir models/champion",
+        "serve --model-dir models/champion",
+    ]
+    calls.unlink()
+    with_bundle(tree)
+    proc = make(tree, "run", *tools)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["champion bundle found in models/champion"]
+    assert calls.read_text().splitlines() == ["serve --model-dir models/champion"]
 
 
 # --- make cloud-build ----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The README's commands work when pasted.
+"""The README's commands work when pasted, and so do those of the pages under docs/.
 
-Every command in a ```bash block of README.md is either run here exactly as written, or listed
-below with the reason it cannot run offline in a test. The rule: a command runs here when it only
-prints, which is when it has `--dry-run`, `DRY_RUN=1` or `--help`, or is `make help` or a `make -n`.
+Every command in a ```bash block of README.md or of the docs pages it links to is either run
+here exactly as written, or listed below with the reason it cannot run offline in a test. The
+rule: a command runs here when it only prints, which is when it has `--dry-run`, `DRY_RUN=1` or
+`--help`, or is `make help` or a `make -n`.
 Dry runs must exit 0, print only gcloud commands and call no gcloud (a fake one on PATH records
 any call). A new README command that is neither runnable nor listed fails the test.
 """
@@ -19,6 +20,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+# The README and the pages its examples moved to (deploy, portfolio, monitoring, ...); the
+# runbook and the SLO page write `--project P` as a placeholder, not as an example to paste.
+PAGES = [
+    README,
+    *(p for p in sorted((REPO / "docs").glob("*.md")) if p.name not in ("runbook.md", "slo.md")),
+]
 
 # Not runnable offline in a test, and why (first match wins).
 NOT_RUNNABLE = [
@@ -44,7 +51,11 @@ PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")  # deploy/canary.sh's
 def readme_commands() -> list[str]:
     """The commands of every ```bash block, continuation lines and multi-line quotes joined,
     comments dropped (a command is what a shell would run)."""
-    blocks = re.findall(r"^```bash\n(.*?)^```", README.read_text(), re.MULTILINE | re.DOTALL)
+    blocks = [
+        block
+        for page in PAGES
+        for block in re.findall(r"^```bash\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL)
+    ]
     commands: list[str] = []
     for block in blocks:
         pending = ""
@@ -100,7 +111,7 @@ def test_every_other_readme_command_says_why_it_does_not_run_here() -> None:
 
 
 def test_readme_project_ids_are_valid() -> None:
-    text = README.read_text()
+    text = "\n".join(page.read_text() for page in PAGES)
     ids = re.findall(r"(?:--project[ =]|PROJECT_ID=)([^\s`]+)", text)
     assert ids, "no example project id in the README"
     bad = sorted({i for i in ids if not PROJECT_ID.match(i)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -137,3 +138,14 @@ def test_bad_inputs() -> None:
         fairness_report(y, pd, 0.5, sex=np.array([1, 2, 1]), age=np.array([30, np.nan, 50]))
     with pytest.raises(ValueError, match="same length"):
         fairness_report(y, pd[:2], 0.5, sex=np.array([1, 2, 1]), age=np.array([30, 40, 50]))
+
+
+@pytest.mark.parametrize("size", [0, -3, True, 2.5, "30"])
+def test_min_group_size_must_be_a_positive_integer(size: object) -> None:
+    f = _frame(0.8, 0.8)
+    rows = {"sex": f["sex"], "age": f["age"]}
+    message = re.escape(f"min_group_size must be a positive integer, got {size!r}")
+    with pytest.raises(ValueError, match=message):
+        fairness_report(f["y"], f["pd"], 0.5, **rows, min_group_size=size)  # type: ignore[arg-type]
+    report = fairness_report(f["y"], f["pd"], 0.5, **rows, min_group_size=101)
+    assert report["attributes"]["SEX"]["excluded_groups"] == ["male", "female"]

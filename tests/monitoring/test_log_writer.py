@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from bankrisk.prediction_log.process_writer import INLINE_ROWS, ProcessLogWriter
-from bankrisk.prediction_log.rows import DECODER, OPENER, ScoredRows
+from bankrisk.prediction_log.rows import ScoredRows
 from bankrisk.prediction_log.store import PredictionStore, open_store
 from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 from bankrisk.schema import FIELD_NAMES
 from monitoring.postgres import PostgresServer
-from monitoring.support import prediction_row
+from monitoring.support import prediction_row, prediction_values
 
 
 def store_at(url: str, **kwargs: object) -> PredictionStore:
@@ -86,7 +86,7 @@ def test_a_malformed_row_is_dropped_not_retried(tmp_path: Path) -> None:
     drops: list[int] = []
     writer = PredictionLogWriter(store, WriterLimits(flush_seconds=0.05), on_drop=drops.append)
     writer.submit(prediction_row(1))
-    writer.submit({"request_id": "broken"})  # no PD
+    writer.submit(("req-broken",))  # no PD (nor anything else): not a row
     writer.submit(prediction_row(2))
     assert writer.close(10) is True or writer.dropped == 1
     assert store.count_predictions() == 2 and writer.dropped == 1 and sum(drops) == 1
@@ -150,9 +150,9 @@ time.sleep(60)
 
 
 def scored(begin: int, count: int = 1) -> ScoredRows:
-    """Customers begin..begin+count-1 (`prediction_row`'s values) as one request submits
-    them: request id `req-{begin}`, customer ids `1000 + i`."""
-    rows = [prediction_row(i) for i in range(begin, begin + count)]
+    """Customers begin..begin+count-1 (`prediction_values`) as one request submits them:
+    request id `req-{begin}`, customer ids `1000 + i`."""
+    rows = [prediction_values(i) for i in range(begin, begin + count)]
     model = {"name": rows[0]["model_name"], "version": rows[0]["model_version"], "role": "champion"}
     answers = [
         {
@@ -166,14 +166,12 @@ def scored(begin: int, count: int = 1) -> ScoredRows:
         }
         for row in rows
     ]
-    inputs = [[row["inputs"][name] for name in FIELD_NAMES] for row in rows]
+    inputs = [[row[name] for name in FIELD_NAMES] for row in rows]
     return ScoredRows(f"req-{begin}", model, [(inputs, answers)], 1.5)  # type: ignore[arg-type]
 
 
 def process_writer(store: PredictionStore, on_drop: Any = None, **limits: Any) -> ProcessLogWriter:
-    return ProcessLogWriter(
-        store, opener=OPENER, decoder=DECODER, limits=WriterLimits(**limits), on_drop=on_drop
-    )
+    return ProcessLogWriter(store, limits=WriterLimits(**limits), on_drop=on_drop)
 
 
 def test_the_writer_process_lands_every_row(log_url: str) -> None:
@@ -189,10 +187,10 @@ def test_the_writer_process_lands_every_row(log_url: str) -> None:
     assert writer.dropped == 0 and writer.held == 0
     rows = store.read_predictions()
     assert sorted(int(r["customer_id"]) for r in rows) == list(range(1000, 2000 + big))
-    expected = prediction_row(1100)  # in the batch
+    expected = prediction_values(1100)  # in the batch
     (row,) = [r for r in rows if r["customer_id"] == expected["customer_id"]]
     assert row["request_id"] == "req-1000"
-    assert {name: row[name] for name in FIELD_NAMES} == expected["inputs"]
+    assert {name: row[name] for name in FIELD_NAMES} == {n: expected[n] for n in FIELD_NAMES}
     assert (row["pd"], row["score"], row["reason_codes"]) == (
         expected["pd"],
         expected["score"],

@@ -16,7 +16,7 @@ from bankrisk.prediction_log.store import (
     pseudonym,
 )
 from bankrisk.schema import FIELD_NAMES
-from monitoring.support import prediction_row
+from monitoring.support import prediction_row, prediction_values, row_of
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,13 +69,14 @@ def test_tables_columns_and_indexes(url: str) -> None:
 def test_round_trip_and_time_window(url: str) -> None:
     store = store_at(url)
     start = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    rows = [prediction_row(i, when=start + timedelta(hours=i)) for i in range(10)]
+    values = [prediction_values(i, when=start + timedelta(hours=i)) for i in range(10)]
+    rows = [row_of(v) for v in values]
     assert store.insert_predictions(rows) == 10
     got = store.read_predictions()
     assert [r["request_id"] for r in got] == [f"req-{i}" for i in range(10)]
     first = got[0]
     assert first["time"] == start and first["time"].tzinfo is not None
-    assert first["LIMIT_BAL"] == rows[0]["inputs"]["LIMIT_BAL"]
+    assert first["LIMIT_BAL"] == values[0]["LIMIT_BAL"]
     assert first["reason_codes"] == [{"code": "R01", "text": "late"}]
     assert first["customer_id"] == "1000" and first["model_role"] == "champion"
     window = store.read_predictions(start + timedelta(hours=2), start + timedelta(hours=5))

@@ -1,9 +1,9 @@
 """deploy/dataproc.sh: the exact Dataproc Serverless commands in a dry run (a fake gcloud on
-PATH proves nothing is called), and bad options as one line with exit code 2."""
+PATH proves nothing is called), and bad options as one line with exit code 2. Shellcheck of this
+script: tests/delivery/test_static.py, with every other shell script and the venv's shellcheck."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,12 +30,6 @@ def dataproc(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=30
     )
-
-
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
-def test_shellcheck_clean() -> None:
-    result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
 
 
 def test_dry_run_prints_the_exact_commands(tmp_path: Path) -> None:

@@ -16,9 +16,8 @@ import pytest
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
-from bankrisk.prediction_log.store import PredictionStore
+from bankrisk.prediction_log.opening import PredictionStore, open_log
 from bankrisk.serving.app import create_app
-from bankrisk.serving.drift_gauge import open_prediction_log
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
 from factories import make_bundle, make_raw
@@ -74,9 +73,7 @@ def make_api(scorer: Scorer) -> Iterator[Callable[..., Api]]:
         settings = settings or Settings()
         store = None
         if prediction_log is not None:
-            store = open_prediction_log(
-                settings.model_copy(update={"prediction_log": prediction_log})
-            )
+            store = open_log(settings.model_copy(update={"prediction_log": prediction_log}))
             if store is not None:
                 stores.append(store)
         log = io.StringIO()

@@ -13,6 +13,7 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.core.after import AfterScoring
 from bankrisk.core.scorer import Scorer
 from bankrisk.serving.app import create_app
 from bankrisk.serving.batcher import PROBE_EVERY, MicroBatcher
@@ -76,31 +77,31 @@ def test_batches_form_then_lone_requests_go_direct_with_periodic_probes(
     bundle: ModelBundle,
 ) -> None:
     scorer = CountingScorer(bundle)
-    batcher = MicroBatcher(scorer, Metrics())
+    batcher = MicroBatcher(scorer, AfterScoring(Metrics().count_scored))
 
     async def scenario() -> None:
-        await asyncio.gather(*(batcher.predict(_row(i), None) for i in range(5)))
+        await asyncio.gather(*(batcher.predict(_row(i), None, "r", 0.0) for i in range(5)))
         assert scorer.calls == [5]
-        await batcher.predict(_row(5), None)  # alone: a batch of one...
+        await batcher.predict(_row(5), None, "r", 0.0)  # alone: a batch of one...
         assert scorer.calls[-1] == 1
         for i in range(PROBE_EVERY * 2):  # ...so later lone requests are scored directly
-            await batcher.predict(_row(i), None)
+            await batcher.predict(_row(i), None, "r", 0.0)
         assert len(scorer.calls) == 1 + 1 + PROBE_EVERY * 2
         # A probe queues again: concurrent requests arriving with it are batched.
         for _ in range(PROBE_EVERY - 1):
-            await batcher.predict(_row(0), None)
-        await asyncio.gather(*(batcher.predict(_row(i), None) for i in range(4)))
+            await batcher.predict(_row(0), None, "r", 0.0)
+        await asyncio.gather(*(batcher.predict(_row(i), None, "r", 0.0) for i in range(4)))
         assert scorer.calls[-1] > 1
 
     asyncio.run(scenario())
 
 
 def test_a_failed_batch_fails_every_waiting_request(bundle: ModelBundle) -> None:
-    batcher = MicroBatcher(CountingScorer(bundle, fail=True), Metrics())
+    batcher = MicroBatcher(CountingScorer(bundle, fail=True), AfterScoring(Metrics().count_scored))
 
     async def scenario() -> list[Any]:
         return await asyncio.gather(
-            *(batcher.predict(_row(i), None) for i in range(3)), return_exceptions=True
+            *(batcher.predict(_row(i), None, "r", 0.0) for i in range(3)), return_exceptions=True
         )
 
     results = asyncio.run(scenario())

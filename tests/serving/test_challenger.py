@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
+from bankrisk.core.after import AfterScoring
 from bankrisk.core.scorer import Scorer
 from bankrisk.prediction_log.store import PredictionStore, open_store
 from bankrisk.serving.app import create_app
@@ -255,7 +256,12 @@ def test_shadow_that_falls_behind_drops_and_counts(
     """Rows beyond the shadow's bound are dropped at once and counted; memory stays bounded;
     the rows kept are scored once the event loop is free."""
     metrics = Metrics()
-    shadow = Shadow(Scorer(challenger_bundle, "shadow"), metrics, None, max_rows=100)
+    shadow = Shadow(
+        Scorer(challenger_bundle, "shadow"),
+        metrics,
+        AfterScoring(metrics.count_scored),
+        max_rows=100,
+    )
     row = [float(v) for k, v in customers[0].items() if k != "customer_id"]
 
     async def burst() -> tuple[int, int]:

@@ -42,3 +42,22 @@ def test_the_app_without_a_feature_repo_imports_no_feast() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_log_writer_process_imports_only_the_log() -> None:
+    """The prediction log's writer process (`python -m bankrisk.prediction_log.process_writer`,
+    one per server) loads the log's own modules and nothing of the model, the web app or the
+    settings: no numpy, no pydantic, not even `bankrisk.prediction_log.opening`."""
+    code = (
+        "import sys\n"
+        "import bankrisk.prediction_log.process_writer\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('bankrisk', 'numpy', 'pydantic', 'fastapi', 'starlette', 'onnxruntime', "
+        f"'prometheus_client', *{HEAVY!r}))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.strip().split(","))
+    runs = {"process_writer", "rows", "store", "thread_writer"}
+    log = {f"bankrisk.prediction_log.{name}" for name in runs}
+    shared = {"bankrisk", "bankrisk.prediction_log", "bankrisk.errors", "bankrisk.schema"}
+    assert log <= loaded <= log | shared, loaded

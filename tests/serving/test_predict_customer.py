@@ -124,7 +124,7 @@ def test_not_configured_is_404(api: Api) -> None:
     response = api.client.post(BY_ID.format(1))
     assert response.status_code == 404
     assert response.json()["detail"].startswith("feature store not configured: set BANKRISK_")
-    assert api.app.state.customer_features is None
+    assert api.app.state.service.features is None
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ store that is down costs no 5xx; the live PSI gauge on /metrics follows the inpu
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -17,8 +18,10 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
 from bankrisk.monitoring.reference import reference_profiles
+from bankrisk.prediction_log.opening import open_writer
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
-from bankrisk.prediction_log.store import PredictionStore, open_store, pseudonym
+from bankrisk.prediction_log.rows import ScoredRows
+from bankrisk.prediction_log.store import PredictionStore, open_store, predictions, pseudonym
 from bankrisk.schema import FIELD_NAMES
 from factories import make_bundle, make_raw
 from serving.processes import free_port
@@ -211,43 +214,50 @@ def test_store_type_is_the_monitoring_store(make_api: Callable[..., Api], tmp_pa
     assert make_api(prediction_log="off").app.state.service.log_writer is None
 
 
-def test_the_service_store_writes_what_the_monitoring_store_writes(
+def test_open_writer_is_none_when_the_log_is_off() -> None:
+    assert open_writer(Settings(prediction_log="off")) is None
+    assert open_writer(Settings(prediction_log=" OFF ")) is None
+
+
+def test_the_service_rows_read_back_as_sqlalchemy_writes_the_api_answers(
     scorer: Scorer, tmp_path: Path
 ) -> None:
-    """`ServiceStore`'s faster rows and inserts read back equal to `PredictionStore`'s."""
-    from bankrisk.serving.drift_gauge import ScoredRows, ServiceStore
-
+    """The service's rows (through the writer process's bytes) inserted by the one insert
+    path (on SQLite the driver's `executemany`) read back equal to rows built by hand from
+    the API's answers and inserted by SQLAlchemy Core's own insert."""
     raw, _ = make_raw(450, seed=4)  # more rows than one SQLite statement takes
     ids: list[str | None] = [f"E-{i}" if i % 3 else None for i in range(450)]
     answers = scorer.predict(raw, ids)
     group = ScoredRows("req-1", scorer.model_ref, [(raw, answers)], 1.5)
-    # What the API contract says a row is, built here by hand for the plain store.
+    # What the API contract says a row is, built here by hand.
     when = datetime.fromtimestamp(group.when, UTC)
-    plain_rows = [
+    records = [
         {
             "request_id": "req-1",
             "time": when,
             "model_name": scorer.model_ref["name"],
             "model_version": scorer.model_ref["version"],
             "model_role": scorer.model_ref["role"],
-            "customer_id": p["customer_id"],
-            "inputs": dict(zip(FIELD_NAMES, row.tolist(), strict=True)),
+            "customer_id": None if p["customer_id"] is None else pseudonym(p["customer_id"], "x"),
+            **dict(zip(FIELD_NAMES, row.tolist(), strict=True)),
             "pd": p["probability_of_default"],
             "score": p["score"],
             "grade": p["risk_grade"],
             "decision": p["decision"],
-            "reason_codes": p["reason_codes"],
+            "reason_codes": json.dumps(p["reason_codes"]),
             "latency_ms": 1.5,
         }
         for row, p in zip(raw, answers, strict=True)
     ]
     read = []
-    for name, wrap in (("plain", False), ("service", True)):
-        base = open_store(f"sqlite:///{tmp_path / name}.db", pseudonymise=True, salt="x")
-        assert base is not None
-        store = ServiceStore(base) if wrap else base
-        rows = group.expand() if wrap else plain_rows  # the service's rows: through its bytes
-        assert store.insert_records([store.to_record(row) for row in rows]) == 450
+    for name in ("sqlalchemy", "service"):
+        store = open_store(f"sqlite:///{tmp_path / name}.db", pseudonymise=True, salt="x")
+        assert store is not None
+        if name == "service":
+            assert store.insert_predictions(group.expand()) == 450
+        else:
+            with store.engine.begin() as connection:
+                connection.execute(predictions.insert(), records)
         read.append([{k: v for k, v in r.items() if k != "id"} for r in store.read_predictions()])
         store.close()
     assert read[0] == read[1]

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bankrisk.core.scorer import Scorer
-from bankrisk.core.validation import validate_one, validate_records
+from bankrisk.core.validation import InvalidRecordsError, validate_one, validate_records
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.serving.errors import RequestError
+from bankrisk.serving.errors import as_request_error
 from factories import make_raw
 from serving.support import customer
 
@@ -67,10 +67,10 @@ def test_validate_one_accepts_what_validate_records_accepts(body: dict[str, Any]
 
 @pytest.mark.parametrize("body", BAD)
 def test_validate_one_refuses_what_validate_records_refuses(body: Any) -> None:
-    with pytest.raises(RequestError) as one:
+    with pytest.raises(InvalidRecordsError) as one:
         validate_one(body)
-    assert one.value.status == 422
+    assert as_request_error(one.value).status == 422
     if isinstance(body, dict):
-        with pytest.raises(RequestError) as batch:
+        with pytest.raises(InvalidRecordsError) as batch:
             validate_records([body], indexed=False)
-        assert (one.value.detail, one.value.errors) == (batch.value.detail, batch.value.errors)
+        assert (one.value.summary, one.value.errors) == (batch.value.summary, batch.value.errors)

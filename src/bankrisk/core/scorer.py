@@ -2,7 +2,8 @@
 
 `predict` scores a matrix of rows (batches, and single customers that arrive together);
 `predict_one` is the fast path for one customer, in plain Python around one model call.
-Both give the same answers (see tests/serving/test_scorer.py).
+Both give the same answers (tests/core/test_scorer.py). Values outside the range seen in
+training are answered with a warning each: the PD there is an extrapolation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import numpy as np
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.features.reasons import Reason
 from bankrisk.schema import FIELD_NAMES
+
+# Rows: one customer's 23 validated inputs (FIELD_NAMES order) per row, as a numpy array or
+# as lists of floats.
+Rows = np.ndarray | Sequence[Sequence[float]]
 
 
 class ModelRef(TypedDict):

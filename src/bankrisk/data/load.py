@@ -31,12 +31,19 @@ _CHUNK_BYTES = 1 << 20
 _UCI_CODE = re.compile(r"^(X\d+|Y)$", re.IGNORECASE)
 # Spellings of the target: "default payment next month", "default.payment.next.month", ...
 _TARGET_WORDS = re.compile(r"[\s._-]+")
-_TARGET_KEY = "default payment next month"
+
+
+def _words(name: str) -> str:
+    """`name` in lower case with runs of spaces, dots, underscores and hyphens as one space."""
+    return _TARGET_WORDS.sub(" ", name.strip().lower()).strip()
+
+
+_TARGET_KEY = _words(TARGET)
 
 
 def _target_alias(name: str) -> bool:
     """True if `name` is a spelling of the target column (not the canonical one itself)."""
-    key = _TARGET_WORDS.sub(" ", name.strip().lower()).strip()
+    key = _words(name)
     return key == _TARGET_KEY or key == "y"
 
 

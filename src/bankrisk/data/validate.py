@@ -93,7 +93,7 @@ def _check_column(
         if len(outside):
             problems.append(f"{name}: {_rows(len(outside))} not 0 or 1 (e.g. {_examples(outside)})")
         return numbers, problems
-    out_of_range = finite[(finite < spec.minimum) | (finite > spec.maximum)]
+    out_of_range = finite[~spec.in_range(finite)]
     if len(out_of_range):
         problems.append(
             f"{name}: {_rows(len(out_of_range))} out of range "
@@ -101,7 +101,7 @@ def _check_column(
             f"(e.g. {_examples(out_of_range)})"
         )
     if spec.integer:
-        fractional = finite[finite != np.round(finite)]
+        fractional = finite[~spec.whole(finite)]
         if len(fractional):
             problems.append(
                 f"{name}: {_rows(len(fractional))} not whole numbers (e.g. {_examples(fractional)})"

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bankrisk.evaluation.metrics import check_threshold, validate_scores
+from bankrisk.evaluation.metrics import (
+    both_classes,
+    check_positive_int,
+    check_threshold,
+    validate_scores,
+)
 
 # Age bands, youngest first, and the lower age bound of every band after the first.
 AGE_BANDS: tuple[str, ...] = ("<25", "25-34", "35-44", "45-54", "55+")
@@ -76,12 +81,11 @@ def _attribute_report(
         mask = groups == label
         y_g, p_g = y[mask], p[mask]
         n = int(mask.sum())
-        both = 0 < int(y_g.sum()) < n
         report[label] = {
             "n": n,
             "default_rate": float(y_g.mean()),
             "mean_pd": float(p_g.mean()),
-            "roc_auc": float(roc_auc_score(y_g, p_g)) if both else None,
+            "roc_auc": float(roc_auc_score(y_g, p_g)) if both_classes(y_g) else None,
             "approval_rate": float(np.mean(~declined[mask])),
             "included_in_ratio": n >= min_group_size,
         }
@@ -138,10 +142,7 @@ def fairness_report(
     """
     y, p = validate_scores(y_true, probabilities)
     cut = check_threshold(threshold)
-    if isinstance(min_group_size, bool) or not isinstance(min_group_size, int):
-        raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
-    if min_group_size < 1:
-        raise ValueError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+    check_positive_int(min_group_size, "min_group_size")
     attributes: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {
         "SEX": (_coded_labels(sex, SEX_LABELS, "sex"), tuple(SEX_LABELS.values())),
         "AGE_BAND": (age_band(age), AGE_BANDS),

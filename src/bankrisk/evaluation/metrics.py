@@ -80,7 +80,15 @@ def check_threshold(threshold: float) -> float:
     return value
 
 
-def _both_classes(y: np.ndarray) -> bool:
+def check_positive_int(value: object, name: str) -> int:
+    """`value` itself; ValueError unless it is an int >= 1 (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def both_classes(y: np.ndarray) -> bool:
+    """True if the 0/1 labels `y` hold both a 0 and a 1 (AUC-type metrics are defined)."""
     return bool(0 < int(y.sum()) < y.shape[0])
 
 
@@ -96,8 +104,7 @@ class CalibrationBins:
 
     @classmethod
     def of(cls, y_true: object, probabilities: object, n_bins: int = 10) -> CalibrationBins:
-        if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-            raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+        check_positive_int(n_bins, "n_bins")
         y, p = validate_scores(y_true, probabilities)
         bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
         return cls(
@@ -146,7 +153,7 @@ def ks_statistic(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     bads above goods). NaN if only one class is present.
     """
     y, p = validate_scores(y_true, probabilities)
-    if not _both_classes(y):
+    if not both_classes(y):
         return math.nan
     fpr, tpr, _ = roc_curve(y, p, drop_intermediate=False)
     return float(np.max(np.abs(tpr - fpr)))
@@ -164,7 +171,7 @@ def classification_metrics(
     y, p = validate_scores(y_true, probabilities)
     cut = check_threshold(threshold)
     n = y.shape[0]
-    if _both_classes(y):
+    if both_classes(y):
         roc_auc = float(roc_auc_score(y, p))
         pr_auc = float(average_precision_score(y, p))
     else:

@@ -1,6 +1,6 @@
 """One chunk of input rows to a float matrix, with every bad row named: row, field, reason.
 
-The API's rules (`serving.validation`: schema ranges, whole numbers, finite values, ids of 1
+The API's rules (`core.validation`: schema ranges, whole numbers, finite values, ids of 1
 to 64 characters) and its messages; text cells are converted as `data.validate` converts
 them. Vectorised over the chunk: only rows that fail are looked at one by one.
 """
@@ -14,16 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bankrisk.core.validation import (
-    MAX_CUSTOMER_ID_LENGTH,
-    MAXIMUM,
-    MINIMUM,
-    NOT_INTEGER,
-    customer_id_error,
-    field_error,
-)
+from bankrisk.core.validation import MAX_CUSTOMER_ID_LENGTH, customer_id_error, field_error
 from bankrisk.data.validate import to_numeric
-from bankrisk.schema import FIELD_NAMES
+from bankrisk.schema import FIELD_NAMES, FIELDS
 
 
 @dataclass(frozen=True)
@@ -82,14 +75,6 @@ def _as_text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _valid(j: int, values: np.ndarray) -> np.ndarray:
-    """Field j's rule on a column; NaN (empty) fails both comparisons."""
-    ok: np.ndarray = (values >= MINIMUM[j]) & (values <= MAXIMUM[j])
-    if not NOT_INTEGER[j]:
-        ok &= values == np.floor(values)
-    return ok
-
-
 def check_chunk(table: pa.Table, id_column: str | None, first_row: int) -> Checked:
     """Validate a chunk whose first row is row `first_row` of the file."""
     n = table.num_rows
@@ -99,7 +84,7 @@ def check_chunk(table: pa.Table, id_column: str | None, first_row: int) -> Check
     not_numbers: dict[int, np.ndarray] = {}
     for j, name in enumerate(FIELD_NAMES):
         matrix[:, j], bad = _numbers(table.column(name))
-        good &= _valid(j, matrix[:, j])
+        good &= FIELDS[j].valid(matrix[:, j])
         if bad is not None:
             not_numbers[j] = bad
     ids = None

@@ -29,16 +29,19 @@ concurrent clients ~54 us per request, of which ~20 us was the writer's own work
   counted, and `last_error` says why; the service keeps answering.
 
 Frames on the data pipe: `HEADER` (payload bytes, kind, rows) then the payload. Kinds:
-`S` setup (JSON: store opener and decoder as `module:function`, the `WriterLimits`, store URL
-and salt: never on a command line), `D` data (the decoder's bytes, `rows` customers), `F`
-flush and `C` close (payload: the timeout in seconds, JSON).
+`S` setup (JSON: the `WriterLimits`, store URL and salt: never on a command line), `D` data
+(`ScoredRows` parts, `rows` customers: a `DecodedRows` in the child), `F` flush and `C` close
+(payload: the timeout in seconds, JSON).
+
+The child imports what it runs (`open_store`, `DecodedRows`, `PredictionLogWriter`) and
+nothing else of bankrisk: the standard library, orjson and SQLAlchemy (see
+tests/serving/test_light_imports.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import logging
 import os
 import select
@@ -55,13 +58,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from bankrisk.prediction_log.store import PredictionStore
-from bankrisk.prediction_log.thread_writer import (
-    DEFAULT_LIMITS,
-    PredictionLogWriter,
-    RowGroup,
-    WriterLimits,
-)
+from bankrisk.prediction_log.rows import DecodedRows
+from bankrisk.prediction_log.store import PredictionStore, open_store
+from bankrisk.prediction_log.thread_writer import DEFAULT_LIMITS, PredictionLogWriter, WriterLimits
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ class EncodedGroup(Protocol):
     def __len__(self) -> int: ...
 
     def parts(self) -> Sequence[tuple[int, bytes]]:
-        """(rows, bytes) per slice, for the decoder in the child."""
+        """(rows, bytes) per slice: JSON arrays that `DecodedRows` reads in the child."""
         ...
 
     def head(self, count: int) -> EncodedGroup:
@@ -107,28 +106,20 @@ def _frame(kind: bytes, rows: int, payload: bytes) -> bytes:
     return HEADER.pack(len(payload), kind, rows) + payload
 
 
-def _load(name: str) -> Callable[..., Any]:
-    module, _, attribute = name.partition(":")
-    found: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
-    return found
-
-
 class ProcessLogWriter:
     """Sends submitted groups of rows to a child process that writes them to `store`'s log.
 
-    `store` is the API process's handle on the same log (not written through: the child
-    opens its own with `opener(store.url, store.salt)`); `decoder(payload, rows)` turns a data
-    frame into a `RowGroup` in the child. Same counters as `PredictionLogWriter`: `written`,
-    `dropped` (with `on_drop(n)` for each count, the service's Prometheus counter), `held`,
-    `failures`, `last_error`.
+    `store` is the API process's handle on the log, never connected here (the child opens its
+    own with `store.url` and `store.salt`); the groups submitted are `EncodedGroup`s (the
+    service's `ScoredRows`). Same counters as `PredictionLogWriter`: `written`, `dropped`
+    (with `on_drop(n)` for each count, the service's Prometheus counter), `held`, `failures`,
+    `last_error`.
     """
 
     def __init__(
         self,
         store: PredictionStore,
         *,
-        opener: str,
-        decoder: str,
         limits: WriterLimits = DEFAULT_LIMITS,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
@@ -172,8 +163,6 @@ class ProcessLogWriter:
             os.close(data_read)
             os.close(report_write)
         setup = {
-            "opener": opener,
-            "decoder": decoder,
             "url": store.url,
             "salt": store.salt,
             "limits": asdict(limits),
@@ -513,15 +502,19 @@ def child_main(data_fd: int, report_fd: int) -> int:
     if kind != SETUP:
         raise ValueError(f"the first frame is {kind!r}, not the setup")
     setup = orjson.loads(payload)
-    store: PredictionStore = _load(setup["opener"])(setup["url"], setup["salt"])
-    decode: Callable[[bytes, int], RowGroup] = _load(setup["decoder"])
+    salt = setup["salt"]
+    store = open_store(
+        setup["url"], pseudonymise=salt is not None, salt=salt, create=False, wal=True
+    )
+    if store is None:
+        raise ValueError(f"the prediction log is off: {setup['url']!r}")
     writer = PredictionLogWriter(store, WriterLimits(**setup["limits"]))
     reports = _Reports(report_fd, writer)
     try:
         while True:
             for kind, rows, payload in received:
                 if kind == DATA:
-                    writer.submit_group(decode(payload, rows))
+                    writer.submit_group(DecodedRows(payload, rows))
                 elif kind == FLUSH:
                     writer.flush(orjson.loads(payload))
                     reports.send(force=True)

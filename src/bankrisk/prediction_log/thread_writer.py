@@ -1,13 +1,14 @@
 """Writing the prediction log off the hot path: a bounded buffer and a background batch writer.
 
-`PredictionLogWriter.submit(row)` never blocks on the store and never raises: it appends the
-row to an in-memory buffer, or drops it (and counts it) when the buffer already holds
-`max_rows` rows. A daemon thread takes up to `batch_size` rows at least every `flush_seconds`
-and inserts them in one transaction. When the store is slow or down the batch is retried with
-exponential backoff (up to `max_backoff_seconds`); the rows it holds count against `max_rows`,
-so memory stays bounded and further rows are dropped and counted until the store is back, and
-then the writer carries on by itself. `close(timeout)` writes everything still buffered (the
-service calls it on shutdown, SIGTERM included) and stops the thread.
+`PredictionLogWriter.submit(row)` (a `Row`) never blocks on the store and never raises: it
+appends the row to an in-memory buffer, or drops it (and counts it) when the buffer already
+holds `max_rows` rows. A daemon thread takes up to `batch_size` rows at least every
+`flush_seconds` and inserts them in one transaction. When the store is slow or down the
+batch is retried with exponential backoff (up to `max_backoff_seconds`); the rows it holds
+count against `max_rows`, so memory stays bounded and further rows are dropped and counted
+until the store is back, and then the writer carries on by itself. `close(timeout)` writes
+everything still buffered (the service calls it on shutdown, SIGTERM included) and stops the
+thread.
 
 `submit_group(group)` queues many rows as one item (a `RowGroup`: a batch request's
 customers): the hot path takes the lock once and builds no per-row objects; the writer thread
@@ -17,8 +18,8 @@ expands the group into rows (`group.expand()`) when it takes it. Its rows count 
 Rows that the store rejects for their content (a bad value) are dropped one by one, never
 retried forever. Pure Python and SQLAlchemy: no numpy, pandas or serving imports.
 
-`bankrisk serve` runs this writer in a child process (`log_process.ProcessLogWriter`): in the
-API process its thread would compete with the event loop for the GIL.
+`bankrisk serve` runs this writer in a child process (`process_writer.ProcessLogWriter`): in
+the API process its thread would compete with the event loop for the GIL.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 
-from bankrisk.prediction_log.store import PredictionStore
+from bankrisk.prediction_log.store import PredictionStore, Row
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,8 @@ class RowGroup(Protocol):
 
     def __len__(self) -> int: ...
 
-    def expand(self) -> Sequence[Any]:
-        """The group's rows, exactly `len(self)` of them: `PredictionRow`s, or any row that
-        the store's `to_record` takes (the service's writer process: tuples)."""
+    def expand(self) -> Sequence[Row]:
+        """The group's rows, exactly `len(self)` of them."""
         ...
 
 
@@ -68,11 +68,11 @@ class _Head:
     def __len__(self) -> int:
         return self.count
 
-    def expand(self) -> Sequence[Any]:
+    def expand(self) -> Sequence[Row]:
         return self.group.expand()[: self.count]
 
 
-Item = Mapping[str, Any] | RowGroup
+Item = Row | RowGroup
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,8 @@ DEFAULT_LIMITS = WriterLimits()
 
 
 class PredictionLogWriter:
-    """Buffers submitted `PredictionRow`s and inserts them in batches from a daemon thread.
+    """Buffers submitted `Row`s (one by one, or in groups) and inserts them in batches from a
+    daemon thread.
 
     `dropped` counts the rows never written (buffer full, store down too long, rejected
     rows); `on_drop(n)` is called with each such count (the service's Prometheus counter
@@ -146,7 +147,7 @@ class PredictionLogWriter:
 
     # ---- the hot path ---------------------------------------------------------------------
 
-    def submit(self, row: Mapping[str, Any]) -> bool:
+    def submit(self, row: Row) -> bool:
         """Queue one row; False (and counted as dropped) when the buffer is full or closed."""
         with self._lock:
             if self._stopping or self._buffered + self._in_flight >= self.limits.max_rows:
@@ -235,12 +236,12 @@ class PredictionLogWriter:
             self._in_flight = count
             return batch
 
-    def _expand(self, items: list[Item]) -> tuple[list[Any], int]:
+    def _expand(self, items: list[Item]) -> tuple[list[Row], int]:
         """The rows of the items taken, and how many rows were lost to a failing group."""
-        rows: list[Any] = []
+        rows: list[Row] = []
         lost = 0
         for item in items:
-            if isinstance(item, Mapping):
+            if isinstance(item, tuple):
                 rows.append(item)
                 continue
             try:
@@ -296,7 +297,7 @@ class PredictionLogWriter:
         self._kick.wait(seconds)  # set by close(): retry at once
         return True
 
-    def _write(self, batch: list[Any]) -> tuple[int, int]:
+    def _write(self, batch: list[Row]) -> tuple[int, int]:
         """Insert a batch: (rows written, rows dropped). Retries while the store is down."""
         records: list[Any] = []
         rejected = 0

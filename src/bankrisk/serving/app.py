@@ -1,39 +1,30 @@
-"""Builds the FastAPI application around a loaded bundle."""
+"""Builds the FastAPI application around a loaded bundle: wiring only (the service in
+deps.py, the endpoints in routes/, the schema in openapi.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
-from fastapi.staticfiles import StaticFiles
-from pydantic.json_schema import models_json_schema
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Match, Mount
-from starlette.types import Scope
+from fastapi import Depends, FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
+from bankrisk.prediction_log.opening import open_writer
 from bankrisk.prediction_log.store import PredictionStore
 from bankrisk.serving.deps import Service
-from bankrisk.serving.drift_gauge import MonitoringCollector, make_writer
+from bankrisk.serving.drift_gauge import MonitoringCollector
+from bankrisk.serving.endpoints import FastPath
 from bankrisk.serving.errors import RequestError, error_body
 from bankrisk.serving.observability import JsonLogger, Metrics, ObservabilityMiddleware
+from bankrisk.serving.openapi import build_openapi, install_docs
 from bankrisk.serving.reload import Reloader
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.routes import admin, customer, model, operations, predict
-from bankrisk.serving.schemas import (
-    BatchRequest,
-    BatchResponse,
-    Customer,
-    ErrorResponse,
-    PredictionResponse,
-)
 from bankrisk.serving.security import ApiKeyAuth
 from bankrisk.serving.served import build_models
 
@@ -42,12 +33,8 @@ with points, a master-scale grade, a decision and reason codes (each true of the
 own inputs, with the value behind it). SEX, MARRIAGE and AGE are accepted for fairness
 monitoring but are not model inputs (AGE unless configured); EDUCATION is not an input by
 default and never a reason."""
-
-
-# Swagger UI and ReDoc come from the `fastapi-offline` package and are served by the API
-# itself: /docs works on a network without internet access.
-DOCS_ASSETS = "/docs-assets"
-_ASSETS_DIR = files("fastapi_offline") / "static"
+# The plain ASGI endpoints, tried before FastAPI's routes (see serving/endpoints.py).
+SCORING_ROUTES = [*predict.ROUTES, customer.ROUTE]
 
 
 def _error(exc: RequestError) -> Response:
@@ -56,7 +43,8 @@ def _error(exc: RequestError) -> Response:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    """JSON errors; anything unexpected becomes a JSON 500 in ObservabilityMiddleware."""
+    """JSON errors (404 and 405 too); anything unexpected becomes a JSON 500 in
+    ObservabilityMiddleware."""
 
     @app.exception_handler(RequestError)
     async def request_problem(request: Request, exc: RequestError) -> Response:
@@ -65,71 +53,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return _error(RequestError(exc.status_code, str(exc.detail), (), dict(exc.headers or {})))
-
-
-class _Assets(Mount):
-    """A mount that names itself as the matched route: metrics label its requests by the
-    mount's path, not by every file path asked for."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match != Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
-
-
-def _install_docs(app: FastAPI) -> None:
-    """/docs (Swagger UI) and /redoc, their scripts and styles served from the package."""
-    app.router.routes.append(_Assets(DOCS_ASSETS, StaticFiles(directory=str(_ASSETS_DIR))))
-
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
-            with_google_fonts=False,
-        )
-
-
-def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """FastAPI's schema plus the scoring endpoints, which are plain ASGI routes."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        _, defs = models_json_schema(
-            [
-                (Customer, "validation"),
-                (BatchRequest, "validation"),
-                (PredictionResponse, "serialization"),
-                (BatchResponse, "serialization"),
-                (ErrorResponse, "serialization"),
-            ],
-            ref_template="#/components/schemas/{model}",
-        )
-        defs["$defs"]["BatchRequest"]["properties"]["records"]["maxItems"] = (
-            settings.max_batch_records
-        )
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
-        schema["paths"] = {
-            **predict.openapi_paths(),
-            **customer.openapi_paths(),
-            **schema["paths"],
-        }
-        app.openapi_schema = schema
-    return app.openapi_schema
 
 
 def _lifespan(reloader: Reloader) -> Any:
@@ -155,20 +78,21 @@ def create_app(
     """The API; with `scorer` None it runs but is not ready (503 on /ready and scoring).
 
     With `prediction_store` every scored customer is written to it by a writer process
-    (`ProcessLogWriter`, `app.state.service.log_writer`; its owner closes it: `bankrisk
-    serve` does on shutdown). Without one (the default) nothing is logged: the app opens no
-    store by itself, whatever `settings.prediction_log` says.
+    (`Service.log_writer`; its owner closes it: `bankrisk serve` does on shutdown). Without
+    one (the default) nothing is logged: the app opens no store by itself, whatever
+    `settings.prediction_log` says.
 
     `challenger` (loaded with its role, `settings.challenger_mode`) is served beside the
-    champion; `app.state.reloader` reloads both, the champion from `model_dir` (default
+    champion; `Service.reloader` reloads both, the champion from `model_dir` (default
     `settings.model_dir`) and the challenger from `settings.challenger_dir`.
+
+    What a server runs is `app.state.entry` (`FastPath` in front of the app).
     """
     logger = logger or JsonLogger()
-    version = scorer.bundle.version if scorer else "none"
     metrics = Metrics()
     auth = ApiKeyAuth(settings.api_keys)
     writer = (
-        make_writer(prediction_store, settings, on_drop=metrics.log_dropped.inc)
+        open_writer(settings, on_drop=metrics.log_dropped.inc, store=prediction_store)
         if prediction_store is not None
         else None
     )
@@ -177,11 +101,15 @@ def create_app(
         service.models = build_models(scorer, challenger, settings, metrics, writer)
         metrics.show_models(scorer.model_ref, service.models.challenger_ref)
     metrics.registry.register(MonitoringCollector(lambda: service.drift, writer))
-    reloader = Reloader(service, logger, model_dir or settings.model_dir, settings.challenger_dir)
+    service.reloader = Reloader(
+        service, logger, model_dir or settings.model_dir, settings.challenger_dir
+    )
+    service.features = customer.open_features(settings, logger)
+
     app = FastAPI(
-        lifespan=_lifespan(reloader),
+        lifespan=_lifespan(service.reloader),
         title="Bank default-risk API",
-        version=version,
+        version=scorer.bundle.version if scorer else "none",
         description=DESCRIPTION,
         default_response_class=JSONResponse,
         docs_url=None,
@@ -191,25 +119,24 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
-    app.state.reloader = reloader
     # The router tries routes in order: the scoring endpoints first, then the FastAPI routes,
     # then /openapi.json (added by FastAPI's constructor) and the docs.
     docs_routes = list(app.router.routes)
-    app.router.routes[:] = predict.ROUTES
+    app.router.routes[:] = SCORING_ROUTES
     app.include_router(model.router, dependencies=[Depends(auth)] if auth.enabled else [])
     app.include_router(operations.router)
-    customer.install(app, settings, logger)  # by id from the feature store, if configured
     admin_key = settings.admin_api_key.get_secret_value()
     if admin_key:  # else no such route: 404
         admin_auth = ApiKeyAuth((admin_key,), "admin key")
         app.include_router(admin.router, dependencies=[Depends(admin_auth)])
     app.router.routes.extend(docs_routes)
-    _install_docs(app)
+    install_docs(app)
     _install_error_handlers(app)
-    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, settings, SCORING_ROUTES)  # type: ignore[method-assign]
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, logger=logger)
-    # What a server runs: scoring requests straight to their endpoints, the rest to `app`.
-    app.state.entry = predict.ScoringShortcut(
-        app, ObservabilityMiddleware(predict.to_route, metrics=metrics, logger=logger)
+    app.state.entry = FastPath(
+        app,
+        predict.ROUTES,
+        lambda endpoint: ObservabilityMiddleware(endpoint, metrics=metrics, logger=logger),
     )
     return app

@@ -9,6 +9,8 @@ after the handlers already queued.
 Queueing still costs a lone request an event-loop turn, so the batcher adapts: after a batch
 of one it scores requests directly (`Scorer.predict_one`, the plain-Python path), and every
 `PROBE_EVERY`-th request queues again to see whether others now arrive with it.
+
+Every model call, batched or not, is followed by the model's `AfterScoring` steps.
 """
 
 from __future__ import annotations
@@ -17,50 +19,54 @@ import asyncio
 
 import numpy as np
 
-from bankrisk.core.scorer import Prediction, Scorer
-from bankrisk.serving.drift_gauge import InputDrift
-from bankrisk.serving.observability import Metrics
+from bankrisk.core.after import AfterScoring, Asked, Scored
+from bankrisk.core.scorer import Prediction, Rows, Scorer
 
 PROBE_EVERY = 8
 
 
 class MicroBatcher:
-    def __init__(
-        self,
-        scorer: Scorer,
-        metrics: Metrics,
-        max_size: int = 32,
-        drift: InputDrift | None = None,
-    ) -> None:
+    def __init__(self, scorer: Scorer, after: AfterScoring, max_size: int = 32) -> None:
         self.scorer = scorer
-        self.metrics = metrics
-        self.drift = drift
+        self.after = after
         self.max_size = max_size
         self._rows: list[list[float]] = []
         self._ids: list[str | None] = []
+        self._asked: list[tuple[str, float]] = []
         self._waiting: list[asyncio.Future[Prediction]] = []
         self._batching = True
         self._direct_since_probe = 0
 
-    def _score(self, rows: list[list[float]], ids: list[str | None]) -> list[Prediction]:
-        if len(rows) == 1:
-            predictions = [self.scorer.predict_one(rows[0], ids[0])]
-            if self.drift is not None:
-                self.drift.update_one(rows[0])
-        else:
-            matrix = np.array(rows)
-            predictions = self.scorer.predict(matrix, ids)
-            if self.drift is not None:
-                self.drift.update(matrix)
-        self.metrics.record_predictions(predictions, self.scorer.model_ref)
+    def score_request(
+        self, rows: np.ndarray, ids: list[str | None], request_id: str, start: float
+    ) -> list[Prediction]:
+        """Score one request's rows (a batch slice) now, in one call."""
+        predictions = self.scorer.predict(rows, ids)
+        self.after(Scored.one_request(self.scorer.model_ref, rows, predictions, request_id, start))
         return predictions
 
-    async def predict(self, values: list[float], customer_id: str | None) -> Prediction:
+    def _score(
+        self, rows: list[list[float]], ids: list[str | None], asked: list[Asked]
+    ) -> list[Prediction]:
+        scored: Rows
+        if len(rows) == 1:
+            predictions = [self.scorer.predict_one(rows[0], ids[0])]
+            scored = rows
+        else:
+            scored = np.array(rows)
+            predictions = self.scorer.predict(scored, ids)
+        self.after(Scored(self.scorer.model_ref, scored, predictions, asked))
+        return predictions
+
+    async def predict(
+        self, values: list[float], customer_id: str | None, request_id: str, start: float
+    ) -> Prediction:
         """Score one validated row (23 floats), batched with its event-loop neighbours."""
         if not self._batching:
             self._direct_since_probe += 1
             if self._direct_since_probe < PROBE_EVERY:
-                return self._score([values], [customer_id])[0]
+                asked = [Asked(request_id, 0, 1, start)]
+                return self._score([values], [customer_id], asked)[0]
             self._direct_since_probe = 0
             self._batching = True  # a probe: queue this one and whatever comes with it
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
@@ -68,19 +74,22 @@ class MicroBatcher:
             asyncio.get_running_loop().call_soon(self._flush)
         self._rows.append(values)
         self._ids.append(customer_id)
+        self._asked.append((request_id, start))
         self._waiting.append(future)
         if len(self._waiting) >= self.max_size:
             self._flush()  # a pending call_soon then flushes the next batch, or nothing
         return await future
 
     def _flush(self) -> None:
-        rows, ids, waiting = self._rows, self._ids, self._waiting
-        self._rows, self._ids, self._waiting = [], [], []
+        rows, ids, waiting, asked = self._rows, self._ids, self._waiting, self._asked
+        self._rows, self._ids, self._waiting, self._asked = [], [], [], []
         if not waiting:
             return
         self._batching = len(waiting) > 1
         try:
-            results = self._score(rows, ids)
+            results = self._score(
+                rows, ids, [Asked(r, i, i + 1, s) for i, (r, s) in enumerate(asked)]
+            )
         except Exception as exc:  # every waiting request gets the error, none hangs
             for future in waiting:
                 if not future.done():

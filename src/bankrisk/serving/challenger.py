@@ -4,12 +4,13 @@ Canary: `in_canary(key, cut)` puts a customer in the canary by a stable hash of 
 request id when it has none): BLAKE2b, not Python's `hash`, which is salted per process, so
 a customer is answered by the same model by every instance and after every restart.
 
-Shadow: `Shadow.submit` queues the rows a request was answered on, in O(1); the challenger
-scores them later on the event loop, together (`SHADOW_WAIT_S` after the first of them), at
-most `SHADOW_SLICE_ROWS` rows per turn and after the turn's own handlers (so after their
-answers were sent), writes them to the prediction log as
-role `shadow` and counts them in `bankrisk_predictions_total{role="shadow"}`; never in a
-response. The queue holds at most `max_rows` rows: when the shadow falls behind, what does not
+Shadow: `Shadow.submit_scored`, a step after the champion's calls, queues the rows a
+request was answered on, in O(1); the challenger scores them later on the event loop,
+together (`SHADOW_WAIT_S` after the first of them), at most `SHADOW_SLICE_ROWS` rows per turn
+and after the turn's own handlers (so after their answers were sent); its own steps after
+scoring write them to the prediction log as role `shadow` and count them in
+`bankrisk_predictions_total{role="shadow"}`; never in a response. The queue holds at most
+`max_rows` rows: when the shadow falls behind, what does not
 fit is dropped and counted (`bankrisk_shadow_dropped_total`), so it never grows memory.
 """
 
@@ -21,9 +22,8 @@ from collections import deque
 
 import numpy as np
 
-from bankrisk.core.scorer import Prediction, Scorer
-from bankrisk.prediction_log.process_writer import ProcessLogWriter
-from bankrisk.serving.drift_gauge import Rows, ScoredRows
+from bankrisk.core.after import AfterScoring, Asked, Scored
+from bankrisk.core.scorer import Prediction, Rows, Scorer
 from bankrisk.serving.observability import Metrics
 
 # The canary share is set in hundredths of a percent: 10,000 buckets.
@@ -58,14 +58,14 @@ class Shadow:
         self,
         scorer: Scorer,
         metrics: Metrics,
-        writer: ProcessLogWriter | None,
+        after: AfterScoring,
         max_rows: int,
         slice_rows: int = SHADOW_SLICE_ROWS,
         wait_s: float = SHADOW_WAIT_S,
     ) -> None:
         self.scorer = scorer
         self.metrics = metrics
-        self.writer = writer
+        self.after = after
         self.max_rows = max_rows
         self.slice_rows = slice_rows
         self.wait_s = wait_s
@@ -80,6 +80,14 @@ class Shadow:
     def held(self) -> int:
         """Rows waiting to be scored."""
         return self._held
+
+    def submit_scored(self, scored: Scored) -> None:
+        """The step after the champion's calls: queue each request's rows."""
+        rows, predictions = scored.rows, scored.predictions
+        for asked in scored.asked:
+            begin, end = asked.begin, asked.end
+            ids = [p["customer_id"] for p in predictions[begin:end]]
+            self.submit(asked.request_id, rows[begin:end], ids)
 
     def submit(self, request_id: str, rows: Rows, ids: list[str | None]) -> bool:
         """Queue a request's rows (call on the event loop); False when they were dropped."""
@@ -126,20 +134,15 @@ class Shadow:
             values = taken[0][1]
             first = values[0].tolist() if isinstance(values, np.ndarray) else list(values[0])
             predictions = [self.scorer.predict_one(first, ids[0])]
+            matrix: Rows = [first]
         else:
             matrix = np.vstack(
                 [np.asarray(item_rows, dtype=np.float64) for _, item_rows, _ in taken]
             )
             predictions = self.scorer.predict(matrix, ids)
         self.scored += rows
-        ref = self.scorer.model_ref
-        self.metrics.record_predictions(predictions, ref)
-        if self.writer is None:
-            return
-        begin = 0
-        for request_id, item_rows, item_ids in taken:
-            end = begin + len(item_ids)
-            self.writer.submit_group(
-                ScoredRows(request_id, ref, [(item_rows, predictions[begin:end])], None)
-            )
-            begin = end
+        asked, begin = [], 0
+        for request_id, _, item_ids in taken:
+            asked.append(Asked(request_id, begin, begin + len(item_ids)))
+            begin += len(item_ids)
+        self.after(Scored(self.scorer.model_ref, matrix, predictions, asked))

@@ -1,34 +1,45 @@
-"""What every route needs from the app, as one typed object (`app.state.service`)."""
+"""What every route needs from the app, as one typed object, and FastAPI dependencies on it.
+
+`Service` is built by `create_app` and kept as `app.state.service`, the one thing read from
+the app's state: routes take it as `ServiceDep` (or the loaded scorer as `ScorerDep`), the
+plain ASGI endpoints through `service_of(scope["app"])`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
-from bankrisk.serving.batcher import MicroBatcher
 from bankrisk.serving.drift_gauge import InputDrift
 from bankrisk.serving.errors import RequestError
 from bankrisk.serving.observability import Metrics
 from bankrisk.serving.security import ApiKeyAuth
 from bankrisk.serving.served import ServedModels
 
+if TYPE_CHECKING:
+    from bankrisk.feature_store.online import OnlineFeatures
+    from bankrisk.serving.reload import Reloader
+
 
 @dataclass
 class Service:
-    """The app's settings, metrics and auth, the prediction log's writer (None when the log
-    is off), and the models served (None until loaded; replaced whole by a reload: read
-    `models` once per request)."""
+    """The app's settings, metrics and auth; the prediction log's writer (None when the log
+    is off); the models served (None until loaded; replaced whole by a reload: read `models`
+    once per request), the reloader that replaces them, and the feature store's reader for
+    scoring by id (None when no store is configured)."""
 
     settings: Settings
     metrics: Metrics
     auth: ApiKeyAuth
     log_writer: ProcessLogWriter | None = None
     models: ServedModels | None = None
+    reloader: Reloader | None = None
+    features: OnlineFeatures | None = None
 
     def current(self) -> ServedModels:
         """The models served now, or 503 while none is loaded."""
@@ -36,11 +47,6 @@ class Service:
         if models is None:
             raise RequestError(503, "model not loaded")
         return models
-
-    def loaded(self) -> tuple[Scorer, MicroBatcher]:
-        """The champion's scorer and its batcher, or 503 while no bundle is loaded."""
-        models = self.current()
-        return models.champion, models.batcher
 
     @property
     def scorer(self) -> Scorer | None:
@@ -58,6 +64,14 @@ def service_of(app: Any) -> Service:
     return found
 
 
-def scorer(request: Request) -> Scorer:
-    """FastAPI routes: the loaded scorer, or 503."""
-    return service_of(request.app).loaded()[0]
+def get_service(request: Request) -> Service:
+    return service_of(request.app)
+
+
+def get_scorer(request: Request) -> Scorer:
+    """The loaded champion's scorer, or 503."""
+    return service_of(request.app).current().champion
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+ScorerDep = Annotated[Scorer, Depends(get_scorer)]

@@ -1,19 +1,16 @@
-"""The service's side of monitoring: the prediction log and the live input-drift gauge.
+"""The service's side of monitoring: the live input-drift gauge, and the prediction log
+writer's counts on /metrics.
 
-Every scored customer goes to the prediction log (`bankrisk.prediction_log.store`)
-through a `ProcessLogWriter` (`bankrisk.prediction_log.process_writer`): the request path hands it
-one small object per request (`ScoredRows`, a whole batch request's customers at once), which
-it serialises and sends to a writer process in small batches; that process expands them into
-one row per customer and inserts them (`bankrisk.prediction_log.rows`: the rows' format and
-`ServiceStore`). The API process never waits for the store, and no writer thread competes
-with the event loop for the GIL. The log is not a readiness dependency: when the store is
-slow or down the API keeps answering, what does not fit in the bounded buffer is dropped and
-counted (`bankrisk_prediction_log_dropped_total`), and writing resumes by itself.
+The prediction log itself is `bankrisk.prediction_log` (the service opens its writer with
+`bankrisk.prediction_log.opening.open_writer`): the request path hands the writer one
+`ScoredRows` per request, a writer process inserts the rows; the log is not a readiness
+dependency, and what does not fit in its bounded buffer is dropped and counted
+(`bankrisk_prediction_log_dropped_total`).
 
 `InputDrift` keeps `StreamingPSI` counts of the inputs against the bundle's frozen training
 bins (`reference_distributions`), one bisection per field for a single customer and numpy
 `searchsorted` + `bincount` per field for many; `MonitoringCollector` computes the PSI at
-scrape time for `/metrics`.
+scrape time for `/metrics`, and reports the log writer's written and queued rows.
 """
 
 from __future__ import annotations
@@ -25,53 +22,15 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bankrisk.config import Settings
+from bankrisk.core.after import Scored
 from bankrisk.monitoring.psi import StreamingPSI
+from bankrisk.prediction_log.opening import open_log as open_prediction_log
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
-from bankrisk.prediction_log.rows import DECODER, OPENER, ScoredRows, ServiceStore
-from bankrisk.prediction_log.store import PredictionStore, open_store
-from bankrisk.prediction_log.thread_writer import WriterLimits
 
-__all__ = ["CHAMPION", "InputDrift", "MonitoringCollector", "Rows", "ScoredRows", "ServiceStore"]
+# `open_prediction_log`: tests/serving/test_challenger.py still imports it from here.
+__all__ = ["CHAMPION", "InputDrift", "MonitoringCollector", "open_prediction_log"]
 
 CHAMPION = "champion"
-
-# Rows: one customer's 23 validated inputs (FIELD_NAMES order) per row, as a numpy array or
-# as lists of floats.
-Rows = np.ndarray | Sequence[Sequence[float]]
-
-
-def open_prediction_log(settings: Settings) -> PredictionStore | None:
-    """The store named by BANKRISK_PREDICTION_LOG (None when `off`), without connecting:
-    a store that is down must not stop the service (its tables are created by the writer
-    on its first insert). PredictionLogError when the URL is malformed or its driver is
-    missing: that is bad configuration."""
-    salt = settings.prediction_log_salt.get_secret_value()
-    store = open_store(
-        settings.prediction_log,
-        pseudonymise=settings.prediction_log_pseudonymise,
-        salt=salt or None,
-        create=False,
-    )
-    return None if store is None else ServiceStore(store)
-
-
-def make_writer(
-    store: PredictionStore, settings: Settings, on_drop: Any = None
-) -> ProcessLogWriter:
-    """The service's writer: a child process writes `store`'s log (opened there again as a
-    `ServiceStore`), fed with `ScoredRows`."""
-    return ProcessLogWriter(
-        store,
-        opener=OPENER,
-        decoder=DECODER,
-        limits=WriterLimits(
-            max_rows=settings.prediction_log_queue,
-            batch_size=settings.prediction_log_batch,
-            flush_seconds=settings.prediction_log_flush_seconds,
-        ),
-        on_drop=on_drop,
-    )
 
 
 class InputDrift:
@@ -94,6 +53,16 @@ class InputDrift:
         except ValueError:
             return None
         return cls(psi) if psi.fields else None
+
+    def count(self, scored: Scored) -> None:
+        """The step after a model call: count its inputs."""
+        rows = scored.rows
+        if isinstance(rows, np.ndarray):
+            self.update(rows)
+        elif len(rows) == 1:
+            self.psi.update(rows[0])
+        else:
+            self.update(np.asarray(rows, dtype=np.float64))
 
     def update_one(self, values: Sequence[float]) -> None:
         self.psi.update(values)

@@ -1,23 +1,19 @@
 """The API's one error type and its one error body: `{"detail", "errors"[, "request_id"]}`.
 
-Every refusal (bad input, auth, size, not ready) and the last-resort 500 is built here, for
-the plain ASGI scoring routes and the FastAPI routes alike.
+Every refusal (bad input, auth, size, not ready, unknown path or method) and the last-resort
+500 is built here, for the plain ASGI endpoints and the FastAPI routes alike; domain errors of
+the scoring core become HTTP here (`as_request_error`) and nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict
 
 import orjson
 
+from bankrisk.core.validation import FieldError, InvalidRecordsError
 
-class FieldError(TypedDict):
-    """One problem with one field: `index` is the record's position in a batch (else None)."""
-
-    index: int | None
-    field: str | None
-    message: str
+__all__ = ["INTERNAL_ERROR", "FieldError", "RequestError", "as_request_error", "error_body"]
 
 
 class RequestError(Exception):
@@ -35,6 +31,13 @@ class RequestError(Exception):
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers or {}
+
+
+def as_request_error(exc: RequestError | InvalidRecordsError) -> RequestError:
+    """The HTTP refusal of an error: invalid records are a 422 naming each field."""
+    if isinstance(exc, InvalidRecordsError):
+        return RequestError(422, exc.summary, exc.errors)
+    return exc
 
 
 def error_body(

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from bankrisk.serving.errors import INTERNAL_ERROR, error_body
 
 if TYPE_CHECKING:
+    from bankrisk.core.after import Scored
     from bankrisk.core.scorer import ModelRef, Prediction
 
 Scope = MutableMapping[str, Any]
@@ -117,6 +118,10 @@ class Metrics:
             self._http_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_scored(self, scored: Scored) -> None:
+        """The step after a model call: count its customers."""
+        self.record_predictions(scored.predictions, scored.model)
 
     def record_predictions(self, predictions: Sequence[Prediction], model: ModelRef) -> None:
         """Count customers scored by `model`; the PD histogram only has answered ones.

@@ -61,7 +61,7 @@ class ReloadResult:
 
 
 class Reloader:
-    """Reloads `service.models`; one per app (`app.state.reloader`)."""
+    """Reloads `service.models`; one per app (`Service.reloader`)."""
 
     def __init__(
         self,

@@ -1,10 +1,15 @@
-"""The models a request is answered by, as one immutable object.
+"""The models a request is answered by, as one immutable object, and what runs after each
+of their model calls.
 
 `ServedModels` holds the champion's scorer, batcher and input-drift counts, and the
 challenger when there is one (its canary batcher, or its shadow). A reload builds a new one
 and swaps it in with one reference assignment (`Service.models`); a request reads the
 reference once, at its start, so it is answered by one consistent set of models and requests
 in flight finish on the old ones.
+
+After every model call (`bankrisk.core.after`) the service counts the customers in its
+metrics, the champion's and canary's inputs in the drift gauge, writes them to the
+prediction log, and hands the champion's to the shadow.
 """
 
 from __future__ import annotations
@@ -14,15 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from bankrisk.config import Settings
+from bankrisk.core.after import AfterScoring, Scored, Step
 from bankrisk.core.scorer import ModelRef, Prediction, Scorer
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
+from bankrisk.prediction_log.rows import ScoredRows
 from bankrisk.serving.batcher import MicroBatcher
 from bankrisk.serving.challenger import Shadow, canary_cut, in_canary
 from bankrisk.serving.drift_gauge import InputDrift
 from bankrisk.serving.observability import Metrics
-
-# One answered group of a batch slice: the model, its rows and their predictions.
-Answered = tuple[Scorer, np.ndarray, list[Prediction]]
 
 
 @dataclass(frozen=True)
@@ -39,34 +43,48 @@ class ServedModels:
     def challenger_ref(self) -> ModelRef | None:
         return None if self.challenger is None else self.challenger.model_ref
 
-    def pick(self, customer_id: str | None, request_id: str) -> tuple[Scorer, MicroBatcher]:
+    def pick(self, customer_id: str | None, request_id: str) -> MicroBatcher:
         """Who answers this customer: the canary for its sticky share, else the champion."""
         if self.canary is not None and in_canary(customer_id or request_id, self.cut):
-            return self.canary.scorer, self.canary
-        return self.champion, self.batcher
+            return self.canary
+        return self.batcher
 
     def score_slice(
-        self, rows: np.ndarray, ids: list[str | None], request_id: str
-    ) -> tuple[list[Prediction], list[Answered]]:
-        """A batch slice's predictions in order, and who answered which rows. With a canary,
-        each prediction names its model (`model`), since one batch may have both."""
+        self, rows: np.ndarray, ids: list[str | None], request_id: str, start: float
+    ) -> list[Prediction]:
+        """A batch slice's predictions in order. With a canary, each prediction names its
+        model (`model`), since one batch may have both."""
         if self.canary is None:
-            predictions = self.champion.predict(rows, ids)
-            return predictions, [(self.champion, rows, predictions)]
+            return self.batcher.score_request(rows, ids, request_id, start)
         canary = np.array([in_canary(i or request_id, self.cut) for i in ids], dtype=bool)
         out: list[Prediction | None] = [None] * len(ids)
-        groups: list[Answered] = []
-        for scorer, mask in ((self.champion, ~canary), (self.canary.scorer, canary)):
+        for batcher, mask in ((self.batcher, ~canary), (self.canary, canary)):
             where = np.flatnonzero(mask)
             if where.size == 0:
                 continue
-            sub_rows = rows[where]
-            predictions = scorer.predict(sub_rows, [ids[i] for i in where])
+            sub_ids = [ids[i] for i in where]
+            predictions = batcher.score_request(rows[where], sub_ids, request_id, start)
             for i, prediction in zip(where.tolist(), predictions, strict=True):
-                prediction["model"] = scorer.model_ref
+                prediction["model"] = batcher.scorer.model_ref
                 out[i] = prediction
-            groups.append((scorer, sub_rows, predictions))
-        return [p for p in out if p is not None], groups
+        return [p for p in out if p is not None]
+
+
+def log_step(writer: ProcessLogWriter) -> Step:
+    """The step that writes a call's customers to the prediction log, one group a request."""
+
+    def log(scored: Scored) -> None:
+        rows, predictions = scored.rows, scored.predictions
+        for asked in scored.asked:
+            if asked.begin == 0 and asked.end == len(predictions):
+                part = (rows, predictions)
+            else:
+                part = (rows[asked.begin : asked.end], predictions[asked.begin : asked.end])
+            writer.submit_group(
+                ScoredRows(asked.request_id, scored.model, [part], asked.latency_ms())
+            )
+
+    return log
 
 
 def build_models(
@@ -78,17 +96,31 @@ def build_models(
 ) -> ServedModels:
     """The served set around loaded scorers (the challenger's role is its mode)."""
     drift = InputDrift.from_metadata(champion.bundle.metadata)
-    batcher = MicroBatcher(champion, metrics, drift=drift)
+    log = None if writer is None else log_step(writer)
+
+    def answered(*more: Step) -> AfterScoring:
+        """After a call that answered customers: metrics, drift, log, then `more`."""
+        steps = (metrics.count_scored, None if drift is None else drift.count, log, *more)
+        return AfterScoring(*(step for step in steps if step is not None))
+
     if challenger is None:
-        return ServedModels(champion, batcher, drift)
+        return ServedModels(champion, MicroBatcher(champion, answered()), drift)
     if settings.challenger_mode == "canary":
         return ServedModels(
             champion,
-            batcher,
+            MicroBatcher(champion, answered()),
             drift,
             challenger,
-            canary=MicroBatcher(challenger, metrics, drift=drift),
+            canary=MicroBatcher(challenger, answered()),
             cut=canary_cut(settings.canary_percent),
         )
-    shadow = Shadow(challenger, metrics, writer, settings.shadow_queue)
-    return ServedModels(champion, batcher, drift, challenger, shadow=shadow)
+    shadow_steps = (metrics.count_scored, log)
+    shadow_after = AfterScoring(*(step for step in shadow_steps if step is not None))
+    shadow = Shadow(challenger, metrics, shadow_after, settings.shadow_queue)
+    return ServedModels(
+        champion,
+        MicroBatcher(champion, answered(shadow.submit_scored)),
+        drift,
+        challenger,
+        shadow=shadow,
+    )

@@ -29,10 +29,10 @@ from types import FrameType
 import uvicorn
 
 from bankrisk.config import Settings
+from bankrisk.prediction_log.opening import PredictionLogError, PredictionStore, open_log
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
-from bankrisk.prediction_log.store import PredictionLogError, PredictionStore, redact
+from bankrisk.prediction_log.store import redact
 from bankrisk.serving.app import create_app
-from bankrisk.serving.drift_gauge import open_prediction_log
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.reload import load_scorer, on_signal, problem_of
 
@@ -140,7 +140,7 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     """Run until stopped; returns the process exit code."""
     logger = JsonLogger()
     try:
-        store = open_prediction_log(settings)
+        store = open_log(settings)
     except PredictionLogError as exc:
         logger.emit(
             "CRITICAL",
@@ -194,7 +194,7 @@ def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     )
     hooks = [_log_closer(writer, store, logger)] if writer is not None and store else []
     server = GracefulServer(
-        config, logger, on_drained=hooks, on_hangup=on_signal(app.state.reloader, "SIGHUP")
+        config, logger, on_drained=hooks, on_hangup=on_signal(app.state.service.reloader, "SIGHUP")
     )
     server.run()
     if writer is not None and not server.started:  # never served: nothing to flush

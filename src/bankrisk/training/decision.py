@@ -1,8 +1,16 @@
-"""Choose the decline threshold that minimises expected cost on held-out PDs."""
+"""Choose the decline threshold that minimises expected cost on held-out PDs, and the decision
+policy a bundle carries around it.
+
+Light on purpose (numpy, the bundle's policy and the settings only): deploy/demo_bundle.py
+builds its policy here in the serving environment, which has no scikit-learn or LightGBM.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
+from bankrisk.config import Settings
 
 
 def cost_optimal_threshold(
@@ -36,3 +44,18 @@ def cost_optimal_threshold(
     if best == 0:
         return float(min(1.0 - 1e-9, sorted_pd[0] + 1e-9))
     return float(sorted_pd[best - 1])
+
+
+def make_policy(settings: Settings, threshold: float) -> DecisionPolicy:
+    """The decision policy at this decline `threshold`: review from `settings.review_fraction`
+    of it, the settings' master scale and score scaling."""
+    return DecisionPolicy(
+        threshold=threshold,
+        review_threshold=threshold * settings.review_fraction,
+        grade_pd_upper_bounds=settings.grade_pd_upper_bounds,
+        scaling=ScoreScaling(
+            settings.score_base_points,
+            settings.score_base_odds,
+            settings.score_points_to_double_odds,
+        ),
+    )

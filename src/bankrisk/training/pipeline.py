@@ -20,7 +20,6 @@ import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score
 
 from bankrisk.bundle.model_bundle import ModelBundle
-from bankrisk.bundle.policy import DecisionPolicy, ScoreScaling
 from bankrisk.bundle.predictors import Calibrator, Predictor
 from bankrisk.config import Settings
 from bankrisk.features.engineering import build_features
@@ -30,8 +29,9 @@ from bankrisk.training.candidates.base import Candidate, Dataset, FittedModel
 from bankrisk.training.candidates.gbm import GradientBoostedTrees
 from bankrisk.training.candidates.mlp import MultilayerPerceptron
 from bankrisk.training.candidates.scorecard import Scorecard
-from bankrisk.training.decision import cost_optimal_threshold
+from bankrisk.training.decision import cost_optimal_threshold, make_policy
 from bankrisk.training.splits import cv_folds, early_stopping_split
+from bankrisk.training.threads import TRAINING_THREADS
 
 N_FOLDS = 4
 EARLY_STOP_SHARE = 0.1
@@ -42,7 +42,7 @@ Progress = Callable[[str], None]
 def make_candidates(settings: Settings) -> list[Candidate]:
     families: dict[str, Candidate] = {
         "scorecard": Scorecard(),
-        "gbm": GradientBoostedTrees(),
+        "gbm": GradientBoostedTrees(threads=TRAINING_THREADS),  # to be settings.training_threads
         "mlp": MultilayerPerceptron(max_epochs=settings.mlp_epochs),
     }
     return [families[name] for name in settings.candidates]
@@ -77,19 +77,6 @@ class CandidateResult:
             self.reason_policy,
             settings.feature_set,
         )
-
-
-def make_policy(settings: Settings, threshold: float) -> DecisionPolicy:
-    return DecisionPolicy(
-        threshold=threshold,
-        review_threshold=threshold * settings.review_fraction,
-        grade_pd_upper_bounds=settings.grade_pd_upper_bounds,
-        scaling=ScoreScaling(
-            settings.score_base_points,
-            settings.score_base_odds,
-            settings.score_points_to_double_odds,
-        ),
-    )
 
 
 def _final_hints(fold_params: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from bankrisk.serving.deps import ServiceDep
 from bankrisk.serving.errors import RequestError
-from bankrisk.serving.reload import Reloader
 from bankrisk.serving.responses import JSONResponse
 
 router = APIRouter(tags=["admin"])
@@ -19,9 +19,9 @@ router = APIRouter(tags=["admin"])
         409: {"description": "The new bundle was refused; the old one keeps serving"},
     },
 )
-async def reload(request: Request) -> JSONResponse:
-    reloader: Reloader = request.app.state.reloader
-    result = await reloader.reload("POST /v1/admin/reload")
+async def reload(service: ServiceDep) -> JSONResponse:
+    assert service.reloader is not None  # create_app sets it
+    result = await service.reloader.reload("POST /v1/admin/reload")
     if not result.ok:
         raise RequestError(409, f"reload refused: {result.problem}")
     return JSONResponse(

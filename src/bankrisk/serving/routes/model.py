@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from bankrisk.serving.deps import scorer
+from bankrisk.serving.deps import ScorerDep
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.schemas import ERROR_RESPONSES, ModelCard
 
@@ -50,5 +50,5 @@ def model_card(metadata: dict[str, Any]) -> dict[str, Any]:
     responses=ERROR_RESPONSES,
     summary="The served model's card",
 )
-async def model(request: Request) -> JSONResponse:
-    return JSONResponse(model_card(scorer(request).bundle.describe()))
+async def model(scorer: ScorerDep) -> JSONResponse:
+    return JSONResponse(model_card(scorer.bundle.describe()))

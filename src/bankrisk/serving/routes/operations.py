@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bankrisk.serving.deps import service_of
+from bankrisk.serving.deps import ServiceDep
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.schemas import Status
 
@@ -23,14 +23,12 @@ async def health() -> dict[str, str]:
     responses={503: {"model": Status}},
     summary="Readiness: the bundle is loaded and warmed up",
 )
-async def ready(request: Request) -> JSONResponse:
-    if service_of(request.app).scorer is None:
+async def ready(service: ServiceDep) -> JSONResponse:
+    if service.scorer is None:
         return JSONResponse({"status": "model not loaded"}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(service_of(request.app).metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+async def metrics(service: ServiceDep) -> Response:
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

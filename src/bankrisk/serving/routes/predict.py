@@ -1,62 +1,29 @@
-"""Scoring endpoints: one customer, or a batch answered in order.
-
-They are plain ASGI endpoints rather than FastAPI routes: FastAPI's per-request machinery
-(dependency solving, request objects, response classes) costs more than scoring a customer
-does, and these are the hot paths. They keep the API's contract (same JSON, same errors,
-same auth) and are documented in the OpenAPI schema by `openapi_paths()`.
-"""
+"""Scoring endpoints: one customer, or a batch answered in order (plain ASGI endpoints: see
+serving/endpoints.py for why)."""
 
 from __future__ import annotations
 
 import asyncio
 import operator
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict
+from typing import Any
 
-import numpy as np
 import orjson
-from starlette.routing import Match, Route
 
-from bankrisk.core.scorer import ModelRef, Prediction
-from bankrisk.core.validation import (
-    check_records,
-    parse_json,
-    record_pieces,
-    refuse,
-    validate_one,
-)
-from bankrisk.serving.deps import Service, service_of
-from bankrisk.serving.drift_gauge import Rows, ScoredRows
-from bankrisk.serving.errors import RequestError, error_body
-from bankrisk.serving.observability import ASGIApp, Receive, Scope, Send
-from bankrisk.serving.schemas import ERROR_DESCRIPTIONS
+from bankrisk.core.scorer import Prediction
+from bankrisk.core.validation import check_records, refuse, validate_one
+from bankrisk.serving.bodies import parse_json, record_pieces
+from bankrisk.serving.deps import Service
+from bankrisk.serving.endpoints import ApiRoute, Call, Endpoint, Operation, RequestState
+from bankrisk.serving.errors import RequestError
+from bankrisk.serving.schemas import BatchRequest, BatchResponse, Customer, PredictionResponse
 
-
-class RequestState(TypedDict):
-    """`scope["state"]` as ObservabilityMiddleware sets it: the id, and fields to log."""
-
-    request_id: str
-    start: float  # time.perf_counter() when the request arrived
-    log: dict[str, Any]
-
-
-# A handler turns a request body into the JSON of a 200, in pieces sent one after the other
-# (a large batch's answer is never copied into one buffer), or raises RequestError.
-Handler = Callable[[Service, bytes, RequestState], Awaitable[list[bytes]]]
-_JSON = (b"content-type", b"application/json")
 _PROBABILITY = operator.itemgetter("probability_of_default")
 
-# A large batch is parsed, validated, scored and serialised in slices of this many records
-# (~6 ms of work each), handing the event loop back between slices, so that the requests of
-# other clients are answered meanwhile instead of waiting for the whole batch.
+# A large batch is parsed, validated, scored and serialised in slices of this many records,
+# handing the event loop back between slices, so that the requests of other clients are
+# answered meanwhile instead of waiting for the whole batch.
 SLICE_RECORDS = 500
 _SLICE_BYTES = SLICE_RECORDS * 400  # about SLICE_RECORDS records of JSON
-# Past the body limit the rest of the body is still read (and discarded), up to this many
-# times the limit and for this long: clients that send the whole body before reading the
-# answer (urllib, httpx) would otherwise get a connection reset instead of the 413.
-DRAIN_FACTOR = 4
-DRAIN_SECONDS = 10.0
 
 
 async def _next_turn() -> None:
@@ -64,30 +31,32 @@ async def _next_turn() -> None:
     await asyncio.sleep(0)
 
 
-async def score_one(service: Service, body: bytes, request: RequestState) -> list[bytes]:
+async def answer_one(service: Service, record: Any, request: RequestState) -> Prediction:
+    """Score one customer's fields (a JSON object as parsed, or a feature store's values):
+    the champion's answer, or the canary's for its share; InvalidRecordsError if they are not
+    valid. The request's log line gets the answer's fields."""
     models = service.current()  # read once: a reload swaps in a new set, not this one
-    values, customer_id = validate_one(parse_json(body))
-    scorer, batcher = models.pick(customer_id, request["request_id"])  # champion or canary
-    prediction = await batcher.predict(values, customer_id)
-    if models.shadow is not None:
-        models.shadow.submit(request["request_id"], [values], [customer_id])
-    if service.log_writer is not None:
-        latency_ms = (time.perf_counter() - request["start"]) * 1000
-        scored: list[tuple[Rows, list[Prediction]]] = [([values], [prediction])]
-        service.log_writer.submit_group(
-            ScoredRows(request["request_id"], scorer.model_ref, scored, latency_ms)
-        )
+    values, customer_id = validate_one(record)
+    batcher = models.pick(customer_id, request["request_id"])  # champion or canary
+    prediction = await batcher.predict(values, customer_id, request["request_id"], request["start"])
     request["log"].update(
         event="scored",
         detail=f"prob={prediction['probability_of_default']:.4f}",
-        model_version=scorer.model_ref["version"],
+        model_version=batcher.scorer.model_ref["version"],
         records=1,
         decision=prediction["decision"],
         risk_grade=prediction["risk_grade"],
     )
-    return [
-        orjson.dumps({**prediction, "model": scorer.model_ref, "request_id": request["request_id"]})
-    ]
+    return {**prediction, "model": batcher.scorer.model_ref}
+
+
+def one_answer(prediction: Prediction, request: RequestState) -> list[bytes]:
+    return [orjson.dumps({**prediction, "request_id": request["request_id"]})]
+
+
+async def score_one(service: Service, call: Call) -> list[bytes]:
+    prediction = await answer_one(service, parse_json(call.body), call.state)
+    return one_answer(prediction, call.state)
 
 
 async def _parse_batch(body: bytes) -> Any:
@@ -106,10 +75,11 @@ async def _parse_batch(body: bytes) -> Any:
     return parse_json(body)
 
 
-async def score_batch(service: Service, body: bytes, request: RequestState) -> list[bytes]:
+async def score_batch(service: Service, call: Call) -> list[bytes]:
     models = service.current()
     scorer = models.champion
-    data = await _parse_batch(body)
+    request = call.state
+    data = await _parse_batch(call.body)
     records = data.get("records") if isinstance(data, dict) else None
     if not isinstance(records, list) or not records or set(data) != {"records"}:
         raise RequestError(422, 'body must be {"records": [customer, ...]} with at least one')
@@ -136,31 +106,14 @@ async def score_batch(service: Service, body: bytes, request: RequestState) -> l
 
     head = orjson.dumps({"model": scorer.model_ref, "request_id": request["request_id"]})
     parts, total = [head[:-1] + b',"predictions":['], 0.0
-    # Rows logged per answering model (the champion, and the canary for its share).
-    logged: dict[str, tuple[ModelRef, list[tuple[Rows, list[Prediction]]]]] = {}
     for rows, ids in slices:
-        predictions, answered = models.score_slice(rows, ids, request["request_id"])
+        predictions = models.score_slice(rows, ids, request["request_id"], request["start"])
         await _next_turn()
-        for by, by_rows, by_predictions in answered:
-            ref = by.model_ref
-            service.metrics.record_predictions(by_predictions, ref)
-            if service.log_writer is not None:
-                logged.setdefault(ref["role"], (ref, []))[1].append((by_rows, by_predictions))
-        if models.shadow is not None:
-            models.shadow.submit(request["request_id"], rows, ids)
         total += sum(map(_PROBABILITY, predictions))
         items = orjson.dumps(predictions)[1:-1]  # the array's items, without [ ]
         parts.append(items if len(parts) == 1 else b"," + items)
         await _next_turn()
     parts.append(b"]}")
-    if models.drift is not None:  # once: its cost is mostly per call (23 fields' bins)
-        models.drift.update(slices[0][0] if len(slices) == 1 else np.vstack([r for r, _ in slices]))
-    if service.log_writer is not None:
-        latency_ms = (time.perf_counter() - request["start"]) * 1000
-        for ref, groups in logged.values():
-            service.log_writer.submit_group(
-                ScoredRows(request["request_id"], ref, groups, latency_ms)
-            )
     request["log"].update(
         event=f"scored {count} customers",
         detail=f"mean_prob={total / count:.4f}",
@@ -170,182 +123,30 @@ async def score_batch(service: Service, body: bytes, request: RequestState) -> l
     return parts
 
 
-class RequestBody:
-    """The request body, refused (413) past `limit` bytes before all of it is read."""
-
-    def __init__(self, scope: Scope, receive: Receive, limit: int) -> None:
-        self.receive = receive
-        self.limit = limit
-        self.complete = False  # the client has sent everything (or gone)
-        self.received = 0
-        self.length: int | None = None
-        self.expects_continue = False
-        for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit():
-                self.length = int(value)
-            elif key == b"expect" and value.lower() == b"100-continue":
-                self.expects_continue = True
-
-    def _too_large(self) -> RequestError:
-        return RequestError(413, f"request body over the {self.limit}-byte limit")
-
-    async def _message(self) -> bytes:
-        message = await self.receive()
-        if message["type"] == "http.disconnect":
-            self.complete = True
-            raise RequestError(400, "client disconnected")
-        chunk: bytes = message.get("body", b"")
-        self.received += len(chunk)
-        self.complete = not message.get("more_body", False)
-        return chunk
-
-    async def read(self) -> bytes:
-        if self.length is not None and self.length > self.limit:
-            raise self._too_large()
-        chunks = []
-        while not self.complete:
-            chunks.append(await self._message())
-            if self.received > self.limit:
-                raise self._too_large()
-        body = b"".join(chunks)
-        if not body:
-            raise RequestError(400, "empty request body: send a JSON object")
-        return body
-
-    async def drain(self) -> bool:
-        """Read and discard the rest of the body, within DRAIN_FACTOR x limit bytes and
-        DRAIN_SECONDS; False if some is left unread (the connection must then be closed).
-
-        A client that sent `Expect: 100-continue` and nothing yet is waiting for the answer
-        before it sends the body: reading would ask it for the body, so nothing is read.
-        """
-        if self.complete:
-            return True
-        cap = DRAIN_FACTOR * self.limit
-        if (self.expects_continue and self.received == 0) or (self.length or 0) > cap:
-            return False
-        try:
-            async with asyncio.timeout(DRAIN_SECONDS):
-                while not self.complete and self.received <= cap:
-                    await self._message()
-        except (TimeoutError, RequestError):  # too slow, or the client went away
-            pass
-        return self.complete
-
-
-class ScoringEndpoint:
-    """ASGI endpoint: auth, size-limited body, then `handler`; errors as JSON."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        service = service_of(scope["app"])
-        body = RequestBody(scope, receive, service.settings.max_body_bytes)
-        headers = [_JSON]
-        try:
-            service.auth.check(scope["headers"])
-            content = await self.handler(service, await body.read(), scope["state"])
-            status = 200
-        except RequestError as exc:
-            status, content = exc.status, [error_body(exc.detail, exc.errors)]
-            headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-            # Answered before the whole body was read (auth, size): read the rest first so
-            # that the client, still sending, can read the answer.
-            if not await body.drain():
-                headers.append((b"connection", b"close"))
-
-        headers.append((b"content-length", str(sum(map(len, content))).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        last = len(content) - 1
-        for i, piece in enumerate(content):
-            # Uvicorn waits here while the client is slow to read: other requests go on.
-            await send({"type": "http.response.body", "body": piece, "more_body": i < last})
-
-
-class ScoringRoute(Route):
-    """A Starlette route that, like FastAPI's, tells middleware which route matched."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match != Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
-
-
+_ONE = Operation("Score one customer", Customer, PredictionResponse, errors={}, path_params={})
 ROUTES = [
-    ScoringRoute("/v1/predict", ScoringEndpoint(score_one), methods=["POST"]),
-    ScoringRoute("/predict", ScoringEndpoint(score_one), methods=["POST"]),
-    ScoringRoute("/v1/predict/batch", ScoringEndpoint(score_batch), methods=["POST"]),
+    ApiRoute("/v1/predict", Endpoint(score_one), _ONE),
+    ApiRoute(
+        "/predict",
+        Endpoint(score_one),
+        Operation(
+            "Score one customer (the original design's path; same as /v1/predict)",
+            Customer,
+            PredictionResponse,
+            errors={},
+            path_params={},
+            deprecated=True,
+        ),
+    ),
+    ApiRoute(
+        "/v1/predict/batch",
+        Endpoint(score_batch),
+        Operation(
+            "Score up to the batch limit, answered in order",
+            BatchRequest,
+            BatchResponse,
+            errors={},
+            path_params={},
+        ),
+    ),
 ]
-
-
-async def to_route(scope: Scope, receive: Receive, send: Send) -> None:
-    """The endpoint of the route `ScoringShortcut` matched."""
-    await scope["route"].app(scope, receive, send)
-
-
-class ScoringShortcut:
-    """What `bankrisk serve` runs: a `POST` to a scoring path goes to `scoring` (the request
-    log middleware around `to_route`), past FastAPI's own middleware and router (~5 us of a
-    single-customer request); everything else goes to `app`, where the same routes live too
-    (405 on GET, the OpenAPI schema, in-process clients)."""
-
-    def __init__(self, app: ASGIApp, scoring: ASGIApp) -> None:
-        self.app = app
-        self.scoring = scoring
-        self.routes = {route.path: route for route in ROUTES}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (
-            self.routes.get(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path")
-            else None
-        )
-        if route is None:
-            await self.app(scope, receive, send)
-            return
-        scope["app"] = self.app  # as Starlette sets it: the endpoints find the service there
-        scope["route"] = route
-        await self.scoring(scope, receive, send)
-
-
-def _operation(summary: str, body: str, response: str, deprecated: bool = False) -> dict[str, Any]:
-    def ref(model: str) -> dict[str, Any]:
-        return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}
-
-    operation: dict[str, Any] = {
-        "tags": ["scoring"],
-        "summary": summary,
-        "requestBody": {"required": True, "content": ref(body)},
-        "responses": {
-            "200": {"description": "Scored", "content": ref(response)},
-            **{
-                str(code): {"description": text, "content": ref("ErrorResponse")}
-                for code, text in ERROR_DESCRIPTIONS.items()
-            },
-        },
-    }
-    if deprecated:
-        operation["deprecated"] = True
-    return operation
-
-
-def openapi_paths() -> dict[str, Any]:
-    """OpenAPI path items of the scoring endpoints (component names from schemas.py)."""
-    return {
-        "/v1/predict": {"post": _operation("Score one customer", "Customer", "PredictionResponse")},
-        "/predict": {
-            "post": _operation(
-                "Score one customer (the original design's path; same as /v1/predict)",
-                "Customer",
-                "PredictionResponse",
-                deprecated=True,
-            )
-        },
-        "/v1/predict/batch": {
-            "post": _operation(
-                "Score up to the batch limit, answered in order", "BatchRequest", "BatchResponse"
-            )
-        },
-    }

@@ -13,6 +13,7 @@ from bankrisk.bundle.predictors import OnnxTreePredictor, centred
 from bankrisk.features.engineering import FeatureSet, feature_names
 from bankrisk.training.candidates.base import Dataset
 from bankrisk.training.onnx_trees import booster_to_onnx
+from bankrisk.training.threads import TRAINING_THREADS, thread_count
 
 # Chosen by 5-fold cross-validation on the development rows (benchmarks/model_quality.py):
 # shallow trees (depth <= 5 also keeps serving fast) and a slow learning rate generalise
@@ -27,7 +28,6 @@ BASE_PARAMS: dict[str, Any] = {
     "subsample_freq": 1,
     "colsample_bytree": 0.5,
     "reg_lambda": 5.0,
-    "n_jobs": 1,  # OpenMP threads spin-wait: on 2 shared cores one thread is faster
     "verbose": -1,
 }
 MAX_TREES = 2000
@@ -101,13 +101,19 @@ class FittedGBM:
 
 
 class GradientBoostedTrees:
+    """LightGBM with `threads` OpenMP threads (0: one per CPU; see `training.threads`)."""
+
     name = "gbm"
+
+    def __init__(self, threads: int = TRAINING_THREADS) -> None:
+        self.n_jobs = thread_count(threads)
 
     def fit(
         self, train: Dataset, early_stop: Dataset | None, seed: int, hints: dict[str, Any]
     ) -> FittedGBM:
         params = {
             **BASE_PARAMS,
+            "n_jobs": self.n_jobs,
             **monotone_params(train.features.shape[1]),
             "seed": seed,
             "deterministic": True,
