@@ -17,7 +17,7 @@ from bankrisk.features.reasons import (
     PAID_RATIO,
     TREND_STEP,
     ReasonPolicy,
-    _attributes,
+    evaluate,
     measure,
     reason_indices,
     select_reasons,
@@ -102,7 +102,7 @@ def test_attributes_of_one_row_equal_the_columns_bit_for_bit(shared_raw: np.ndar
         features = build_features(raw)
         measured = measure(raw, features, POLICY)
         for i, (row, feature_row) in enumerate(zip(raw.tolist(), features.tolist(), strict=True)):
-            index, values = _attributes(row, feature_row, POLICY.low_credit_limit, ROW)
+            index, values = evaluate(row, feature_row, POLICY.low_credit_limit, ROW)
             assert index == measured.index[i].tolist()
             for named, columns in zip(values, measured.values, strict=True):
                 assert named.keys() == columns.keys()

@@ -3,6 +3,10 @@ that pick reasons, and the same truthful reasons from every model family."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -10,12 +14,17 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.features.engineering import build_features
+from bankrisk.features.ops import ROW
 from bankrisk.features.reasons import (
     ADVERSE,
+    ATTRIBUTE_INDEX,
     BASELINE_POPULATION,
     MAX_REASONS,
     REASON_CODES,
+    ReasonCode,
     ReasonPolicy,
+    attributes,
+    catalogue,
     measure,
     select_reasons,
     select_reasons_row,
@@ -206,8 +215,7 @@ CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
         (
             "some",
             "NT$ 2,000 a month",
-            "Average monthly payment NT$ 2,000 (2.0% of the credit limit) over the last six "
-            "months",
+            "Average monthly payment NT$ 2,000 (2.0% of the credit limit) over the last six months",
         ),
     ),
     (
@@ -266,6 +274,58 @@ def test_every_attribute_is_covered_and_favourable_ones_are_marked() -> None:
     favourable = {(r.code, a.key) for r in REASON_CODES for a in r.attributes if not a.adverse}
     assert favourable == FAVOURABLE
     assert "R08" not in CODES, "EDUCATION (R08) is never a reason"
+
+
+def test_every_code_names_its_attributes_by_distinct_keys() -> None:
+    assert len({r.code for r in REASON_CODES}) == len(REASON_CODES)
+    for r in REASON_CODES:
+        keys = [a.key for a in r.attributes]
+        assert len(set(keys)) == len(keys), r.code
+        assert ATTRIBUTE_INDEX[r.code] == {key: keys.index(key) for key in keys}
+        assert all(r.attribute(key).key == key for key in keys)
+    assert ATTRIBUTE_INDEX.keys() == set(CODES)
+
+
+def rules_on(codes: tuple[ReasonCode, ...], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh copy of `reasons.attributes`, its rules written against the catalogue `codes`
+    (the package's own modules are left as they are)."""
+    monkeypatch.setattr(catalogue, "REASON_CODES", codes)
+    monkeypatch.setattr(
+        catalogue,
+        "ATTRIBUTE_INDEX",
+        {r.code: {a.key: i for i, a in enumerate(r.attributes)} for r in codes},
+    )
+    spec = importlib.util.spec_from_file_location("reordered_rules", attributes.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_rules_choose_attributes_by_key_not_by_position(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every code's attributes listed in reverse order, every customer (each attribute
+    of every code, and synthetic ones) gets the same attribute keys, in a batch and alone."""
+    raw = np.vstack([raw_of(*(customer for customer, _, _ in CASES)), make_raw(300, seed=2)[0]])
+    features = build_features(raw)
+    expected = measure(raw, features, POLICY).index
+    keys = [
+        [r.attributes[a].key for r, a in zip(REASON_CODES, row, strict=True)] for row in expected
+    ]
+    reversed_codes = tuple(replace(r, attributes=r.attributes[::-1]) for r in REASON_CODES)
+    rules = rules_on(reversed_codes, monkeypatch)
+    batch = rules.measure(raw, features, POLICY).index
+    alone = [
+        rules.evaluate(r, f, POLICY.low_credit_limit, ROW)[0]
+        for r, f in zip(raw.tolist(), features.tolist(), strict=True)
+    ]
+    for index in (batch.tolist(), alone):
+        assert [
+            [r.attributes[a].key for r, a in zip(reversed_codes, row, strict=True)] for row in index
+        ] == keys
+    assert (batch != expected).any()  # the positions did change
 
 
 def test_only_positive_adverse_reasons_largest_first_at_most_four() -> None:
