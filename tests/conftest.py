@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from bankrisk.training.train import TrainReport
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--model-dir",
+        default=None,
+        help="run tests/model against this serving bundle instead of the session's training",
+    )
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The shared data directory next to the repository."""

@@ -3,24 +3,23 @@ family wins, its served PDs must move the right way, ignore protected attributes
 the clear cases right.
 
 The champion is the session's one training on the shared data (`trained` in
-tests/conftest.py, shared with tests/training/test_train_e2e.py); its serving bundle, loaded
-back from disk, is what is tested. Rows are real held-out customers.
+tests/conftest.py, shared with tests/training/test_train_e2e.py), or the bundle given with
+`--model-dir` (tests/model/conftest.py); its serving bundle, loaded back from disk, is what is
+tested. Rows are real held-out customers.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
-from bankrisk.data.training_data import read_training_data
 from bankrisk.schema import FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
 
 if TYPE_CHECKING:
-    from conftest import Trained
+    pass
 
 pytestmark = pytest.mark.slow
 COL = {name: j for j, name in enumerate(FIELD_NAMES)}
@@ -28,14 +27,9 @@ WORST_STATUS = 8  # 8 months late; 9 means "9 and more"
 
 
 @pytest.fixture(scope="module")
-def champion(trained: Trained) -> ModelBundle:
-    return ModelBundle.load(trained.report.model_dir)
-
-
-@pytest.fixture(scope="module")
-def customers(trained: Trained, shared_csv: Path) -> np.ndarray:
+def customers(held_out: np.ndarray) -> np.ndarray:
     """The raw fields of the held-out test customers."""
-    return read_training_data(shared_csv).raw[trained.report.test_index]
+    return held_out
 
 
 def assert_never_lower(champion: ModelBundle, before: np.ndarray, after: np.ndarray) -> None:

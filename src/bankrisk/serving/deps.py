@@ -7,7 +7,7 @@ plain ASGI endpoints through `service_of(scope["app"])`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,6 +18,7 @@ from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.serving.drift_gauge import InputDrift
 from bankrisk.serving.errors import RequestError
 from bankrisk.serving.observability import Metrics
+from bankrisk.serving.priority import Priority
 from bankrisk.serving.security import ApiKeyAuth
 from bankrisk.serving.served import ServedModels
 
@@ -31,7 +32,8 @@ class Service:
     """The app's settings, metrics and auth; the prediction log's writer (None when the log
     is off); the models served (None until loaded; replaced whole by a reload: read `models`
     once per request), the reloader that replaces them, and the feature store's reader for
-    scoring by id (None when no store is configured)."""
+    scoring by id (None when no store is configured); the interactive requests in flight,
+    which batch slices give way to."""
 
     settings: Settings
     metrics: Metrics
@@ -40,6 +42,7 @@ class Service:
     models: ServedModels | None = None
     reloader: Reloader | None = None
     features: OnlineFeatures | None = None
+    priority: Priority = field(default_factory=Priority)
 
     def current(self) -> ServedModels:
         """The models served now, or 503 while none is loaded."""

@@ -54,14 +54,30 @@ _JSON = (b"content-type", b"application/json")
 
 
 class Endpoint:
-    """ASGI endpoint: auth, the size-limited body, then the handler; errors as JSON."""
+    """ASGI endpoint: auth, the size-limited body, then the handler; errors as JSON.
 
-    def __init__(self, handler: Handler, *, reads_body: bool = True) -> None:
+    An interactive endpoint (all but the batch) counts its requests in flight, so that batch
+    slices give way to them (serving/priority.py)."""
+
+    def __init__(
+        self, handler: Handler, *, reads_body: bool = True, interactive: bool = True
+    ) -> None:
         self.handler = handler
         self.reads_body = reads_body
+        self.interactive = interactive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = service_of(scope["app"])
+        if not self.interactive:
+            await self._answer(service, scope, receive, send)
+            return
+        service.priority.enter()
+        try:
+            await self._answer(service, scope, receive, send)
+        finally:
+            service.priority.leave()
+
+    async def _answer(self, service: Service, scope: Scope, receive: Receive, send: Send) -> None:
         body = RequestBody(scope, receive, service.settings.max_body_bytes)
         headers = [_JSON]
         try:
