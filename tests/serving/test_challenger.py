@@ -22,10 +22,10 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
 from bankrisk.core.after import AfterScoring
 from bankrisk.core.scorer import Scorer
+from bankrisk.prediction_log.opening import open_log as open_prediction_log
 from bankrisk.prediction_log.store import PredictionStore, open_store
 from bankrisk.serving.app import create_app
 from bankrisk.serving.challenger import Shadow, bucket, canary_cut, in_canary
-from bankrisk.serving.drift_gauge import open_prediction_log
 from bankrisk.serving.observability import JsonLogger, Metrics
 from factories import make_raw
 from serving.support import Api, TestClient, to_customer

@@ -1,15 +1,15 @@
 """The prediction log written by a child process: the API process only serialises rows.
 
 A background writer *thread* in the API process shares its GIL with the event loop, and
-handing the GIL back and forth costs the request path more than the writing itself (at 32
-concurrent clients ~54 us per request, of which ~20 us was the writer's own work).
+handing the GIL back and forth costs the request path more than the writing itself
+(docs/performance.md).
 `ProcessLogWriter` keeps the same guarantees with the work in another process:
 
 - `submit_group(group)` (request path, any thread) serialises the group (`group.parts()`:
-  orjson bytes, ~1 us for one customer) and appends it to a small pending list; every
-  `SEND_ROWS` rows the list goes to the child in one `os.write` on a non-blocking pipe.
-  Groups larger than `INLINE_ROWS` (big batches) are serialised by the link thread instead,
-  slice by slice, so that the event loop is not held for milliseconds.
+  orjson bytes) and appends it to a small pending list; every `SEND_ROWS` rows the list goes
+  to the child in one `os.write` on a non-blocking pipe. A batch request's slice is serialised
+  there too, within the slice's own time; only groups larger than `INLINE_ROWS` are
+  serialised by the link thread, slice by slice, so that the event loop is never held long.
 - The child (`python -m bankrisk.prediction_log.process_writer`, started with `subprocess`: a fresh
   interpreter, no fork of a threaded process) runs the thread writer, `PredictionLogWriter`,
   on its own store: batching, retry with backoff while the store is down, rejected rows
@@ -66,10 +66,12 @@ log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("<IcI")  # payload bytes, kind, rows
 SETUP, DATA, FLUSH, CLOSE = b"S", b"D", b"F", b"C"
-# Rows serialised before one write to the pipe (~50 KB): one syscall per this many requests.
+# Rows serialised before one write to the pipe: one syscall per this many requests.
 SEND_ROWS = 64
-# Larger groups are serialised by the link thread, slice by slice.
-INLINE_ROWS = 64
+# Larger groups are serialised by the link thread, slice by slice. A thread that holds the GIL
+# delays the event loop by up to the switch interval, so the service's batch slices (250
+# records, serving/routes/predict.py) are serialised inline, as part of their slice.
+INLINE_ROWS = 256
 # The data pipe's capacity (Linux's default is 64 KiB; 1 MiB is the unprivileged maximum).
 PIPE_BYTES = 1 << 20
 _F_SETPIPE_SZ = 1031

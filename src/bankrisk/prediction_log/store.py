@@ -10,9 +10,11 @@ Two tables (SQLAlchemy Core, created if missing):
   when it was ingested. Ingesting the same file again changes nothing (`upsert_outcomes`).
 
 A row to insert is a `Row`: a tuple of the `predictions` columns' values in `COLUMNS` order
-(all but the id; `reason_codes` already JSON text, `time` an aware datetime). The service
-builds them in its writer process (`bankrisk.prediction_log.rows`); `insert_predictions` is
-the one way in, for the writers and for tests alike.
+(all but the id; `reason_codes` already JSON text, `time` a datetime). The service builds them
+in its writer process (`bankrisk.prediction_log.rows`). There is one way in, for the writers
+and for tests alike: `insert_predictions(rows)`, which is `to_record` per row then
+`insert_records` (the thread writer calls the two itself, to drop a malformed row alone):
+on SQLite the driver's `executemany` on tuples, elsewhere SQLAlchemy's multi-row inserts.
 
 With pseudonymisation on, the store keeps an HMAC-SHA256 of each customer id under a secret
 salt instead of the id, in both tables, so that outcomes still join to predictions.

@@ -24,11 +24,9 @@ from prometheus_client.registry import Collector
 
 from bankrisk.core.after import Scored
 from bankrisk.monitoring.psi import StreamingPSI
-from bankrisk.prediction_log.opening import open_log as open_prediction_log
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
 
-# `open_prediction_log`: tests/serving/test_challenger.py still imports it from here.
-__all__ = ["CHAMPION", "InputDrift", "MonitoringCollector", "open_prediction_log"]
+__all__ = ["CHAMPION", "InputDrift", "MonitoringCollector"]
 
 CHAMPION = "champion"
 
