@@ -1,21 +1,35 @@
-"""Shared fixtures: the read-only data files in ../shared/data (never copied into the repo),
-one champion trained on them per test session (for tests/training and tests/model), and one
-small real bundle with reference distributions (monitoring and operations tests)."""
+"""Shared fixtures (fixtures live only in conftest files; helpers in tests/helpers):
+
+- the read-only data files in ../shared/data (never copied into the repository);
+- one champion trained on them per test session (tests/training, tests/model);
+- one small real bundle with reference distributions (monitoring and operations tests);
+- the small real bundles the serving, core and portfolio tests score with (a champion and a
+  challenger), and in-process apps built around them with `create_app` (`make_api`: each logs
+  to its own StringIO and writes no prediction log unless a test asks for one);
+- a private PostgreSQL server per session, a fresh database per test (`pg_url`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pytest
 
-from factories import make_raw
-
-if TYPE_CHECKING:
-    from bankrisk.config import Settings
-    from bankrisk.training.train import TrainReport
+from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.config import Settings
+from bankrisk.core.scorer import Scorer
+from bankrisk.prediction_log.opening import PredictionStore, open_log
+from bankrisk.serving.app import create_app
+from bankrisk.serving.observability import JsonLogger
+from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
+from helpers.api import Api, TestClient, to_customer
+from helpers.factories import make_bundle, make_raw
+from helpers.postgres import PostgresServer
+from helpers.trained import Trained
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,15 +66,6 @@ def synthetic() -> tuple[np.ndarray, np.ndarray]:
     return make_raw(3000)
 
 
-@dataclass(frozen=True)
-class Trained:
-    """One `bankrisk train` run on the shared CSV, everything under `workdir`."""
-
-    settings: Settings
-    report: TrainReport
-    workdir: Path
-
-
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> Trained:
     """Train once per session (~2 min): MLflow store, artifacts, reports and the champion's
@@ -86,7 +91,7 @@ def small_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows, as training writes them."""
     from bankrisk.monitoring.reference import reference_profiles
     from bankrisk.schema import FIELD_NAMES
-    from factories import make_bundle, make_raw
+    from helpers.factories import make_bundle, make_raw
 
     bundle = make_bundle()
     raw, _ = make_raw(3000, seed=5)
@@ -103,3 +108,117 @@ def small_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("small-bundle")
     bundle.save(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test bundle on disk: boosted trees on synthetic data (risk rises with PAY_0)."""
+    directory = tmp_path_factory.mktemp("bundle")
+    make_bundle().save(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def challenger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second bundle on disk, another model and version ("8"): a scorecard on the same
+    synthetic data (challenger and reload tests)."""
+    directory = tmp_path_factory.mktemp("challenger")
+    challenger = make_bundle(family="scorecard")
+    challenger.metadata["version"] = "8"
+    challenger.save(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def bundle(bundle_dir: Path) -> ModelBundle:
+    """The bundle as `bankrisk serve` has it: loaded back from disk."""
+    return ModelBundle.load(bundle_dir)
+
+
+@pytest.fixture(scope="session")
+def scorer(bundle: ModelBundle) -> Scorer:
+    return Scorer(bundle)
+
+
+@pytest.fixture
+def example() -> dict[str, Any]:
+    """The OpenAPI example customer (a fresh copy)."""
+    return dict(EXAMPLE_CUSTOMER)
+
+
+@pytest.fixture(scope="session")
+def random_customers() -> list[dict[str, Any]]:
+    """200 valid customers (not the training rows), with ids."""
+    raw, _ = make_raw(200, seed=11)
+    return [to_customer(row, f"R-{i:03d}") for i, row in enumerate(raw)]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    if not _running(postgres):
+        postgres.start()
+    return postgres.create_database()
+
+
+def _running(server: PostgresServer) -> bool:
+    proc = server._run("pg_ctl", "-D", str(server.data), "status", check=False)
+    return proc.returncode == 0
+
+
+@pytest.fixture
+def make_api(scorer: Scorer) -> Iterator[Callable[..., Api]]:
+    """Build an app: `make_api(Settings(...), loaded=False)` for one that is not ready,
+    `make_api(prediction_log=URL)` for one that writes the prediction log (the other log
+    settings from `settings`), `make_api(scorer=...)` around another model."""
+    clients: list[TestClient] = []
+    stores: list[PredictionStore] = []
+    apps: list[Any] = []
+
+    def build(
+        settings: Settings | None = None,
+        *,
+        loaded: bool = True,
+        prediction_log: str | None = None,
+        scorer: Scorer = scorer,
+    ) -> Api:
+        settings = settings or Settings()
+        store = None
+        if prediction_log is not None:
+            store = open_log(settings.model_copy(update={"prediction_log": prediction_log}))
+            if store is not None:
+                stores.append(store)
+        log = io.StringIO()
+        app = create_app(
+            settings, scorer if loaded else None, logger=JsonLogger(log), prediction_store=store
+        )
+        apps.append(app)
+        # What `bankrisk serve` runs (the scoring shortcut in front of the app);
+        # raise_server_exceptions=False: a 500 is asserted as the client would see it.
+        client = TestClient(app.state.entry, raise_server_exceptions=False)
+        clients.append(client)
+        return Api(client, log, app)
+
+    yield build
+    for client in clients:
+        client.close()
+    for app in apps:
+        writer = app.state.service.log_writer
+        if writer is not None:
+            writer.close(5)
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def api(make_api: Callable[..., Api]) -> Api:
+    """The default app: auth off, default limits."""
+    return make_api()

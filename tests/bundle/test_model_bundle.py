@@ -10,7 +10,7 @@ from bankrisk.bundle.store import ARRAYS_FILE, MANIFEST_FILE, METADATA_FILE, sea
 from bankrisk.errors import BundleError
 from bankrisk.features.engineering import FeatureSet
 from bankrisk.schema import FIELD_NAMES
-from factories import make_bundle, make_raw
+from helpers.factories import make_bundle, make_raw
 
 COL = {name: i for i, name in enumerate(FIELD_NAMES)}
 

@@ -17,7 +17,7 @@ from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
 from bankrisk.training.assessment import evaluate_candidate
 from bankrisk.training.pipeline import train_all
 from bankrisk.training.splits import split_dev_test
-from factories import make_raw
+from helpers.factories import make_raw
 
 
 def strings(value: Any) -> list[str]:

@@ -23,8 +23,8 @@ from bankrisk.bundle.store import (
     staged_directory,
 )
 from bankrisk.errors import BundleError
-from bundle.breakages import BREAKAGES, Breakage
-from factories import make_bundle, make_raw
+from helpers.breakages import BREAKAGES, Breakage
+from helpers.factories import make_bundle, make_raw
 
 CARD = "# test-model v7\n\nPD ≥ threshold: decline.\n"
 

@@ -137,9 +137,20 @@ def refused_url() -> Iterator[str]:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The back-off delays the download asks for (recorded, not slept: no test waits on a clock)."""
+    """The back-off delays the download asks for (recorded, not slept: no test waits on a clock).
+
+    `time.sleep` is patched for the whole process: threads that other tests left running (a
+    library's background thread) still sleep for real and are not recorded."""
     delays: list[float] = []
-    monkeypatch.setattr(download_module.time, "sleep", delays.append)
+    real_sleep = download_module.time.sleep
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is threading.main_thread():
+            delays.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(download_module.time, "sleep", sleep)
     return delays
 
 

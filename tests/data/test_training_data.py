@@ -18,7 +18,7 @@ from bankrisk.data.training_data import (
 )
 from bankrisk.errors import DataError
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
-from factories import make_raw
+from helpers.factories import make_raw
 
 
 def frame_of(raw: np.ndarray, labels: np.ndarray) -> pd.DataFrame:

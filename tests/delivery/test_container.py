@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from system_deps import install_system_deps
+from helpers.system_deps import install_system_deps
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_IMAGE_BYTES = 350_000_000

@@ -78,7 +78,7 @@ ORPHANS = (
     "src/bankrisk/stray.pyc",
 )
 KEPT = (
-    "src/bankrisk/cli.py",
+    "src/bankrisk/cli/__init__.py",
     "tests/test_cli.py",
     "README.md",
     ".venv/lib/python3.11/site-packages/numpy/__pycache__/__init__.cpython-311.pyc",

@@ -19,7 +19,8 @@ import pytest
 import yaml
 from docker.utils.build import exclude_paths
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers.delivery import REPO, requirement_lines, uv
+
 BIN = Path(sys.executable).parent
 DOCKERFILE = REPO / "Dockerfile"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
@@ -291,7 +292,7 @@ def test_dockerignore_keeps_what_the_image_needs(work_tree: Path) -> None:
         "README.md",
         "requirements/serve.txt",
         "src/bankrisk/__init__.py",
-        "src/bankrisk/cli.py",
+        "src/bankrisk/cli/__init__.py",
         "src/bankrisk/data/__init__.py",
         "src/bankrisk/bundle/model_bundle.py",
         "src/bankrisk/serving/__init__.py",
@@ -350,7 +351,7 @@ def test_gcloudignore_uploads_the_bundle_and_the_build_files(work_tree: Path) ->
         "deploy/canary.sh",
         "deploy/lib.sh",  # canary.sh sources it
         "src/bankrisk/data/__init__.py",
-        "src/bankrisk/cli.py",
+        "src/bankrisk/cli/__init__.py",
     ):
         assert rel in uploaded, f".gcloudignore drops {rel}"
     junk = {j for j in JUNK_FILES if not j.startswith("models/champion/")}
@@ -358,21 +359,6 @@ def test_gcloudignore_uploads_the_bundle_and_the_build_files(work_tree: Path) ->
 
 
 # --- serving requirements ---------------------------------------------------------------------
-def uv() -> str:
-    for candidate in (
-        os.environ.get("UV"),
-        str(REPO / ".tools" / "bin" / "uv"),
-        shutil.which("uv"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.fail("uv not found (.tools/bin/uv, $UV or PATH): run `make install`")
-
-
-def requirement_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if not line.startswith("#")]
-
-
 def test_serve_requirements_are_in_sync_with_the_lock() -> None:
     proc = subprocess.run(
         [

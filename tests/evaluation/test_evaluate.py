@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from bankrisk.data.training_data import encode_digests, row_digests
 from bankrisk.evaluation.evaluate import evaluate_bundle
 from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
-from factories import make_bundle, make_raw
+from helpers.factories import make_bundle, make_raw
 
 BANKRISK = Path(sys.executable).with_name("bankrisk")
 
@@ -123,3 +124,55 @@ def test_cli_prints_the_warning_on_stderr(
     assert done.returncode == 0, done.stderr
     assert "warning: 400 of 400 rows (100%) were used to train this model" in done.stderr
     assert '"seen_in_training": 400' in done.stdout
+
+
+def evaluate_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BANKRISK), "evaluate", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(("label", "suffix"), [("default", ".csv"), ("target", ".parquet")])
+def test_target_names_the_label_column(
+    label: str,
+    suffix: str,
+    bundle_dir: Path,
+    rows: tuple[np.ndarray, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    """Public copies of the data call the label `default` or `target`: --target names it."""
+    raw, labels = rows
+    uci = write(tmp_path / "uci.csv", raw[800:], labels[800:], np.arange(800, 1000))
+    public = pd.read_csv(uci).rename(columns={TARGET: label})
+    path = tmp_path / f"public{suffix}"
+    if suffix == ".csv":
+        public.to_csv(path, index=False)
+    else:
+        public.to_parquet(path)
+
+    refused = evaluate_cli("--model-dir", str(bundle_dir), "--data", str(path))
+    assert refused.returncode == 2 and TARGET in refused.stderr, refused.stderr
+
+    done = evaluate_cli("--model-dir", str(bundle_dir), "--data", str(path), "--target", label)
+    assert done.returncode == 0, done.stderr
+    done_json = evaluate_cli(
+        "--model-dir", str(bundle_dir), "--data", str(path), "--target", label, "--json"
+    )
+    result = json.loads(done_json.stdout)
+    expected = json.loads(json.dumps(evaluate_bundle(bundle_dir, uci)))
+    assert result["metrics"] == expected["metrics"]
+    assert result["data"] == str(path)
+
+
+def test_target_must_name_a_column(
+    bundle_dir: Path, rows: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    raw, labels = rows
+    path = write(tmp_path / "uci.csv", raw[:50], labels[:50], np.arange(50))
+    done = evaluate_cli("--model-dir", str(bundle_dir), "--data", str(path), "--target", "label")
+    assert done.returncode == 2
+    assert f"--target label: {path} has no column 'label'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    # A UCI spelling of the label needs no --target, and is accepted as one.
+    same = evaluate_cli("--model-dir", str(bundle_dir), "--data", str(path), "--target", "Y")
+    assert same.returncode == 0, same.stderr

@@ -17,7 +17,7 @@ from bankrisk.data.training_data import read_training_data, row_digests
 from bankrisk.errors import DataError
 from bankrisk.feature_store.historical import training_data
 from bankrisk.schema import FIELD_NAMES, TARGET
-from feature_store.support import head_csv, materialized
+from helpers.feature_store import head_csv, materialized
 
 ROWS = 400
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -163,7 +163,7 @@ def test_train_from_the_store_develops_on_the_files_rows(tmp_path: Path, shared_
 
     from bankrisk.data.training_data import encode_digests
     from bankrisk.training.splits import split_dev_test
-    from serving.processes import clean_env
+    from helpers.processes import clean_env
 
     data = head_csv(shared_csv, 3000, tmp_path / "data.csv")
     repo = materialized(tmp_path / "repo", data, NEW).snapshot.parents[2]

@@ -14,7 +14,7 @@ from bankrisk.cli import app
 from bankrisk.feature_store import OFFLINE_DIR
 from bankrisk.feature_store.online import OnlineFeatures
 from bankrisk.schema import FIELD_NAMES
-from feature_store.support import head_csv, materialized, new_repo
+from helpers.feature_store import head_csv, materialized, new_repo
 
 runner = CliRunner()
 

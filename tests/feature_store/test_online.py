@@ -11,7 +11,7 @@ import pytest
 
 from bankrisk.feature_store.online import CustomerFeatures, OnlineFeatures
 from bankrisk.schema import FIELD_NAMES
-from feature_store.support import head_csv, materialized
+from helpers.feature_store import head_csv, materialized
 
 
 @pytest.fixture(scope="module")

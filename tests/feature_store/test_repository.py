@@ -12,8 +12,8 @@ import yaml
 
 from bankrisk.feature_store import ENTITY, FEATURE_VIEW, JOIN_KEY, TTL
 from bankrisk.schema import FIELD_NAMES
-from delivery.test_static import REPO, requirement_lines, uv
-from feature_store.support import PROJECT_REPO
+from helpers.delivery import REPO, requirement_lines, uv
+from helpers.feature_store import PROJECT_REPO
 
 REQUIREMENTS = REPO / "requirements"
 EXTRAS = ("--extra", "serve", "--extra", "features")

@@ -15,7 +15,7 @@ from bankrisk.features.engineering import (
 )
 from bankrisk.features.reasons import REASON_CODES, reason_group_matrix
 from bankrisk.schema import FIELD_NAMES
-from factories import make_raw
+from helpers.factories import make_raw
 
 COL = {name: i for i, name in enumerate(FIELD_NAMES)}
 

@@ -24,7 +24,7 @@ from bankrisk.features.reasons import (
     select_reasons_row,
 )
 from bankrisk.schema import FIELD_NAMES
-from factories import make_raw
+from helpers.factories import make_raw
 
 COL = {name: i for i, name in enumerate(FIELD_NAMES)}
 FEATURE_SETS = [FeatureSet(age, education) for age in (False, True) for education in (False, True)]

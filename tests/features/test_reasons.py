@@ -30,8 +30,8 @@ from bankrisk.features.reasons import (
     select_reasons_row,
 )
 from bankrisk.schema import FIELD_NAMES
-from factories import make_bundle, make_raw
-from reason_checker import FAVOURABLE, tally
+from helpers.factories import make_bundle, make_raw
+from helpers.reason_checker import FAVOURABLE, tally
 
 POLICY = ReasonPolicy(low_credit_limit=50_000, baseline_rows=100)
 CODES = [r.code for r in REASON_CODES]

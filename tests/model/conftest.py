@@ -14,7 +14,7 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.data.training_data import read_training_data
 
 if TYPE_CHECKING:
-    from conftest import Trained
+    from helpers.trained import Trained
 
 
 @pytest.fixture(scope="session")

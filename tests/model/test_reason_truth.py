@@ -25,11 +25,11 @@ from bankrisk.features.reasons import REASON_CODES
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from reason_checker import tally
-from serving.support import TestClient, to_customer
+from helpers.api import TestClient, to_customer
+from helpers.reason_checker import tally
 
 if TYPE_CHECKING:
-    from conftest import Trained
+    from helpers.trained import Trained
 
 pytestmark = pytest.mark.slow
 BATCH = 10_000

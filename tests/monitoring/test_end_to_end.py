@@ -21,10 +21,10 @@ from bankrisk.data.training_data import read_training_data
 from bankrisk.evaluation.evaluate import evaluate_bundle
 from bankrisk.prediction_log.store import open_store
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
-from serving.processes import served
+from helpers.processes import served
 
 if TYPE_CHECKING:
-    from conftest import Trained
+    from helpers.trained import Trained
 
 pytestmark = pytest.mark.slow
 BATCH = 2_000

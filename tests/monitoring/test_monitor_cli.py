@@ -4,7 +4,10 @@ SQLite log: exit codes, JSON shape, idempotent outcomes, reports, one-line error
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +21,8 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.cli import app
 from bankrisk.prediction_log.store import open_store
 from bankrisk.schema import FIELD_NAMES
-from factories import make_raw
-from monitoring.support import log_scored
+from helpers.factories import make_raw
+from helpers.log_rows import log_scored
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 runner = CliRunner()
@@ -213,7 +216,7 @@ def test_prune(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     store = open_store(url)
     assert store is not None
-    from monitoring.support import prediction_row
+    from helpers.log_rows import prediction_row
 
     now = datetime.now(UTC)
     store.insert_predictions([prediction_row(i, when=now - timedelta(days=i)) for i in range(10)])
@@ -301,3 +304,44 @@ def test_postgresql_log_pseudonymised_end_to_end(
     monkeypatch.setenv("BANKRISK_PREDICTION_LOG_SALT", "")
     code, _, err = invoke("monitor", "performance")
     assert code == 2 and "BANKRISK_PREDICTION_LOG_SALT is empty" in err
+
+
+def test_a_missing_bundle_says_how_to_train_one(logs: dict, tmp_path: Path) -> None:
+    code, _, err = invoke(
+        "monitor", "drift", "--log", logs["plain"], "--model-dir", str(tmp_path / "none")
+    )
+    assert code == 2
+    assert "train one with `bankrisk train --data PATH` (or `make run DATA=PATH`)" in err
+
+
+def _bankrisk_with(setup: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`bankrisk ARGS` in a fresh Python after `setup` (a few lines of code)."""
+    code = f"import sys\n{setup}\nfrom bankrisk.cli import main\nmain(sys.argv[1:])\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANKRISK_")}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_a_bug_in_monitoring_shows_its_traceback_and_is_not_exit_2(logs: dict) -> None:
+    """A ValueError is a bug, not bad input: it is no longer turned into one line and code 2."""
+    setup = (
+        "import bankrisk.monitoring.performance as performance\n"
+        "def broken(store):\n"
+        "    raise ValueError('a bug in the back-test')\n"
+        "performance.run_performance = broken"
+    )
+    done = _bankrisk_with(setup, "monitor", "performance", "--log", logs["plain"])
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" in done.stderr and "ValueError: a bug in the back-test" in done.stderr
+
+
+def test_a_missing_monitor_library_is_one_line(logs: dict) -> None:
+    done = _bankrisk_with(
+        "sys.modules['scipy'] = None", "monitor", "performance", "--log", logs["plain"]
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "error: `bankrisk monitor` needs the monitor extra (scipy is missing): "
+        "pip install 'bankrisk[monitor]'"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,14 +53,14 @@ def test_jeffreys_binomial_and_hosmer_lemeshow_by_grade() -> None:
     p = np.array([0.02] * 100 + [0.10] * 200)
     rows, hl = grade_backtest(grades, y, p)
     a, b = rows
-    assert (a["n"], a["defaults"], b["n"], b["defaults"]) == (100, 2, 200, 40)
-    assert b["jeffreys_p"] == pytest.approx(stats.beta.cdf(0.10, 40.5, 160.5))
-    assert b["underestimated"] and not a["underestimated"]
-    assert b["binomial_p"] == pytest.approx(stats.binomtest(40, 200, 0.1, "greater").pvalue)
-    assert b["ci_low"] < 0.2 < b["ci_high"]
+    assert (a.n, a.defaults, b.n, b.defaults) == (100, 2, 200, 40)
+    assert b.jeffreys_p == pytest.approx(stats.beta.cdf(0.10, 40.5, 160.5))
+    assert b.underestimated and not a.underestimated
+    assert b.binomial_p == pytest.approx(stats.binomtest(40, 200, 0.1, "greater").pvalue)
+    assert b.ci_low < 0.2 < b.ci_high
     expected = (2 - 2) ** 2 / (100 * 0.02 * 0.98) + (40 - 20) ** 2 / (200 * 0.1 * 0.9)
-    assert hl["statistic"] == pytest.approx(expected) and hl["dof"] == 2
-    assert hl["p_value"] == pytest.approx(stats.chi2.sf(expected, 2))
+    assert hl.statistic == pytest.approx(expected) and hl.dof == 2
+    assert hl.p_value == pytest.approx(stats.chi2.sf(expected, 2))
 
 
 def test_latest_prediction_per_customer_and_versions_and_months() -> None:
@@ -84,17 +85,33 @@ def test_latest_prediction_per_customer_and_versions_and_months() -> None:
         logged(2000 + i, "A", 0.2, role="shadow", version="2", customer=str(i)) for i in range(50)
     ]
     result = compute_performance(rows, outcomes)
-    assert result["n"] == 400 and result["matched"] == 450
-    assert [m["month"] for m in result["by_month"]] == ["2026-01", "2026-02", "2026-03"]
-    assert result["by_month"][-1]["n"] == 1
-    versions = {(v["model_version"], v["model_role"]): v["n"] for v in result["by_model_version"]}
+    assert result.overall.n == 400 and result.matched == 450
+    assert [m.month for m in result.by_month] == ["2026-01", "2026-02", "2026-03"]
+    assert result.by_month[-1].metrics.n == 1
+    versions = {(v.model_version, v.model_role): v.metrics.n for v in result.by_model_version}
     assert versions == {("1", "champion"): 400, ("2", "shadow"): 50}
-    sex = result["fairness"]["overall"]["SEX"]
-    rates = [g["approval_rate"] for g in sex["groups"].values()]
-    assert sex["adverse_impact_ratio"] == pytest.approx(min(rates) / max(rates))
-    assert 0 < result["approval_rate"] < 1
+    sex = result.fairness.overall["SEX"]
+    rates = [g.approval_rate for g in sex.groups.values()]
+    assert sex.adverse_impact_ratio == pytest.approx(min(rates) / max(rates))
+    assert 0 < result.approval_rate < 1
 
 
 def test_no_matched_prediction_is_a_clear_error() -> None:
     with pytest.raises(PerformanceInputError, match="no logged champion prediction"):
         compute_performance([logged(1, "A", 0.1)], {"999": 1})
+
+
+def test_the_json_lists_every_field_and_undefined_metrics_as_null() -> None:
+    rows = [logged(i, "A", 0.1 + i / 100) for i in range(40)]
+    result = compute_performance(rows, {str(i): 0 for i in range(40)})  # one class: no AUC
+    assert result.overall.roc_auc is None
+    data = json.loads(result.to_json())
+    assert list(data) == [
+        *("n", "defaults", "default_rate", "mean_pd", "roc_auc", "gini", "ks", "brier"),
+        *("log_loss", "ece", "pr_auc", "predictions_logged", "outcomes", "matched"),
+        *("approval_rate", "by_model_version", "by_month", "grades", "underestimated_grades"),
+        *("hosmer_lemeshow", "fairness"),
+    ]
+    assert data["roc_auc"] is None and data["n"] == 40
+    assert data["grades"][0] == result.grades[0].as_dict()
+    assert data["fairness"]["overall"]["SEX"]["groups"]["male"]["n"] == 40

@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from bankrisk.serving.observability import _LATENCY_BUCKETS
-from factories import make_raw
-from operations.cloud_logging import extract, log_entry, matches
-from operations.support import (
+from helpers.api import to_customer
+from helpers.cloud_logging import extract, log_entry, matches
+from helpers.factories import make_raw
+from helpers.operations import (
     MONITORING,
     REPO,
     RUNBOOK_URL,
@@ -27,8 +28,7 @@ from operations.support import (
     runbook_anchors,
     thresholds,
 )
-from serving.processes import BANKRISK, server
-from serving.support import to_customer
+from helpers.processes import BANKRISK, server
 
 METRIC = load_yaml(MONITORING / "cloud" / "prediction_latency_seconds.yaml")
 POLICY = load_yaml(MONITORING / "cloud" / "alert-policy.yaml")

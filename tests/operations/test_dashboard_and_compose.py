@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from operations.support import (
+from helpers.operations import (
     DASHBOARD,
     MONITORING,
     REPO,
@@ -22,7 +22,7 @@ from operations.support import (
     panel_queries,
     run_tool,
 )
-from serving.processes import BANKRISK
+from helpers.processes import BANKRISK
 
 PROVISIONING = MONITORING / "grafana" / "provisioning"
 COMPOSE = MONITORING / "docker-compose.yml"

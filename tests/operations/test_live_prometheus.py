@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from factories import make_raw
-from operations.support import MONITORING, debian_tool, panel_queries, rules
-from serving.processes import BANKRISK, WAIT_S, clean_env, free_port, wait_ready
-from serving.support import to_customer
+from helpers.api import to_customer
+from helpers.factories import make_raw
+from helpers.operations import MONITORING, debian_tool, panel_queries, rules
+from helpers.processes import BANKRISK, WAIT_S, clean_env, free_port, wait_ready
 
 SCRAPE = 1.0  # seconds
 DATA_WITHIN_S = 45.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from operations.support import MONITORING, REPO
+from helpers.operations import MONITORING, REPO
 
 
 def up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from operations.support import (
+from helpers.operations import (
     MONITORING,
     RULE_FILES,
     RULE_TESTS,

@@ -9,7 +9,7 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.features.reasons import MAX_REASONS, REASON_CODES
-from factories import make_bundle, make_raw
+from helpers.factories import make_bundle, make_raw
 
 
 @pytest.mark.parametrize("family", ["gbm", "scorecard"])

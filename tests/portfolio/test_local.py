@@ -24,7 +24,7 @@ from bankrisk.data.validate import validate_frame
 from bankrisk.portfolio.local import InvalidRowsError, score_file
 from bankrisk.portfolio.progress import progress_bar
 from bankrisk.schema import FIELD_NAMES
-from portfolio.conftest import matrix, portfolio_frame
+from helpers.portfolio import matrix, portfolio_frame
 
 BANKRISK = str(Path(sys.executable).with_name("bankrisk"))
 

@@ -24,13 +24,13 @@ from bankrisk.portfolio import spark_job
 from bankrisk.portfolio.local import InvalidRowsError, score_file
 from bankrisk.portfolio.spark import java_home, score_with_spark, spark_session
 from bankrisk.schema import FIELD_NAMES
-from portfolio.conftest import portfolio_frame
-from system_deps import install_system_deps
+from helpers.portfolio import portfolio_frame
+from helpers.system_deps import install_system_deps
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from conftest import Trained
+    from helpers.trained import Trained
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bankrisk.config import Settings
-from serving.support import Api, customer
+from helpers.api import Api, customer
 
 PROTECTED_CALLS: list[tuple[str, str, Any]] = [
     ("POST", "/v1/predict", customer()),

@@ -12,7 +12,7 @@ import pytest
 
 from bankrisk.config import Settings
 from bankrisk.schema import FIELD_NAMES
-from serving.support import Api, customer
+from helpers.api import Api, customer
 
 JSON = {"content-type": "application/json"}
 

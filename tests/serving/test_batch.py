@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bankrisk.config import Settings
-from serving.support import PREDICTION_KEYS, Api, customer
+from helpers.api import PREDICTION_KEYS, Api, customer
 
 
 def test_batch_answers_in_order_like_single_predictions(

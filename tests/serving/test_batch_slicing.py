@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bankrisk.serving.routes.predict import SLICE_RECORDS
-from serving.support import PREDICTION_KEYS, Api
+from helpers.api import PREDICTION_KEYS, Api
 
 N = SLICE_RECORDS * 3 + 17  # several slices and a ragged last one
 

@@ -18,8 +18,8 @@ from bankrisk.core.scorer import Scorer
 from bankrisk.serving.app import create_app
 from bankrisk.serving.batcher import PROBE_EVERY, MicroBatcher
 from bankrisk.serving.observability import JsonLogger, Metrics
-from factories import make_raw
-from serving.support import to_customer
+from helpers.api import to_customer
+from helpers.factories import make_raw
 
 
 class CountingScorer(Scorer):

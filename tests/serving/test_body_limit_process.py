@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.processes import served
-from serving.support import customer
+from helpers.api import customer
+from helpers.processes import served
 
 LIMIT = 8_000_000  # the default BANKRISK_MAX_BODY_BYTES
 SIZES = [9_000_000, 20_000_000]

@@ -27,8 +27,8 @@ from bankrisk.prediction_log.store import PredictionStore, open_store
 from bankrisk.serving.app import create_app
 from bankrisk.serving.challenger import Shadow, bucket, canary_cut, in_canary
 from bankrisk.serving.observability import JsonLogger, Metrics
-from factories import make_raw
-from serving.support import Api, TestClient, to_customer
+from helpers.api import Api, TestClient, to_customer
+from helpers.factories import make_raw
 
 CUSTOMERS = 2_000
 CANARY_PERCENT = 20.0
@@ -300,7 +300,7 @@ def test_bad_challenger_settings_name_the_field(
 
 
 def test_bad_canary_percent_stops_serve_with_one_line(bundle_dir: Path) -> None:
-    from serving.processes import BANKRISK, clean_env
+    from helpers.processes import BANKRISK, clean_env
 
     done = subprocess.run(
         [str(BANKRISK), "serve", "--model-dir", str(bundle_dir)],
@@ -318,7 +318,7 @@ def test_bad_canary_percent_stops_serve_with_one_line(bundle_dir: Path) -> None:
 def test_broken_challenger_stops_serve_with_one_critical_line(
     bundle_dir: Path, tmp_path: Path
 ) -> None:
-    from serving.processes import BANKRISK, clean_env
+    from helpers.processes import BANKRISK, clean_env
 
     done = subprocess.run(
         [str(BANKRISK), "serve", "--model-dir", str(bundle_dir)],

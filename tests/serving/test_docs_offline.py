@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.processes import served
-from serving.support import Api
-from system_deps import install_system_deps
+from helpers.api import Api
+from helpers.processes import served
+from helpers.system_deps import install_system_deps
 
 
 def chromium() -> str:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
-from factories import make_raw
-from serving.support import Api, to_customer
+from helpers.api import Api, to_customer
+from helpers.factories import make_raw
 
 BANKRISK = Path(sys.executable).with_name("bankrisk")
 N_ROWS = 50

@@ -15,7 +15,7 @@ from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from serving.support import Api, TestClient, customer
+from helpers.api import Api, TestClient, customer
 
 SCORED = re.compile(r"^scored in \d+\.\d{2} ms prob=(0\.\d{4}|1\.0000)$")
 TRACE = "logging.googleapis.com/trace"

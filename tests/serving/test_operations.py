@@ -14,8 +14,8 @@ from bankrisk.features.engineering import feature_names
 from bankrisk.schema import FIELDS
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from factories import make_bundle
-from serving.support import Api, TestClient, customer
+from helpers.api import Api, TestClient, customer
+from helpers.factories import make_bundle
 
 # ---- health and readiness ------------------------------------------------------------------
 

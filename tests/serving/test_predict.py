@@ -10,7 +10,7 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.schema import PROTECTED
-from serving.support import PREDICTION_KEYS, Api, customer, to_row
+from helpers.api import PREDICTION_KEYS, Api, customer, to_row
 
 RESPONSE_KEYS = PREDICTION_KEYS | {"model", "request_id"}
 REASON_KEYS = {"code", "group", "feature", "attribute", "value", "text", "contribution"}

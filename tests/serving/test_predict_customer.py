@@ -19,9 +19,9 @@ import pytest
 from bankrisk.config import Settings
 from bankrisk.feature_store import FEATURE_VIEW
 from bankrisk.schema import FIELD_NAMES
-from feature_store.support import head_csv, materialized, new_repo
-from serving.processes import served
-from serving.support import Api, to_customer
+from helpers.api import Api, to_customer
+from helpers.feature_store import head_csv, materialized, new_repo
+from helpers.processes import served
 
 BY_ID = "/v1/predict/customer/{}"
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
-from reason_checker import tally
-from serving.support import Api, customer
+from helpers.api import Api, customer
+from helpers.reason_checker import tally
 
 PAY = ("PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6")
 

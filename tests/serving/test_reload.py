@@ -21,8 +21,8 @@ from bankrisk.config import Settings
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.reload import load_scorer
-from serving.processes import server
-from serving.support import Api, TestClient, customer
+from helpers.api import Api, TestClient, customer
+from helpers.processes import server
 
 KEY = "admin-secret"
 WAIT_S = 30.0

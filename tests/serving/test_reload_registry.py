@@ -21,8 +21,8 @@ from bankrisk.config import Settings
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.reload import load_scorer
-from serving.processes import clean_env, free_port
-from serving.support import TestClient, customer
+from helpers.api import TestClient, customer
+from helpers.processes import clean_env, free_port
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 WAIT_S = 60.0

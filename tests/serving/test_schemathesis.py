@@ -17,7 +17,7 @@ from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from factories import make_bundle
+from helpers.factories import make_bundle
 
 MAX_BATCH = 5
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bundle.breakages import BREAKAGES, Breakage
-from serving.processes import clean_env, free_port, serve_command
+from helpers.breakages import BREAKAGES, Breakage
+from helpers.processes import clean_env, free_port, serve_command
 
 
 @pytest.fixture(scope="module")

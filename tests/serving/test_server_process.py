@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.processes import BANKRISK, HeldRequest, clean_env, free_port, serve_command, server
-from serving.support import customer
+from helpers.api import customer
+from helpers.processes import BANKRISK, HeldRequest, clean_env, free_port, serve_command, server
 
 
 @pytest.mark.parametrize("port_from", ["--port", "PORT"])

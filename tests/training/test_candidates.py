@@ -18,7 +18,7 @@ from bankrisk.training.candidates.gbm import (
 )
 from bankrisk.training.candidates.mlp import MultilayerPerceptron
 from bankrisk.training.candidates.scorecard import Scorecard
-from factories import make_raw
+from helpers.factories import make_raw
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from bankrisk.training.gate import (
     promotion_decision,
     promotion_gate,
 )
-from factories import make_raw
+from helpers.factories import make_raw
 
 # ---- DeLong ---------------------------------------------------------------------------------
 

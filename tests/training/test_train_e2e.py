@@ -24,7 +24,7 @@ from bankrisk.training.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from bankrisk.training.train import TrainReport
 
 if TYPE_CHECKING:
-    from conftest import Trained
+    from helpers.trained import Trained
 
 pytestmark = pytest.mark.slow
 BANKRISK = str(Path(sys.executable).with_name("bankrisk"))

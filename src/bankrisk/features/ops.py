@@ -5,7 +5,7 @@ column values and an `Ops` namespace: Python's arithmetic and comparison operato
 few functions below. The same function is evaluated
 - by `COLUMNS` on numpy arrays, one (n,) array per raw field or feature (batches, training);
 - by `ROW` on plain Python floats, one row (a single API request, where numpy's per-call
-  overhead of ~1 us would be most of the cost).
+  per-call overhead would be most of the cost).
 
 Both give bit-identical results (tests/features/test_ops.py), because every operation is the
 same IEEE operation in both: sums are written as additions in a fixed order (never numpy's
@@ -64,7 +64,7 @@ class Ops(Protocol):
 
     def rounded(self, x: Num, digits: int) -> Num:
         """x to `digits` decimals: x * 10**digits rounded half to even, divided back (not
-        Python's `round(x, digits)`, which is ~0.2 us a call and has no numpy twin)."""
+        Python's `round(x, digits)`, which costs a call per value and has no numpy twin)."""
         ...
 
 

@@ -23,8 +23,10 @@ Approximations, documented:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from bankrisk.errors import BankRiskError
+from bankrisk.errors import BankRiskError, MissingBundleError
 from bankrisk.monitoring.psi import (
     ALERT,
     EPSILON,
@@ -53,31 +55,189 @@ SMALL_WINDOW_QUANTILE = 0.99
 
 
 class DriftInputError(BankRiskError):
-    """The bundle or the window cannot be compared (missing reference, no rows)."""
+    """The bundle or the window cannot be compared (missing or malformed reference, no rows,
+    a window that ends before it starts, thresholds out of order)."""
 
 
-def _ks(bins: FrozenBins, counts: Sequence[int], n_reference: int | None) -> dict[str, Any]:
+def jsonable(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (mappings and sequences recursively)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def json_text(data: Mapping[str, Any]) -> str:
+    """What `bankrisk monitor ... --json` prints (without the final newline)."""
+    return json.dumps(jsonable(data), indent=2)
+
+
+@dataclass(frozen=True)
+class DistributionTest:
+    """A Kolmogorov-Smirnov (`ks`) or chi-square (`chi2`, with `dof`) test against the
+    reference."""
+
+    test: str
+    statistic: float
+    p_value: float
+    dof: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"test": self.test, "statistic": self.statistic}
+        if self.dof is not None:
+            out["dof"] = self.dof
+        out["p_value"] = self.p_value
+        return out
+
+
+@dataclass(frozen=True)
+class CharacteristicDrift:
+    """One characteristic (input, engineered feature, PD or score) against its frozen bins:
+    PSI and its status, the no-drift expectation, the shares per bin, and the KS or
+    chi-square test when one applies (none on an empty window or for features)."""
+
+    psi: float
+    status: str
+    n: int
+    bins: int
+    expected_psi: float
+    psi_99_no_drift: float
+    window_too_small: bool
+    edges: tuple[float, ...]
+    reference: tuple[float, ...]
+    current: tuple[float, ...]
+    test: DistributionTest | None = None
+
+    @property
+    def p_value(self) -> float | None:
+        return None if self.test is None else self.test.p_value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "psi": self.psi,
+            "status": self.status,
+            "n": self.n,
+            "bins": self.bins,
+            "expected_psi": self.expected_psi,
+            "psi_99_no_drift": self.psi_99_no_drift,
+            "window_too_small": self.window_too_small,
+            "edges": list(self.edges),
+            "reference": list(self.reference),
+            "current": list(self.current),
+            **(self.test.as_dict() if self.test is not None else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """PSI from which a status is `warn`, and `alert`."""
+
+    warn: float
+    alert: float
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The bundle compared against (as its metadata names it)."""
+
+    name: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The window read from the log, ISO 8601 (None: from the first row / up to now)."""
+
+    since: str | None
+    until: str | None
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """`bankrisk monitor drift`: every characteristic of the window against the bundle's
+    frozen training bins, the alerts and warnings (characteristic names, features as
+    `feature:NAME`), and notes for the user. `model` and `window` are set by `run_drift`."""
+
+    n: int
+    reference_n: int | None
+    thresholds: Thresholds
+    window_too_small: bool
+    min_rows: int | None
+    expected_psi_no_drift: float
+    inputs: Mapping[str, CharacteristicDrift]
+    features: Mapping[str, CharacteristicDrift]
+    score: CharacteristicDrift | None
+    pd: CharacteristicDrift | None
+    alerts: tuple[str, ...]
+    warnings: tuple[str, ...]
+    skipped: tuple[str, ...]
+    notes: tuple[str, ...]
+    model: ModelRef | None = None
+    window: Window | None = None
+
+    def characteristics(self) -> list[tuple[str, CharacteristicDrift]]:
+        """Every characteristic by name: the inputs, `feature:NAME`, then `pd` and `score`."""
+        items = list(self.inputs.items())
+        items += [(FEATURE_PREFIX + k, v) for k, v in self.features.items()]
+        items += [(k, v) for k, v in (("pd", self.pd), ("score", self.score)) if v is not None]
+        return items
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n": self.n,
+            "reference_n": self.reference_n,
+            "thresholds": {"warn": self.thresholds.warn, "alert": self.thresholds.alert},
+            "window_too_small": self.window_too_small,
+            "min_rows": self.min_rows,
+            "expected_psi_no_drift": self.expected_psi_no_drift,
+            "inputs": {k: v.as_dict() for k, v in self.inputs.items()},
+            "features": {k: v.as_dict() for k, v in self.features.items()},
+            "score": None if self.score is None else self.score.as_dict(),
+            "pd": None if self.pd is None else self.pd.as_dict(),
+            "alerts": list(self.alerts),
+            "warnings": list(self.warnings),
+            "skipped": list(self.skipped),
+            "notes": list(self.notes),
+        }
+        if self.model is not None:
+            out["model"] = {"name": self.model.name, "version": self.model.version}
+        if self.window is not None:
+            out["window"] = {"since": self.window.since, "until": self.window.until}
+        return out
+
+    def to_json(self) -> str:
+        """The JSON `bankrisk monitor drift --json` prints (NaN as null)."""
+        return json_text(self.as_dict())
+
+
+def _bins(name: str, profile: Any) -> FrozenBins:
+    """The frozen bins of a reference entry; a malformed one is a DriftInputError."""
+    try:
+        return FrozenBins.from_profile(name, profile)
+    except ValueError as exc:  # FrozenBins names the entry and what is wrong with it
+        raise DriftInputError(str(exc)) from None
+
+
+def _ks(bins: FrozenBins, counts: Sequence[int], n_reference: int | None) -> DistributionTest:
     n = sum(counts)
     ref_cdf = np.cumsum(bins.proportions)[:-1]
     cur_cdf = np.cumsum(np.asarray(counts, dtype=np.float64) / n)[:-1]
     d = float(np.max(np.abs(cur_cdf - ref_cdf))) if ref_cdf.size else 0.0
     n_eff = n * n_reference / (n + n_reference) if n_reference else float(n)
     p = float(stats.kstwo.sf(d, max(1, round(n_eff))))
-    return {"test": "ks", "statistic": d, "p_value": p}
+    return DistributionTest("ks", d, p)
 
 
-def _chi_square(bins: FrozenBins, counts: Sequence[int]) -> dict[str, float | str]:
+def _chi_square(bins: FrozenBins, counts: Sequence[int]) -> DistributionTest:
     n = sum(counts)
     expected = np.maximum(np.asarray(bins.proportions), EPSILON) * n
     observed = np.asarray(counts, dtype=np.float64)
     statistic = float(np.sum((observed - expected) ** 2 / expected))
     dof = max(1, bins.bins - 1)
-    return {
-        "test": "chi2",
-        "statistic": statistic,
-        "dof": dof,
-        "p_value": float(stats.chi2.sf(statistic, dof)),
-    }
+    return DistributionTest("chi2", statistic, float(stats.chi2.sf(statistic, dof)), dof)
 
 
 def characteristic(
@@ -87,7 +247,7 @@ def characteristic(
     warn: float,
     alert: float,
     test: str | None = None,
-) -> dict[str, Any]:
+) -> CharacteristicDrift:
     """PSI, status, no-drift expectation and (optionally) a KS or chi-square test."""
     values = values[np.isfinite(values)]
     counts = bins.counts(values.tolist())
@@ -96,28 +256,29 @@ def characteristic(
     q99 = (1.0 / max(n, 1) + (1.0 / n_reference if n_reference else 0.0)) * float(
         stats.chi2.ppf(SMALL_WINDOW_QUANTILE, max(1, bins.bins - 1))
     )
-    result: dict[str, Any] = {
-        "psi": value,
-        "status": status(value, warn, alert),
-        "n": n,
-        "bins": bins.bins,
-        "expected_psi": expected_psi(bins.bins, n, n_reference),
-        "psi_99_no_drift": q99,
-        "window_too_small": n == 0 or q99 >= warn,
-        "edges": list(bins.edges),
-        "reference": list(bins.proportions),
-        "current": [c / n for c in counts] if n else [0.0] * bins.bins,
-    }
+    applied = None
     if n and test == "ks":
-        result.update(_ks(bins, counts, n_reference))
+        applied = _ks(bins, counts, n_reference)
     elif n and test == "chi2":
-        result.update(_chi_square(bins, counts))
-    return result
+        applied = _chi_square(bins, counts)
+    return CharacteristicDrift(
+        psi=value,
+        status=status(value, warn, alert),
+        n=n,
+        bins=bins.bins,
+        expected_psi=expected_psi(bins.bins, n, n_reference),
+        psi_99_no_drift=q99,
+        window_too_small=n == 0 or q99 >= warn,
+        edges=tuple(bins.edges),
+        reference=tuple(bins.proportions),
+        current=tuple(c / n for c in counts) if n else (0.0,) * bins.bins,
+        test=applied,
+    )
 
 
 def score_bins(pd_profile: Mapping[str, Any], scaling: Mapping[str, Any]) -> FrozenBins:
     """The score's frozen bins: the PD's edges through the score scaling, reversed."""
-    pd_bins = FrozenBins.from_profile(PD_REFERENCE, pd_profile)
+    pd_bins = _bins(PD_REFERENCE, pd_profile)
     factor = float(scaling["points_to_double_odds"]) / math.log(2.0)
     offset = float(scaling["base_points"]) - factor * math.log(float(scaling["base_odds"]))
     floor = 1e-6
@@ -147,7 +308,7 @@ def compute_drift(
     *,
     warn: float = 0.10,
     alert: float = 0.25,
-) -> dict[str, Any]:
+) -> DriftResult:
     """The drift report of logged rows (`PredictionStore.read_predictions`) against the
     bundle's `reference_distributions`; `features(raw)` gives (names, matrix) of the
     engineered features of raw rows (None: features skipped)."""
@@ -167,17 +328,17 @@ def compute_drift(
 
     notes: list[str] = []
     skipped: list[str] = []
-    inputs: dict[str, Any] = {}
+    inputs: dict[str, CharacteristicDrift] = {}
     raw = np.column_stack([column(name) for name in FIELD_NAMES])
     for j, name in enumerate(FIELD_NAMES):
         if name not in reference:
             skipped.append(name)
             continue
         test = "ks" if name in CONTINUOUS_INPUTS else "chi2"
-        bins = FrozenBins.from_profile(name, reference[name])
+        bins = _bins(name, reference[name])
         inputs[name] = characteristic(bins, raw[:, j], n_reference, warn, alert, test)
 
-    feature_results: dict[str, Any] = {}
+    feature_results: dict[str, CharacteristicDrift] = {}
     wanted = [str(f["name"]) for f in metadata.get("features", []) if isinstance(f, Mapping)]
     complete = np.all(np.isfinite(raw), axis=1)
     if features is None:
@@ -190,7 +351,7 @@ def compute_drift(
             if key not in reference or name not in index:
                 skipped.append(key)
                 continue
-            bins = FrozenBins.from_profile(key, reference[key])
+            bins = _bins(key, reference[key])
             feature_results[name] = characteristic(
                 bins, matrix[:, index[name]], n_reference, warn, alert
             )
@@ -200,10 +361,10 @@ def compute_drift(
                 "of the engineered features"
             )
 
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, CharacteristicDrift] = {}
     if PD_REFERENCE in reference:
         outputs["pd"] = characteristic(
-            FrozenBins.from_profile(PD_REFERENCE, reference[PD_REFERENCE]),
+            _bins(PD_REFERENCE, reference[PD_REFERENCE]),
             column("pd"),
             n_reference,
             warn,
@@ -230,11 +391,16 @@ def compute_drift(
         **{FEATURE_PREFIX + k: v for k, v in feature_results.items()},
         **outputs,
     }
-    alerts = [k for k, v in every.items() if v["status"] == ALERT]
-    warnings = [k for k, v in every.items() if v["status"] == WARN]
-    max_bins = max(v["bins"] for v in every.values())
+    if not every:
+        raise DriftInputError(
+            "the bundle's reference_distributions describe no logged input, engineered "
+            "feature or PD: nothing to compare"
+        )
+    alerts = [k for k, v in every.items() if v.status == ALERT]
+    warnings = [k for k, v in every.items() if v.status == WARN]
+    max_bins = max(v.bins for v in every.values())
     needed = minimum_rows(max_bins, n_reference, warn)
-    too_small = any(v["window_too_small"] for v in every.values())
+    too_small = any(v.window_too_small for v in every.values())
     if too_small:
         notes.append(
             f"window too small: {len(rows)} rows; under no drift the PSI of a {max_bins}-bin "
@@ -244,22 +410,22 @@ def compute_drift(
             if needed
             else "window too small"
         )
-    return {
-        "n": len(rows),
-        "reference_n": n_reference,
-        "thresholds": {"warn": warn, "alert": alert},
-        "window_too_small": too_small,
-        "min_rows": needed,
-        "expected_psi_no_drift": expected_psi(max_bins, len(rows), n_reference),
-        "inputs": inputs,
-        "features": feature_results,
-        "score": outputs.get("score"),
-        "pd": outputs.get("pd"),
-        "alerts": alerts,
-        "warnings": warnings,
-        "skipped": skipped,
-        "notes": notes,
-    }
+    return DriftResult(
+        n=len(rows),
+        reference_n=n_reference,
+        thresholds=Thresholds(warn, alert),
+        window_too_small=too_small,
+        min_rows=needed,
+        expected_psi_no_drift=expected_psi(max_bins, len(rows), n_reference),
+        inputs=inputs,
+        features=feature_results,
+        score=outputs.get("score"),
+        pd=outputs.get("pd"),
+        alerts=tuple(alerts),
+        warnings=tuple(warnings),
+        skipped=tuple(skipped),
+        notes=tuple(notes),
+    )
 
 
 def bundle_feature_fn(model_dir: Path) -> tuple[FeatureFn | None, str | None]:
@@ -278,6 +444,21 @@ def bundle_feature_fn(model_dir: Path) -> tuple[FeatureFn | None, str | None]:
     return features, None
 
 
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """The window must end after it starts (either end may be open)."""
+    if since is not None and until is not None and since >= until:
+        raise DriftInputError(
+            f"--since {since.isoformat()} is not before --until {until.isoformat()}"
+        )
+
+
+def check_thresholds(warn: float, alert: float) -> None:
+    """PSI thresholds need 0 < warn < alert: the rule BANKRISK_DRIFT_WARN_PSI and
+    BANKRISK_DRIFT_ALERT_PSI follow (`Settings`), for thresholds given as options."""
+    if not 0 < warn < alert:
+        raise DriftInputError(f"--warn {warn} and --alert {alert}: need 0 < warn < alert")
+
+
 def run_drift(
     store: Any,
     model_dir: Path,
@@ -285,20 +466,26 @@ def run_drift(
     until: datetime | None,
     warn: float,
     alert: float,
-) -> dict[str, Any]:
-    """Read the window from the store and compare it with the bundle in `model_dir`."""
+) -> DriftResult:
+    """Read the window from the store and compare it with the bundle in `model_dir`.
+
+    DriftInputError for a window that ends before it starts or thresholds out of order,
+    MissingBundleError when `model_dir` is no folder, BundleError for a broken bundle."""
     from bankrisk.bundle.store import read_metadata
 
+    check_window(since, until)
+    check_thresholds(warn, alert)
+    if not model_dir.is_dir():
+        raise MissingBundleError(f"--model-dir {model_dir}: no such bundle folder")
     metadata = read_metadata(model_dir)
     features, why = bundle_feature_fn(model_dir)
     result = compute_drift(
         store.read_predictions(since, until), metadata, features, warn=warn, alert=alert
     )
-    if why:
-        result["notes"].append(f"engineered features skipped: {why}")
-    result["model"] = {"name": metadata.get("name"), "version": metadata.get("version")}
-    result["window"] = {
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
-    }
-    return result
+    notes = (*result.notes, f"engineered features skipped: {why}") if why else result.notes
+    return replace(
+        result,
+        notes=notes,
+        model=ModelRef(metadata.get("name"), metadata.get("version")),
+        window=Window(since.isoformat() if since else None, until.isoformat() if until else None),
+    )

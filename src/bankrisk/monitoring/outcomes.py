@@ -8,14 +8,19 @@ twice changes nothing; a corrected flag replaces the old one.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bankrisk.data.load import normalise_columns
 from bankrisk.errors import BankRiskError
-from bankrisk.prediction_log.store import PredictionStore, normalise_customer_id
+from bankrisk.prediction_log.opening import PredictionLogError, open_reader
+from bankrisk.prediction_log.store import OFF, PredictionStore, normalise_customer_id
 from bankrisk.schema import ID_COLUMN, TARGET
 
 ID_COLUMNS = ("customer_id", ID_COLUMN)
@@ -25,6 +30,63 @@ SUFFIXES = (".csv", ".parquet", ".pq")
 
 class OutcomeFileError(BankRiskError):
     """The outcomes file cannot be read or lacks a column; the message names it."""
+
+
+@dataclass(frozen=True)
+class OutcomeIngest:
+    """What `ingest_outcomes` did: the file's rows and repeated customer ids, then per distinct
+    customer id (`rows`) how many were inserted, updated (a changed flag) or unchanged, and
+    how many have a logged prediction (`matched`) or not (`unmatched`)."""
+
+    file: str
+    file_rows: int
+    duplicate_ids: int
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    matched: int
+    unmatched: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "file_rows": self.file_rows,
+            "duplicate_ids": self.duplicate_ids,
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "matched": self.matched,
+            "unmatched": self.unmatched,
+        }
+
+    def to_json(self) -> str:
+        """The JSON `bankrisk monitor outcomes --json` prints."""
+        return json.dumps(self.as_dict(), indent=2)
+
+
+def open_log(url: str, *, pseudonymise: bool = False, salt: str | None = None) -> PredictionStore:
+    """The prediction log to monitor (read, ingest outcomes into, prune), which must exist:
+    PredictionLogError when `url` is `off` or names a SQLite file that does not exist (opening
+    one would create an empty log), and as `open_reader` otherwise."""
+    if url.strip().lower() == OFF:
+        raise PredictionLogError(
+            "--log: the prediction log is off (BANKRISK_PREDICTION_LOG=off): "
+            "give the URL of a log to read"
+        )
+    try:
+        parsed = make_url(url.strip())
+    except (ArgumentError, ValueError):
+        parsed = None  # open_reader names the malformed URL
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database).is_file():
+            raise PredictionLogError(f"--log {url}: no such SQLite file {database}")
+    store = open_reader(url, pseudonymise=pseudonymise, salt=salt)
+    if store is None:  # `off`, refused above
+        raise PredictionLogError(f"--log {url}: the prediction log is off")
+    return store
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -87,10 +149,19 @@ def read_outcome_file(path: Path) -> list[tuple[str, int]]:
     return [(str(i), int(f)) for i, f in zip(ids, flags.astype(int).tolist(), strict=True)]
 
 
-def ingest_outcomes(store: PredictionStore, path: Path) -> dict[str, Any]:
+def ingest_outcomes(store: PredictionStore, path: Path) -> OutcomeIngest:
     """Upsert the file's outcomes; counts of rows, inserted, updated, unchanged, matched and
     unmatched (customer ids with no logged prediction)."""
     flags = read_outcome_file(path)
     counts = store.upsert_outcomes(flags, source=path.name)
-    duplicates = len(flags) - counts["rows"]
-    return {"file": str(path), "file_rows": len(flags), "duplicate_ids": duplicates, **counts}
+    return OutcomeIngest(
+        file=str(path),
+        file_rows=len(flags),
+        duplicate_ids=len(flags) - counts["rows"],
+        rows=counts["rows"],
+        inserted=counts["inserted"],
+        updated=counts["updated"],
+        unchanged=counts["unchanged"],
+        matched=counts["matched"],
+        unmatched=counts["unmatched"],
+    )

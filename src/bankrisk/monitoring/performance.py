@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from bankrisk.evaluation.fairness import (
     age_band,
 )
 from bankrisk.evaluation.metrics import classification_metrics
+from bankrisk.monitoring.drift import json_text
 
 CHAMPION = "champion"
 JEFFREYS_ALPHA = 0.05
@@ -49,19 +51,236 @@ class PerformanceInputError(BankRiskError):
     """Nothing to back-test (no matched predictions)."""
 
 
+@dataclass(frozen=True)
+class RealisedMetrics:
+    """Realised performance of matched predictions: counts, default rate, mean PD and the
+    `evaluation.metrics` of `METRICS` (None where undefined, e.g. AUC with one class)."""
+
+    n: int
+    defaults: int
+    default_rate: float
+    mean_pd: float
+    roc_auc: float | None
+    gini: float | None
+    ks: float | None
+    brier: float | None
+    log_loss: float | None
+    ece: float | None
+    pr_auc: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "defaults": self.defaults,
+            "default_rate": self.default_rate,
+            "mean_pd": self.mean_pd,
+            "roc_auc": self.roc_auc,
+            "gini": self.gini,
+            "ks": self.ks,
+            "brier": self.brier,
+            "log_loss": self.log_loss,
+            "ece": self.ece,
+            "pr_auc": self.pr_auc,
+        }
+
+
+@dataclass(frozen=True)
+class VersionPerformance:
+    """Realised performance of one model version in one role (`champion`, `shadow`, ...)."""
+
+    model_version: str
+    model_role: str
+    metrics: RealisedMetrics
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_version": self.model_version,
+            "model_role": self.model_role,
+            **self.metrics.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class MonthPerformance:
+    """Realised performance of the champion's predictions of one UTC month (`YYYY-MM`)."""
+
+    month: str
+    metrics: RealisedMetrics
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"month": self.month, **self.metrics.as_dict()}
+
+
+@dataclass(frozen=True)
+class GradeBacktest:
+    """The PD back-test of one grade: Jeffreys test (`underestimated` when its p-value is
+    below `JEFFREYS_ALPHA`) and 95% interval of the default rate, exact binomial test (None
+    when the mean PD is 0 or 1)."""
+
+    grade: str
+    n: int
+    defaults: int
+    mean_pd: float
+    default_rate: float
+    jeffreys_p: float
+    underestimated: bool
+    ci_low: float
+    ci_high: float
+    binomial_p: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "grade": self.grade,
+            "n": self.n,
+            "defaults": self.defaults,
+            "mean_pd": self.mean_pd,
+            "default_rate": self.default_rate,
+            "jeffreys_p": self.jeffreys_p,
+            "underestimated": self.underestimated,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "binomial_p": self.binomial_p,
+        }
+
+
+@dataclass(frozen=True)
+class HosmerLemeshow:
+    """Hosmer-Lemeshow over the grades with a mean PD strictly between 0 and 1 (`dof` of
+    them); no p-value without such a grade."""
+
+    statistic: float
+    dof: int
+    p_value: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"statistic": self.statistic, "dof": self.dof, "p_value": self.p_value}
+
+
+@dataclass(frozen=True)
+class GroupApproval:
+    """Approval rate of one group; `included_in_ratio` when it has `MIN_GROUP_SIZE` rows."""
+
+    n: int
+    approval_rate: float
+    included_in_ratio: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "approval_rate": self.approval_rate,
+            "included_in_ratio": self.included_in_ratio,
+        }
+
+
+@dataclass(frozen=True)
+class AttributeFairness:
+    """Approval by group of one protected attribute, the adverse impact ratio (None with
+    fewer than two groups large enough) and the four-fifths rule's verdict on it."""
+
+    groups: Mapping[str, GroupApproval]
+    adverse_impact_ratio: float | None
+    four_fifths_rule_passed: bool | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "groups": {g: v.as_dict() for g, v in self.groups.items()},
+            "adverse_impact_ratio": self.adverse_impact_ratio,
+            "four_fifths_rule_passed": self.four_fifths_rule_passed,
+        }
+
+
+@dataclass(frozen=True)
+class MonthFairness:
+    """Approval fairness of the champion's predictions of one UTC month, per attribute."""
+
+    month: str
+    attributes: Mapping[str, AttributeFairness]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "attributes": {a: v.as_dict() for a, v in self.attributes.items()},
+        }
+
+
+@dataclass(frozen=True)
+class FairnessReport:
+    """Approval fairness over every logged champion prediction and by month."""
+
+    overall: Mapping[str, AttributeFairness]
+    by_month: tuple[MonthFairness, ...]
+    four_fifths_threshold: float
+    min_group_size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "overall": {a: v.as_dict() for a, v in self.overall.items()},
+            "by_month": [m.as_dict() for m in self.by_month],
+            "four_fifths_threshold": self.four_fifths_threshold,
+            "min_group_size": self.min_group_size,
+        }
+
+
+@dataclass(frozen=True)
+class PerformanceResult:
+    """`bankrisk monitor performance`: the champion's realised performance (`overall`, by
+    month), every version's, the PD back-test per grade and approval fairness."""
+
+    overall: RealisedMetrics
+    predictions_logged: int
+    outcomes: int
+    matched: int
+    approval_rate: float
+    by_model_version: tuple[VersionPerformance, ...]
+    by_month: tuple[MonthPerformance, ...]
+    grades: tuple[GradeBacktest, ...]
+    underestimated_grades: tuple[str, ...]
+    hosmer_lemeshow: HosmerLemeshow
+    fairness: FairnessReport
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.overall.as_dict(),
+            "predictions_logged": self.predictions_logged,
+            "outcomes": self.outcomes,
+            "matched": self.matched,
+            "approval_rate": self.approval_rate,
+            "by_model_version": [v.as_dict() for v in self.by_model_version],
+            "by_month": [m.as_dict() for m in self.by_month],
+            "grades": [g.as_dict() for g in self.grades],
+            "underestimated_grades": list(self.underestimated_grades),
+            "hosmer_lemeshow": self.hosmer_lemeshow.as_dict(),
+            "fairness": self.fairness.as_dict(),
+        }
+
+    def to_json(self) -> str:
+        """The JSON `bankrisk monitor performance --json` prints (NaN as null)."""
+        return json_text(self.as_dict())
+
+
 def _month(row: Mapping[str, Any]) -> str:
     return str(row["time"].strftime("%Y-%m"))
 
 
-def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+def _defined(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _metrics(y: np.ndarray, p: np.ndarray) -> RealisedMetrics:
     full = classification_metrics(y, p, 0.5)  # the threshold only moves counts we drop
-    return {
-        "n": int(y.size),
-        "defaults": int(y.sum()),
-        "default_rate": float(y.mean()),
-        "mean_pd": float(p.mean()),
-        **{k: (None if math.isnan(full[k]) else full[k]) for k in METRICS},
-    }
+    return RealisedMetrics(
+        n=int(y.size),
+        defaults=int(y.sum()),
+        default_rate=float(y.mean()),
+        mean_pd=float(p.mean()),
+        roc_auc=_defined(full["roc_auc"]),
+        gini=_defined(full["gini"]),
+        ks=_defined(full["ks"]),
+        brier=_defined(full["brier"]),
+        log_loss=_defined(full["log_loss"]),
+        ece=_defined(full["ece"]),
+        pr_auc=_defined(full["pr_auc"]),
+    )
 
 
 def latest_matched(
@@ -79,9 +298,9 @@ def latest_matched(
 
 def grade_backtest(
     grades: Sequence[str], y: np.ndarray, p: np.ndarray
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[GradeBacktest], HosmerLemeshow]:
     """Per-grade back-test and Hosmer-Lemeshow over grades."""
-    out: list[dict[str, Any]] = []
+    out: list[GradeBacktest] = []
     hl = 0.0
     used = 0
     labels = np.asarray(grades, dtype=object)
@@ -93,29 +312,27 @@ def grade_backtest(
         a, b = d + 0.5, n - d + 0.5
         jeffreys = float(stats.beta.cdf(mean_pd, a, b))
         out.append(
-            {
-                "grade": grade,
-                "n": n,
-                "defaults": d,
-                "mean_pd": mean_pd,
-                "default_rate": d / n,
-                "jeffreys_p": jeffreys,
-                "underestimated": jeffreys < JEFFREYS_ALPHA,
-                "ci_low": float(stats.beta.ppf(0.025, a, b)),
-                "ci_high": float(stats.beta.ppf(0.975, a, b)),
-                "binomial_p": float(stats.binomtest(d, n, mean_pd, alternative="greater").pvalue)
+            GradeBacktest(
+                grade=grade,
+                n=n,
+                defaults=d,
+                mean_pd=mean_pd,
+                default_rate=d / n,
+                jeffreys_p=jeffreys,
+                underestimated=jeffreys < JEFFREYS_ALPHA,
+                ci_low=float(stats.beta.ppf(0.025, a, b)),
+                ci_high=float(stats.beta.ppf(0.975, a, b)),
+                binomial_p=float(stats.binomtest(d, n, mean_pd, alternative="greater").pvalue)
                 if 0.0 < mean_pd < 1.0
                 else None,
-            }
+            )
         )
         if 0.0 < mean_pd < 1.0:
             hl += (d - n * mean_pd) ** 2 / (n * mean_pd * (1.0 - mean_pd))
             used += 1
-    hosmer = {
-        "statistic": hl,
-        "dof": used,
-        "p_value": float(stats.chi2.sf(hl, used)) if used else None,
-    }
+    hosmer = HosmerLemeshow(
+        statistic=hl, dof=used, p_value=float(stats.chi2.sf(hl, used)) if used else None
+    )
     return out, hosmer
 
 
@@ -147,35 +364,35 @@ def _group_labels(
     }
 
 
-def approval_fairness(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def approval_fairness(rows: Sequence[Mapping[str, Any]]) -> dict[str, AttributeFairness]:
     """Approval rate per group and adverse impact ratio, per protected attribute."""
     approved = [r["decision"] != "decline" for r in rows]
-    result: dict[str, Any] = {}
+    result: dict[str, AttributeFairness] = {}
     for attribute, (labels, known) in _group_labels(rows).items():
-        groups: dict[str, dict[str, Any]] = {}
+        groups: dict[str, GroupApproval] = {}
         order = [g for g in known if g in set(labels)] + sorted(set(labels) - set(known))
         for group in order:
             picks = [a for a, g in zip(approved, labels, strict=True) if g == group]
-            groups[group] = {
-                "n": len(picks),
-                "approval_rate": sum(picks) / len(picks),
-                "included_in_ratio": len(picks) >= MIN_GROUP_SIZE,
-            }
-        eligible = {g: v["approval_rate"] for g, v in groups.items() if v["included_in_ratio"]}
+            groups[group] = GroupApproval(
+                n=len(picks),
+                approval_rate=sum(picks) / len(picks),
+                included_in_ratio=len(picks) >= MIN_GROUP_SIZE,
+            )
+        eligible = {g: v.approval_rate for g, v in groups.items() if v.included_in_ratio}
         ratio = None
         if len(eligible) >= 2 and max(eligible.values()) > 0:
             ratio = min(eligible.values()) / max(eligible.values())
-        result[attribute] = {
-            "groups": groups,
-            "adverse_impact_ratio": ratio,
-            "four_fifths_rule_passed": None if ratio is None else ratio >= FOUR_FIFTHS,
-        }
+        result[attribute] = AttributeFairness(
+            groups=groups,
+            adverse_impact_ratio=ratio,
+            four_fifths_rule_passed=None if ratio is None else ratio >= FOUR_FIFTHS,
+        )
     return result
 
 
 def compute_performance(
     rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, int]
-) -> dict[str, Any]:
+) -> PerformanceResult:
     """The performance report of logged rows (`read_predictions`) and outcomes."""
     pairs = latest_matched(rows, outcomes)
     champion = [(r, y) for r, y in pairs if r["model_role"] == CHAMPION]
@@ -198,35 +415,38 @@ def compute_performance(
     grades, hosmer = grade_backtest([str(r["grade"]) for r, _ in champion], y, p)
     logged_champion = [r for r in rows if r["model_role"] == CHAMPION]
     months = sorted({_month(r) for r in logged_champion})
-    fairness_by_month = [
-        {
-            "month": m,
-            "attributes": approval_fairness([r for r in logged_champion if _month(r) == m]),
-        }
+    fairness_by_month = tuple(
+        MonthFairness(
+            month=m,
+            attributes=approval_fairness([r for r in logged_champion if _month(r) == m]),
+        )
         for m in months
-    ]
-    return {
-        **overall,
-        "predictions_logged": len(rows),
-        "outcomes": len(outcomes),
-        "matched": len(pairs),
-        "approval_rate": float(np.mean([r["decision"] != "decline" for r, _ in champion])),
-        "by_model_version": [
-            {"model_version": v, "model_role": role, **_metrics(y_all[ix], p_all[ix])}
+    )
+    return PerformanceResult(
+        overall=overall,
+        predictions_logged=len(rows),
+        outcomes=len(outcomes),
+        matched=len(pairs),
+        approval_rate=float(np.mean([r["decision"] != "decline" for r, _ in champion])),
+        by_model_version=tuple(
+            VersionPerformance(v, role, _metrics(y_all[ix], p_all[ix]))
             for (v, role), ix in sorted(by_version.items())
-        ],
-        "by_month": [{"month": m, **_metrics(y[ix], p[ix])} for m, ix in sorted(by_month.items())],
-        "grades": grades,
-        "underestimated_grades": [g["grade"] for g in grades if g["underestimated"]],
-        "hosmer_lemeshow": hosmer,
-        "fairness": {
-            "overall": approval_fairness(logged_champion),
-            "by_month": fairness_by_month,
-            "four_fifths_threshold": FOUR_FIFTHS,
-            "min_group_size": MIN_GROUP_SIZE,
-        },
-    }
+        ),
+        by_month=tuple(
+            MonthPerformance(m, _metrics(y[ix], p[ix])) for m, ix in sorted(by_month.items())
+        ),
+        grades=tuple(grades),
+        underestimated_grades=tuple(g.grade for g in grades if g.underestimated),
+        hosmer_lemeshow=hosmer,
+        fairness=FairnessReport(
+            overall=approval_fairness(logged_champion),
+            by_month=fairness_by_month,
+            four_fifths_threshold=FOUR_FIFTHS,
+            min_group_size=MIN_GROUP_SIZE,
+        ),
+    )
 
 
-def run_performance(store: Any) -> dict[str, Any]:
+def run_performance(store: Any) -> PerformanceResult:
+    """The performance report of everything the store holds (predictions and outcomes)."""
     return compute_performance(store.read_predictions(), store.read_outcomes())

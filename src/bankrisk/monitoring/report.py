@@ -7,7 +7,7 @@ import base64
 import html
 import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ import itertools
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+
+from bankrisk.monitoring.drift import CharacteristicDrift, DriftResult
+from bankrisk.monitoring.performance import AttributeFairness, PerformanceResult
 
 _STATUS_COLOUR = {"ok": "#4c9a2a", "warn": "#e0a100", "alert": "#c62828"}
 _STYLE = """
@@ -114,48 +117,41 @@ def _after_point(bounds: Sequence[float], i: int) -> bool:
     return math.isfinite(prev) and lo == math.nextafter(prev, math.inf)
 
 
-def _distribution_chart(ax: Any, name: str, item: Mapping[str, Any]) -> None:
-    labels = _bin_labels(item["edges"])
+def _distribution_chart(ax: Any, name: str, item: CharacteristicDrift) -> None:
+    labels = _bin_labels(item.edges)
     x = range(len(labels))
     width = 0.4
     ax.bar(
         [i - width / 2 for i in x],
-        item["reference"],
+        item.reference,
         width,
         label="reference (training)",
         color="#90a4ae",
     )
     ax.bar(
         [i + width / 2 for i in x],
-        item["current"],
+        item.current,
         width,
         label="current",
-        color=_STATUS_COLOUR.get(item["status"], "#1976d2"),
+        color=_STATUS_COLOUR.get(item.status, "#1976d2"),
     )
     ax.set_xticks(list(x))
     ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("share of rows")
-    ax.set_title(f"{name}: PSI {item['psi']:.3f} ({item['status']})", fontsize=10)
+    ax.set_title(f"{name}: PSI {item.psi:.3f} ({item.status})", fontsize=10)
     ax.legend(fontsize=7)
 
 
-def _characteristics(result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    items: list[tuple[str, Mapping[str, Any]]] = list(result["inputs"].items())
-    items += [(f"feature:{k}", v) for k, v in result["features"].items()]
-    items += [(k, result[k]) for k in ("pd", "score") if result.get(k)]
-    return items
-
-
-def drift_html(result: Mapping[str, Any]) -> str:
+def drift_html(result: DriftResult) -> str:
     """The drift report: PSI chart with thresholds, score and top inputs, the full table."""
-    warn, alert = result["thresholds"]["warn"], result["thresholds"]["alert"]
-    items = _characteristics(result)
-    ordered = sorted(items, key=lambda kv: kv[1]["psi"])
+    warn, alert = result.thresholds.warn, result.thresholds.alert
+    items = result.characteristics()
+    ordered = sorted(items, key=lambda kv: kv[1].psi)
     fig, ax = plt.subplots(figsize=(9, max(4.0, 0.18 * len(ordered))))
     ax.barh(
         [k for k, _ in ordered],
-        [v["psi"] for _, v in ordered],
-        color=[_STATUS_COLOUR[v["status"]] for _, v in ordered],
+        [v.psi for _, v in ordered],
+        color=[_STATUS_COLOUR[v.status] for _, v in ordered],
     )
     ax.axvline(warn, color=_STATUS_COLOUR["warn"], linestyle="--", label=f"warn {warn:g}")
     ax.axvline(alert, color=_STATUS_COLOUR["alert"], linestyle="--", label=f"alert {alert:g}")
@@ -166,12 +162,12 @@ def drift_html(result: Mapping[str, Any]) -> str:
     psi_chart = _png(fig)
 
     score_chart = "<p>No score reference in this bundle.</p>"
-    if result.get("score"):
+    if result.score is not None:
         fig, ax = plt.subplots(figsize=(9, 3.8))
-        _distribution_chart(ax, "score", result["score"])
+        _distribution_chart(ax, "score", result.score)
         score_chart = _png(fig)
 
-    top = sorted(result["inputs"].items(), key=lambda kv: -kv[1]["psi"])[:4]
+    top = sorted(result.inputs.items(), key=lambda kv: -kv[1].psi)[:4]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     for ax, (name, item) in zip(axes.flat, top, strict=False):
         _distribution_chart(ax, name, item)
@@ -181,26 +177,28 @@ def drift_html(result: Mapping[str, Any]) -> str:
     rows = [
         (
             name,
-            v["psi"],
-            v["status"],
-            v["expected_psi"],
-            v["bins"],
-            v["n"],
-            v.get("test", "-"),
-            v.get("p_value"),
+            v.psi,
+            v.status,
+            v.expected_psi,
+            v.bins,
+            v.n,
+            "-" if v.test is None else v.test.test,
+            v.p_value,
         )
-        for name, v in sorted(items, key=lambda kv: -kv[1]["psi"])
+        for name, v in sorted(items, key=lambda kv: -kv[1].psi)
     ]
-    model = result.get("model") or {}
-    window = result.get("window") or {}
-    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in result["notes"])
-    alerts = ", ".join(result["alerts"]) or "none"
+    model_name = None if result.model is None else result.model.name
+    model_version = None if result.model is None else result.model.version
+    since = None if result.window is None else result.window.since
+    until = None if result.window is None else result.window.until
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in result.notes)
+    alerts = ", ".join(result.alerts) or "none"
     intro = (
-        f"<p>Model {_fmt(model.get('name'))} v{_fmt(model.get('version'))}; window "
-        f"{_fmt(window.get('since') or 'start')} to {_fmt(window.get('until') or 'now')}; "
-        f"{result['n']:,} logged predictions against {_fmt(result.get('reference_n'))} "
+        f"<p>Model {_fmt(model_name)} v{_fmt(model_version)}; window "
+        f"{_fmt(since or 'start')} to {_fmt(until or 'now')}; "
+        f"{result.n:,} logged predictions against {_fmt(result.reference_n)} "
         f"training rows. Thresholds: warn {warn:g}, alert {alert:g}. PSI expected under no "
-        f"drift: {result['expected_psi_no_drift']:.4f}.</p>"
+        f"drift: {result.expected_psi_no_drift:.4f}.</p>"
         f"<p>Alerts: <b>{html.escape(alerts)}</b></p>{notes}"
     )
     return _page(
@@ -230,20 +228,20 @@ def drift_html(result: Mapping[str, Any]) -> str:
     )
 
 
-def performance_html(result: Mapping[str, Any]) -> str:
+def performance_html(result: PerformanceResult) -> str:
     """The performance report: calibration by grade with Jeffreys intervals, AUC by month,
     the back-test, version and fairness tables."""
-    grades = result["grades"]
+    grades = result.grades
     fig, ax = plt.subplots(figsize=(9, 4.5))
     x = list(range(len(grades)))
-    ax.plot(x, [g["mean_pd"] for g in grades], "o-", color="#1976d2", label="mean PD")
-    rates = [g["default_rate"] for g in grades]
+    ax.plot(x, [g.mean_pd for g in grades], "o-", color="#1976d2", label="mean PD")
+    rates = [g.default_rate for g in grades]
     ax.errorbar(
         x,
         rates,
         yerr=[
-            [r - g["ci_low"] for r, g in zip(rates, grades, strict=True)],
-            [g["ci_high"] - r for r, g in zip(rates, grades, strict=True)],
+            [r - g.ci_low for r, g in zip(rates, grades, strict=True)],
+            [g.ci_high - r for r, g in zip(rates, grades, strict=True)],
         ],
         fmt="s",
         color="#c62828",
@@ -251,17 +249,17 @@ def performance_html(result: Mapping[str, Any]) -> str:
         label="observed default rate (Jeffreys 95%)",
     )
     ax.set_xticks(x)
-    ax.set_xticklabels([g["grade"] for g in grades])
+    ax.set_xticklabels([g.grade for g in grades])
     ax.set_ylabel("probability of default")
     ax.set_title("Calibration by grade")
     ax.legend()
     calibration = _png(fig)
 
-    months = result["by_month"]
+    months = result.by_month
     fig, ax = plt.subplots(figsize=(9, 3.5))
     ax.plot(
-        [m["month"] for m in months],
-        [m["roc_auc"] if m["roc_auc"] is not None else float("nan") for m in months],
+        [m.month for m in months],
+        [m.metrics.roc_auc if m.metrics.roc_auc is not None else float("nan") for m in months],
         "o-",
         color="#1976d2",
     )
@@ -270,36 +268,37 @@ def performance_html(result: Mapping[str, Any]) -> str:
     ax.tick_params(axis="x", rotation=45)
     auc_chart = _png(fig)
 
+    overall = result.overall
     summary = _table(
         ["n", "defaults", "ROC AUC", "Brier", "ECE", "KS", "approval rate"],
         [
             (
-                result["n"],
-                result["defaults"],
-                result["roc_auc"],
-                result["brier"],
-                result["ece"],
-                result["ks"],
-                result["approval_rate"],
+                overall.n,
+                overall.defaults,
+                overall.roc_auc,
+                overall.brier,
+                overall.ece,
+                overall.ks,
+                result.approval_rate,
             )
         ],
     )
     grade_rows = [
         (
-            g["grade"],
-            g["n"],
-            g["defaults"],
-            g["mean_pd"],
-            g["default_rate"],
-            g["ci_low"],
-            g["ci_high"],
-            g["jeffreys_p"],
-            g["binomial_p"],
-            "alert" if g["underestimated"] else "ok",
+            g.grade,
+            g.n,
+            g.defaults,
+            g.mean_pd,
+            g.default_rate,
+            g.ci_low,
+            g.ci_high,
+            g.jeffreys_p,
+            g.binomial_p,
+            "alert" if g.underestimated else "ok",
         )
         for g in grades
     ]
-    hl = result["hosmer_lemeshow"]
+    hl = result.hosmer_lemeshow
     backtest = _table(
         [
             "grade",
@@ -315,13 +314,21 @@ def performance_html(result: Mapping[str, Any]) -> str:
         ],
         grade_rows,
     ) + (
-        f"<p>Hosmer-Lemeshow over {hl['dof']} grades: statistic {_fmt(hl['statistic'])}, "
-        f"p-value {_fmt(hl['p_value'])}.</p>"
+        f"<p>Hosmer-Lemeshow over {hl.dof} grades: statistic {_fmt(hl.statistic)}, "
+        f"p-value {_fmt(hl.p_value)}.</p>"
     )
     month_table = _table(
         ["month", "n", "defaults", "ROC AUC", "Brier", "ECE", "KS"],
         [
-            (m["month"], m["n"], m["defaults"], m["roc_auc"], m["brier"], m["ece"], m["ks"])
+            (
+                m.month,
+                m.metrics.n,
+                m.metrics.defaults,
+                m.metrics.roc_auc,
+                m.metrics.brier,
+                m.metrics.ece,
+                m.metrics.ks,
+            )
             for m in months
         ],
     )
@@ -329,34 +336,35 @@ def performance_html(result: Mapping[str, Any]) -> str:
         ["model version", "role", "n", "defaults", "ROC AUC", "Brier", "ECE", "KS"],
         [
             (
-                v["model_version"],
-                v["model_role"],
-                v["n"],
-                v["defaults"],
-                v["roc_auc"],
-                v["brier"],
-                v["ece"],
-                v["ks"],
+                v.model_version,
+                v.model_role,
+                v.metrics.n,
+                v.metrics.defaults,
+                v.metrics.roc_auc,
+                v.metrics.brier,
+                v.metrics.ece,
+                v.metrics.ks,
             )
-            for v in result["by_model_version"]
+            for v in result.by_model_version
         ],
     )
     fairness_rows = []
-    for entry in [
-        {"month": "all", "attributes": result["fairness"]["overall"]},
-        *result["fairness"]["by_month"],
-    ]:
-        for attribute, report in entry["attributes"].items():
+    entries: list[tuple[str, dict[str, AttributeFairness]]] = [
+        ("all", dict(result.fairness.overall)),
+        *((m.month, dict(m.attributes)) for m in result.fairness.by_month),
+    ]
+    for month, attributes in entries:
+        for attribute, report in attributes.items():
             groups = "; ".join(
-                f"{g} {v['approval_rate']:.3f} (n={v['n']})" for g, v in report["groups"].items()
+                f"{g} {v.approval_rate:.3f} (n={v.n})" for g, v in report.groups.items()
             )
-            passed = report["four_fifths_rule_passed"]
+            passed = report.four_fifths_rule_passed
             fairness_rows.append(
                 (
-                    entry["month"],
+                    month,
                     attribute,
                     groups,
-                    report["adverse_impact_ratio"],
+                    report.adverse_impact_ratio,
                     "-" if passed is None else ("ok" if passed else "alert"),
                 )
             )
@@ -365,8 +373,8 @@ def performance_html(result: Mapping[str, Any]) -> str:
         fairness_rows,
     )
     intro = (
-        f"<p>{result['matched']:,} logged predictions matched to outcomes "
-        f"({result['predictions_logged']:,} logged, {result['outcomes']:,} outcomes).</p>"
+        f"<p>{result.matched:,} logged predictions matched to outcomes "
+        f"({result.predictions_logged:,} logged, {result.outcomes:,} outcomes).</p>"
     )
     return _page(
         "Performance report",

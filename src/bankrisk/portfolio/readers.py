@@ -26,7 +26,7 @@ from bankrisk.schema import FIELD_NAMES, ID_COLUMN
 INPUT_SUFFIXES = (".csv", ".parquet", ".pq", ".xls")
 CUSTOMER_ID = "customer_id"
 ID_COLUMNS = (ID_COLUMN, CUSTOMER_ID)
-# pyarrow reads and parses dozens of blocks ahead: 1 MB blocks keep that ~50 MB.
+# pyarrow reads and parses dozens of blocks ahead: 1 MB blocks keep that to tens of MB.
 _BLOCK_BYTES = 1 << 20
 
 

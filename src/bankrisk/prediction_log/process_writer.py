@@ -78,7 +78,7 @@ _F_SETPIPE_SZ = 1031
 # The child reads at most this much at once (larger reads cost a fresh mapping each).
 READ_BYTES = 1 << 16
 # The child reads the pipe this often, and reports changed counts (at once after a flush or
-# a close). 1 MiB of pipe is ~1,000 customers: 0.1 s at 10,000 a second.
+# a close). The pipe holds about a thousand customers' rows.
 POLL_S = 0.02
 # The child's scheduling priority below the API process's: where the two compete for a core,
 # answers come first; the pipe and the buffer absorb the child's delay (bounded: past

@@ -10,7 +10,7 @@ directions live here so that the format has one definition; `ScoredRows.expand()
 round trip in one process.
 
 A row is the store's `Row`: a tuple of the `predictions` columns' values in `COLUMNS` order.
-The writer process does little per row (~10 us of CPU: decode, one tuple, one `executemany`
+The writer process does little per row (decode, one tuple, one `executemany`
 row), since on a busy machine its CPU is taken from the API's.
 
 Light on purpose (orjson, SQLAlchemy, the standard library): the writer process imports this

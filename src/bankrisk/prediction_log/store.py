@@ -225,10 +225,10 @@ class PredictionStore:
         failure.
 
         On SQLite the tuples go through the driver's `executemany` on the statement
-        SQLAlchemy compiled, skipping SQLAlchemy's per-row parameter handling (~5 us of CPU
-        per row); `executemany` releases the GIL for every row, which costs nothing in the
-        writer process (nothing else there wants its GIL). PostgreSQL keeps SQLAlchemy's
-        own multi-row inserts."""
+        SQLAlchemy compiled, skipping SQLAlchemy's per-row parameter handling
+        (docs/performance.md); `executemany` releases the GIL for every row, which costs
+        nothing in the writer process (nothing else there wants its GIL). PostgreSQL keeps
+        SQLAlchemy's own multi-row inserts."""
         if not records:
             return 0
         if not self._fast:

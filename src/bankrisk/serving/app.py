@@ -115,7 +115,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         # FastAPI's native OpenTelemetry looks up the global providers on every request
-        # (~15 us); the service has its own metrics and logs, and configures no OTel.
+        # on every request; the service has its own metrics and logs, and configures no OTel.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service

@@ -28,11 +28,11 @@ from bankrisk.serving.observability import Metrics
 
 # The canary share is set in hundredths of a percent: 10,000 buckets.
 BUCKETS = 10_000
-# Rows the shadow scores in one event-loop turn at most (~2-4 ms of work): others' requests
+# Rows the shadow scores in one event-loop turn at most (milliseconds of work): others' requests
 # are answered between two of its slices.
 SHADOW_SLICE_ROWS = 128
 # Seconds the shadow collects rows before scoring them: many rows in one call cost far less
-# per row than one at a time (a row alone ~250 us, in a batch of 100 ~20 us).
+# per row than one at a time (docs/performance.md).
 SHADOW_WAIT_S = 0.05
 
 

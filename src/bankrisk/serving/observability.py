@@ -37,7 +37,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _PD_BUCKETS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 _MAX_REQUEST_ID = 64
-_BULK_OBSERVE = 16  # from this many values numpy's fixed cost (~15 us) is the smaller one
+_BULK_OBSERVE = 16  # from this many values numpy's fixed cost is the smaller one
 _DECISION_GRADE = operator.itemgetter("decision", "risk_grade")
 _PROBABILITY = operator.itemgetter("probability_of_default")
 _INTERNAL_ERROR_START: Message = {
@@ -154,7 +154,7 @@ class Metrics:
     ) -> Mapping[tuple[str, str], int]:
         """Customers by (decision, grade), in order of first occurrence (the series' order),
         counted in C; and, if `answered`, `self.probability.observe` of each PD in bulk
-        (~1 us a customer one by one): the buckets counted with numpy and each increased
+        (rather than one `observe` a customer): the buckets counted with numpy and each increased
         once, and the sum added up in the same order, so that every exported value is exactly
         what observing them one by one gives. Every update of the histogram holds the lock."""
         counts = Tally(map(_DECISION_GRADE, predictions))

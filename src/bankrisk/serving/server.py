@@ -128,7 +128,7 @@ def tune_gc(settings: Settings) -> None:
     What is loaded lives as long as the process: it is frozen out of the full passes, which
     otherwise pause requests for milliseconds. A request's objects are freed by reference
     counting as it ends, so young collections every 700 allocations (Python's default; a
-    1,000-row batch makes ~10,000) mostly find nothing: every `gc_young_threshold`.
+    1,000-row batch makes about ten thousand) mostly find nothing: every `gc_young_threshold`.
     """
     gc.collect()
     gc.freeze()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import os
 import re
 import socket
@@ -94,6 +95,7 @@ NO_DEFAULT = {
 # Options whose default is the command's own (not a setting): the value the help must show.
 OWN_DEFAULTS = {
     ("data", "seed"): "0",
+    ("evaluate", "target"): "the UCI label 'default payment next month' (any spelling) or Y",
     ("score", "chunk_rows"): "25000",
     ("score", "engine"): "local",
     ("score", "master"): "local[*]",
@@ -288,3 +290,150 @@ def test_download_fetches_the_data_url_setting(tmp_path: Path) -> None:
     assert "downloaded UCI data set is not as expected" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+# --- what a new user hit --------------------------------------------------------------------------
+TRAIN_HINT = "train one with `bankrisk train --data PATH` (or `make run DATA=PATH`)"
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from helpers.factories import make_bundle
+
+    directory = tmp_path_factory.mktemp("bundle")
+    make_bundle().save(directory)
+    return directory
+
+
+def customers_csv(path: Path, n: int) -> Path:
+    from bankrisk.schema import FIELD_NAMES
+    from helpers.factories import make_raw
+
+    raw, _ = make_raw(n, seed=3)
+    frame = pd.DataFrame(raw, columns=list(FIELD_NAMES))
+    frame.insert(0, "customer_id", [f"C-{i:05d}" for i in range(n)])
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_serve_help_points_to_the_configuration_reference(tmp_path: Path) -> None:
+    text = rendered_help(["serve"], tmp_path)
+    assert "BANKRISK_* environment variables configure the service" in text
+    assert "docs/configuration.md" in text
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}],
+    ids=["plain", "force-color", "tty-compatible"],
+)
+def test_score_draws_no_bar_into_a_pipe(
+    env: dict[str, str], bundle_dir: Path, tmp_path: Path
+) -> None:
+    """Rich takes FORCE_COLOR (set by CI runners) for a terminal: the bar would be drawn into
+    the pipe once per refresh. A short run off a terminal prints its summary only."""
+    customers_csv(tmp_path / "in.csv", 3000)
+    result = run(
+        "score", "--model-dir", str(bundle_dir), "--input", "in.csv", "--output", "out.csv",
+        "--chunk-rows", "100", cwd=tmp_path, **env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "3,000 rows scored, 0 rejected" in result.stdout
+
+
+class _Reader:
+    """What the progress callbacks read of a `portfolio.readers.Reader`."""
+
+    total_rows: int | None = 1000
+    total_bytes = 0
+
+    def bytes_read(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(("seconds_per_row", "lines"), [(0.1, 3), (0.005, 0)])
+def test_off_a_terminal_progress_is_a_few_plain_lines_on_long_runs_only(
+    seconds_per_row: float, lines: int
+) -> None:
+    from rich.console import Console
+
+    from bankrisk.portfolio.progress import PLAIN_AFTER_S, plain_progress
+
+    screen = io.StringIO()
+    now = [0.0]
+    update = plain_progress(Console(file=screen, width=200), clock=lambda: now[0])
+    for rows in range(0, 1001, 10):  # 101 updates: one per chunk
+        now[0] = rows * seconds_per_row
+        update(_Reader(), rows)  # type: ignore[arg-type]
+    printed = screen.getvalue().splitlines()
+    assert len(printed) == lines, printed
+    if lines:
+        assert printed[0] == "scoring: 250 rows in 25 s (10 rows/s), 25% of the input read"
+        assert 1000 * seconds_per_row > PLAIN_AFTER_S
+
+
+def test_a_console_forced_to_colour_off_a_terminal_gets_plain_progress() -> None:
+    from rich.console import Console
+
+    from bankrisk.portfolio.progress import on_a_terminal, progress_reporter
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    assert console.is_terminal and not on_a_terminal(console)
+    with progress_reporter(console) as update:
+        update(_Reader(), 500)  # type: ignore[arg-type]
+    assert screen.getvalue() == ""
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_a_missing_bundle_says_how_to_train_one(
+    command: str, tmp_path: Path, shared_csv: Path
+) -> None:
+    customers_csv(tmp_path / "in.csv", 10)
+    args = ["--data", str(shared_csv)] if command == "evaluate" else ["--input", "in.csv"]
+    if command == "score":
+        args += ["--output", "out.csv"]
+    result = run(command, *args, cwd=tmp_path)  # no --model-dir: models/champion, absent
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: model bundle models/champion is missing")
+    assert result.stderr.rstrip().endswith(TRAIN_HINT), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_serve_without_a_bundle_says_how_to_train_one(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent"
+    result = run("serve", "--model-dir", str(missing), cwd=tmp_path, BANKRISK_PREDICTION_LOG="off")
+    assert result.returncode == 2
+    (line,) = [json.loads(text) for text in result.stdout.splitlines()]  # the JSON log line
+    assert line["severity"] == "CRITICAL" and str(missing) in line["message"]
+    assert f"hint: no model bundle in {missing}: {TRAIN_HINT}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_quiets_tensorflow_and_mlflow_before_importing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+    import warnings
+
+    from bankrisk.cli.train import quiet_training_libraries
+
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "DEBUG")  # set by the user: it wins
+    absl = logging.getLogger("absl")
+    monkeypatch.setattr(absl, "level", absl.level)
+    with warnings.catch_warnings():
+        quiet_training_libraries()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.warn_explicit(
+                "Add type hints to the `predict` method", UserWarning, "data_validation.py", 187,
+                module="mlflow.pyfunc.utils.data_validation",
+            )  # fmt: skip
+            warnings.warn_explicit("ours", UserWarning, "train.py", 1, module="bankrisk.training")
+    assert [str(w.message) for w in seen] == ["ours"]
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "DEBUG"
+    assert absl.level == logging.ERROR

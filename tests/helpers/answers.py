@@ -5,10 +5,10 @@ that a change of shape (issue 19) can be shown not to change a byte of what user
 `/v1/predict/batch` (batches of 1,000), `POST /v1/predict/customer/{id}` (the rows
 materialized into a fresh Feast repository) and `bankrisk score` (CSV output), all in-process
 on the app `bankrisk serve` runs, and returns a sha256 of each entry point's answers in order,
-with request ids blanked (they are random). `answers.json` beside this file holds the digests
+with request ids blanked (they are random). `tests/golden/answers.json` holds the digests
 recorded on the code before the change; re-record them only for an intended change of answers:
 
-    .venv/bin/python tests/golden/answers.py   # rewrites tests/golden/answers.json
+    .venv/bin/python tests/helpers/answers.py   # rewrites tests/golden/answers.json
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pandas as pd
 
 from bankrisk.schema import FIELD_NAMES, FIELDS_BY_NAME
 
-HERE = Path(__file__).resolve().parent
-RECORDED = HERE / "answers.json"
+TESTS = Path(__file__).resolve().parents[1]
+RECORDED = TESTS / "golden" / "answers.json"
 BATCH = 1_000
 _REQUEST_ID = re.compile(rb'"request_id":"[^"]*"')
 
@@ -125,7 +125,7 @@ def _materialized(shared_csv: Path, workdir: Path) -> Path:
 
     repo = workdir / "feature-repo"
     repo.mkdir(parents=True, exist_ok=True)
-    shutil.copy(HERE.parents[1] / "feature_repo" / "feature_store.yaml", repo)
+    shutil.copy(TESTS.parent / "feature_repo" / "feature_store.yaml", repo)
     materialize(repo, shared_csv)
     return repo
 
@@ -180,10 +180,10 @@ def answers(bundle_dir: Path, shared_csv: Path, workdir: Path) -> dict[str, Any]
 
 
 def main() -> None:
-    sys.path.insert(0, str(HERE.parent))
-    from factories import make_bundle
+    sys.path.insert(0, str(TESTS))
+    from helpers.factories import make_bundle
 
-    shared_csv = HERE.parents[2] / "shared" / "data" / "default_of_credit_card_clients.csv"
+    shared_csv = TESTS.parents[1] / "shared" / "data" / "default_of_credit_card_clients.csv"
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = Path(tmp) / "bundle"
         make_bundle().save(bundle_dir)

@@ -16,7 +16,7 @@ from bankrisk.prediction_log.store import (
     pseudonym,
 )
 from bankrisk.schema import FIELD_NAMES
-from monitoring.support import prediction_row, prediction_values, row_of
+from helpers.log_rows import prediction_row, prediction_values, row_of
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

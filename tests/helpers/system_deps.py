@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def install_system_deps() -> subprocess.CompletedProcess[str] | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from system_deps import install_system_deps
+from helpers.system_deps import install_system_deps
 
 PG_USER = "postgres"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 
 from bankrisk.prediction_log.store import open_store
-from serving.processes import BANKRISK, clean_env, free_port, server
-from serving.support import customer
+from helpers.api import customer
+from helpers.processes import BANKRISK, clean_env, free_port, server
 
 LOAD_THREADS = 4
 

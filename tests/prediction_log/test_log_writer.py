@@ -25,8 +25,8 @@ from bankrisk.prediction_log.rows import ScoredRows
 from bankrisk.prediction_log.store import PredictionStore, open_store
 from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 from bankrisk.schema import FIELD_NAMES
-from monitoring.postgres import PostgresServer
-from monitoring.support import prediction_row, prediction_values
+from helpers.log_rows import prediction_row, prediction_values
+from helpers.postgres import PostgresServer
 
 
 def store_at(url: str, **kwargs: object) -> PredictionStore:
@@ -124,7 +124,7 @@ import signal, sys, time
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
 from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 from bankrisk.prediction_log.store import open_store
-from monitoring.support import prediction_row
+from helpers.log_rows import prediction_row
 writer = PredictionLogWriter(
     open_store({url!r}), WriterLimits(batch_size=10_000, flush_seconds=60)
 )

@@ -128,9 +128,7 @@ def contradictions(
     if len(reasons) > 4:
         problems.append(f"{len(reasons)} reasons")
     contributions = [r["contribution"] for r in reasons]
-    if contributions != sorted(contributions, reverse=True) or any(
-        x <= 0 for x in contributions
-    ):
+    if contributions != sorted(contributions, reverse=True) or any(x <= 0 for x in contributions):
         problems.append(f"contributions not positive and decreasing: {contributions}")
     for r in reasons:
         holds, needed, value = _expected(r["code"], r["attribute"], customer, low_limit)

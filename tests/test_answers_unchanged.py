@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from factories import make_bundle
-from golden.answers import RECORDED, answers
+from helpers.answers import RECORDED, answers
+from helpers.factories import make_bundle
 
 
 @pytest.mark.slow

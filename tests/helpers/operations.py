@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from system_deps import install_system_deps
+from helpers.system_deps import install_system_deps
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "deploy" / "monitoring"

@@ -11,8 +11,8 @@ from bankrisk.core.scorer import Scorer
 from bankrisk.core.validation import InvalidRecordsError, validate_one, validate_records
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.errors import as_request_error
-from factories import make_raw
-from serving.support import customer
+from helpers.api import customer
+from helpers.factories import make_raw
 
 
 def test_predict_one_matches_predict(scorer: Scorer) -> None:

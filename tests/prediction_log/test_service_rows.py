@@ -23,9 +23,9 @@ from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.prediction_log.rows import ScoredRows
 from bankrisk.prediction_log.store import PredictionStore, open_store, predictions, pseudonym
 from bankrisk.schema import FIELD_NAMES
-from factories import make_bundle, make_raw
-from serving.processes import free_port
-from serving.support import Api, customer, to_customer
+from helpers.api import Api, customer, to_customer
+from helpers.factories import make_bundle, make_raw
+from helpers.processes import free_port
 
 
 def writer_of(api: Api) -> ProcessLogWriter:

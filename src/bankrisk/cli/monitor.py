@@ -1,0 +1,254 @@
+"""`bankrisk monitor drift|outcomes|performance|prune`: the prediction log, monitored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bankrisk.cli.common import (
+    ModelDirOption,
+    bundle_hint,
+    console,
+    env_name,
+    load_settings,
+    needs_extra,
+    parse_time,
+    print_json_text,
+    settings_default,
+)
+from bankrisk.config import Settings
+
+if TYPE_CHECKING:
+    from bankrisk.monitoring.drift import DriftResult
+    from bankrisk.monitoring.performance import PerformanceResult
+    from bankrisk.prediction_log.store import PredictionStore
+
+app = typer.Typer(
+    help="Monitor logged predictions: drift, outcomes, back-testing, retention.",
+    no_args_is_help=True,
+)
+
+# The libraries of the `monitor` extra (pyproject.toml).
+MONITOR_LIBRARIES = ("sqlalchemy", "pg8000", "pandas", "pyarrow", "scipy", "sklearn", "matplotlib")
+
+LogOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log",
+        help="SQLAlchemy URL of the prediction log (or "
+        f"{env_name('prediction_log')}). {settings_default('prediction_log')}",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ReportOption = Annotated[
+    Path | None, typer.Option("--report", help="Also write a self-contained HTML report here.")
+]
+
+
+@contextmanager
+def monitor_extra() -> Iterator[None]:
+    """Around imports of monitoring code: a missing library of the extra is one clear line."""
+    with needs_extra("bankrisk monitor", "monitor", MONITOR_LIBRARIES):
+        yield
+
+
+def _open_log(settings: Settings, url: str | None) -> PredictionStore:
+    with monitor_extra():
+        from bankrisk.monitoring.outcomes import open_log
+
+    return open_log(
+        url or settings.prediction_log,
+        pseudonymise=settings.prediction_log_pseudonymise,
+        salt=settings.prediction_log_salt.get_secret_value() or None,
+    )
+
+
+@app.command("drift")
+def drift(
+    log: LogOption = None,
+    model_dir: ModelDirOption = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Window start, ISO 8601 (UTC if no zone).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end (exclusive), ISO 8601.")
+    ] = None,
+    as_json: JsonOption = False,
+    report: ReportOption = None,
+    warn: Annotated[
+        float | None,
+        typer.Option(help=f"PSI warn threshold. {settings_default('drift_warn_psi')}"),
+    ] = None,
+    alert: Annotated[
+        float | None,
+        typer.Option(help=f"PSI alert threshold. {settings_default('drift_alert_psi')}"),
+    ] = None,
+) -> None:
+    """PSI of every input, engineered feature, the PD and the score in the window against the
+    bundle's frozen training bins. Exit code 0: no alert; 1: an alert; 2: bad input."""
+    settings = load_settings()
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    with monitor_extra():
+        from bankrisk.monitoring.drift import check_thresholds, check_window, run_drift
+
+    warn_at = settings.drift_warn_psi if warn is None else warn
+    alert_at = settings.drift_alert_psi if alert is None else alert
+    check_window(start, end)  # before the log is opened: bad options first
+    check_thresholds(warn_at, alert_at)
+    directory = model_dir or settings.model_dir
+    store = _open_log(settings, log)
+    with bundle_hint(directory):
+        result = run_drift(store, directory, start, end, warn_at, alert_at)
+    if report is not None:
+        with monitor_extra():
+            from bankrisk.monitoring.report import drift_html, write_report
+
+        write_report(drift_html(result), report)
+    for note in result.notes:
+        console.print(f"[bold yellow]note:[/] {escape(note)}", highlight=False)
+    if as_json:
+        print_json_text(result.to_json())
+    else:
+        _print_drift(result)
+    raise typer.Exit(1 if result.alerts else 0)
+
+
+def _print_drift(result: DriftResult) -> None:
+    out = Console(width=120)
+    table = Table(title=f"Drift: {result.n:,} logged predictions vs the training bins")
+    for column in ("characteristic", "PSI", "status", "expected PSI", "test", "p-value"):
+        table.add_column(column, justify="left" if column == "characteristic" else "right")
+    colours = {"ok": "green", "warn": "yellow", "alert": "bold red"}
+    for name, item in result.characteristics():
+        if name.startswith("feature:") and item.status == "ok":
+            continue
+        p_value = item.p_value
+        table.add_row(
+            name,
+            f"{item.psi:.4f}",
+            f"[{colours[item.status]}]{item.status}[/]",
+            f"{item.expected_psi:.4f}",
+            "-" if item.test is None else item.test.test,
+            "-" if p_value is None else f"{p_value:.3g}",
+        )
+    out.print(table)
+    ok_features = sum(1 for v in result.features.values() if v.status == "ok")
+    out.print(f"{ok_features} engineered features ok (not listed).")
+    out.print(f"Alerts: {', '.join(result.alerts) or 'none'}")
+
+
+@app.command("outcomes")
+def outcomes(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="CSV or Parquet with customer_id (or ID) and defaulted (or "
+            "'default payment next month').",
+        ),
+    ],
+    log: LogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Join observed defaults to logged predictions (by customer id; idempotent)."""
+    settings = load_settings()
+    with monitor_extra():
+        from bankrisk.monitoring.outcomes import ingest_outcomes
+
+    result = ingest_outcomes(_open_log(settings, log), data)
+    if as_json:
+        print_json_text(result.to_json())
+        return
+    Console(soft_wrap=True).print(
+        f"{result.file}: {result.rows:,} customers ({result.inserted:,} new, "
+        f"{result.updated:,} updated, {result.unchanged:,} unchanged); "
+        f"matched to logged predictions: {result.matched:,}, unmatched: "
+        f"{result.unmatched:,}"
+    )
+
+
+@app.command("performance")
+def performance(
+    log: LogOption = None, as_json: JsonOption = False, report: ReportOption = None
+) -> None:
+    """Realised AUC, Brier, ECE and KS (overall, by version, by month), the PD back-test per
+    grade (Jeffreys, binomial, Hosmer-Lemeshow) and approval fairness by month."""
+    settings = load_settings()
+    with monitor_extra():
+        from bankrisk.monitoring.performance import run_performance
+
+    result = run_performance(_open_log(settings, log))
+    if report is not None:
+        with monitor_extra():
+            from bankrisk.monitoring.report import performance_html, write_report
+
+        write_report(performance_html(result), report)
+    if as_json:
+        print_json_text(result.to_json())
+        return
+    _print_performance(result)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _print_performance(result: PerformanceResult) -> None:
+    out = Console(width=120)
+    overall = result.overall
+    out.print(
+        f"{result.matched:,} matched predictions: ROC AUC {_number(overall.roc_auc)}, Brier "
+        f"{_number(overall.brier)}, ECE {_number(overall.ece)}, KS {_number(overall.ks)}"
+    )
+    table = Table(title="PD back-test per grade")
+    for column in ("grade", "n", "defaults", "mean PD", "default rate", "Jeffreys p", "flag"):
+        table.add_column(column, justify="right")
+    for g in result.grades:
+        table.add_row(
+            g.grade,
+            f"{g.n:,}",
+            f"{g.defaults:,}",
+            f"{g.mean_pd:.4f}",
+            f"{g.default_rate:.4f}",
+            f"{g.jeffreys_p:.3g}",
+            "[bold red]PD too low[/]" if g.underestimated else "",
+        )
+    out.print(table)
+    hl = result.hosmer_lemeshow
+    out.print(f"Hosmer-Lemeshow over {hl.dof} grades: {hl.statistic:.2f}, p {_number(hl.p_value)}")
+    months = Table(title="By month")
+    for column in ("month", "n", "ROC AUC", "Brier", "ECE", "KS"):
+        months.add_column(column, justify="right")
+    for m in result.by_month:
+        months.add_row(
+            m.month,
+            f"{m.metrics.n:,}",
+            _number(m.metrics.roc_auc),
+            _number(m.metrics.brier),
+            _number(m.metrics.ece),
+            _number(m.metrics.ks),
+        )
+    out.print(months)
+
+
+@app.command("prune")
+def prune(
+    older_than: Annotated[
+        float, typer.Option("--older-than", help="Delete predictions older than this many days.")
+    ],
+    log: LogOption = None,
+) -> None:
+    """Retention: delete logged predictions older than DAYS (and outcomes left unmatched)."""
+    settings = load_settings()
+    gone = _open_log(settings, log).prune(older_than)
+    Console(soft_wrap=True).print(
+        f"deleted {gone['predictions']:,} predictions older than {older_than:g} days and "
+        f"{gone['outcomes']:,} unmatched outcomes"
+    )
