@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bankrisk.errors import BundleError
+from bankrisk.errors import BundleError, MissingBundleError
 
 # 3: reason characteristics and their good-risk baseline (`reason_policy`), `use_education`;
 # 2: manifest.json of every file; Platt calibration in metadata.json (1: arrays_sha256 only).
@@ -105,10 +105,12 @@ def verify(directory: Path) -> None:
 
 def _verify(directory: Path) -> None:
     if not directory.is_dir():
-        raise BundleError(f"model bundle {directory} is missing (no such directory)")
+        raise MissingBundleError(f"model bundle {directory} is missing (no such directory)")
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
         _refuse_old_format(directory)
+        if not any(directory.iterdir()):
+            raise MissingBundleError(f"model bundle {directory} is missing (an empty folder)")
         raise BundleError(f"model bundle {directory} is incomplete: {manifest_path} is missing")
     manifest = _read_json(manifest_path)
     version = manifest.get("format_version")

@@ -28,8 +28,6 @@ from typer.core import TyperGroup
 from bankrisk.config import Settings
 from bankrisk.errors import (
     BankRiskError,
-    BundleError,
-    MissingBundleError,
     MissingExtraError,
     UsageError,
 )
@@ -162,23 +160,6 @@ def resolve_data(data: Path | None, settings: Settings) -> Path:
 
 
 # ---- bundles and extras ---------------------------------------------------------------------
-
-
-def no_bundle(directory: Path) -> bool:
-    """True when `directory` holds no bundle at all: no such folder, or an empty one."""
-    return not directory.is_dir() or not any(directory.iterdir())
-
-
-@contextmanager
-def bundle_hint(directory: Path) -> Iterator[None]:
-    """A bundle error about a folder that holds no bundle at all also says how to train one
-    (the messages made in bundle/ name the folder only)."""
-    try:
-        yield
-    except BundleError as exc:
-        if isinstance(exc, MissingBundleError) or not no_bundle(directory):
-            raise
-        raise MissingBundleError(str(exc)) from exc
 
 
 @contextmanager

@@ -14,7 +14,6 @@ from rich.table import Table
 
 from bankrisk.cli.common import (
     ModelDirOption,
-    bundle_hint,
     console,
     env_name,
     load_settings,
@@ -104,8 +103,7 @@ def drift(
     check_thresholds(warn_at, alert_at)
     directory = model_dir or settings.model_dir
     store = _open_log(settings, log)
-    with bundle_hint(directory):
-        result = run_drift(store, directory, start, end, warn_at, alert_at)
+    result = run_drift(store, directory, start, end, warn_at, alert_at)
     if report is not None:
         with monitor_extra():
             from bankrisk.monitoring.report import drift_html, write_report

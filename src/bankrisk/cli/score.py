@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from bankrisk.cli.common import ModelDirOption, bundle_hint, console, load_settings
+from bankrisk.cli.common import ModelDirOption, console, load_settings
 from bankrisk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -65,17 +65,16 @@ def score(
     if engine is Engine.spark:
         from bankrisk.portfolio.spark import score_with_spark
 
-        with bundle_hint(directory):
-            summary = score_with_spark(
-                directory, input_path, output, master=master, skip_invalid=skip_invalid
-            )
+        summary = score_with_spark(
+            directory, input_path, output, master=master, skip_invalid=skip_invalid
+        )
     else:
         if master is not None:
             raise UsageError("--master is for --engine spark")
         from bankrisk.portfolio.local import score_file
         from bankrisk.portfolio.progress import progress_reporter
 
-        with bundle_hint(directory), progress_reporter(console) as on_progress:
+        with progress_reporter(console) as on_progress:
             summary = score_file(
                 directory, input_path, output, chunk_rows, skip_invalid, on_progress
             )

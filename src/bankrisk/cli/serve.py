@@ -6,17 +6,13 @@ import os
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from bankrisk.cli.common import (
     ModelDirOption,
-    console,
     env_name,
     load_settings,
-    no_bundle,
     settings_default,
 )
-from bankrisk.errors import TRAIN_HINT
 
 
 def serve(
@@ -41,8 +37,4 @@ def serve(
 
     directory = model_dir or settings.model_dir
     chosen_port = settings.port if "PORT" in os.environ or port is None else port
-    code = run_server(settings, directory, host or settings.host, chosen_port)
-    if code == 2 and no_bundle(directory):  # its CRITICAL line names the folder only
-        hint = f"no model bundle in {directory}: {TRAIN_HINT}"
-        console.print(f"[bold yellow]hint:[/] {escape(hint)}", highlight=False)
-    raise typer.Exit(code)
+    raise typer.Exit(run_server(settings, directory, host or settings.host, chosen_port))

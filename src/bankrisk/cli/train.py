@@ -19,7 +19,6 @@ from bankrisk.cli.common import (
     DataOption,
     ForceOption,
     ModelDirOption,
-    bundle_hint,
     console,
     load_settings,
     metrics_table,
@@ -27,7 +26,6 @@ from bankrisk.cli.common import (
     resolve_data,
     stage_printer,
 )
-from bankrisk.cli.relabel import relabelled
 from bankrisk.errors import UsageError
 from bankrisk.schema import TARGET
 
@@ -132,8 +130,7 @@ def evaluate(
     directory = model_dir or settings.model_dir
     from bankrisk.evaluation.evaluate import evaluate_bundle
 
-    with bundle_hint(directory), relabelled(data, target) as path:
-        result = {**evaluate_bundle(directory, path, output), "data": str(data)}
+    result = {**evaluate_bundle(directory, data, output, target), "data": str(data)}
     for warning in result["warnings"]:  # on stderr, so --json output stays clean
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if as_json:

@@ -121,12 +121,26 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def load_dataset(path: Path | str) -> pd.DataFrame:
+def _with_target(frame: pd.DataFrame, target: str, path: Path) -> pd.DataFrame:
+    """The frame with its column `target` named as the UCI label (and no other label)."""
+    names = [str(name).strip() for name in frame.columns]
+    if target not in names:
+        shown = ", ".join(names[:30])
+        raise DataError(f"--target {target}: {path} has no column {target!r} (columns: {shown})")
+    keep = [i for i, name in enumerate(names) if name == target or not _target_alias(name)]
+    frame = frame.iloc[:, keep]
+    frame.columns = pd.Index([TARGET if names[i] == target else names[i] for i in keep])
+    return frame
+
+
+def load_dataset(path: Path | str, target: str | None = None) -> pd.DataFrame:
     """Read a data file into the schema column layout (ID, the 23 fields, target).
 
     Supports `.xls` (xlrd; the official two-header UCI layout is detected), `.xlsx` (needs
-    openpyxl), `.csv` (one header row) and `.parquet`/`.pq`. Raises `DataError` for a missing,
-    empty, unreadable or unsupported file.
+    openpyxl), `.csv` (one header row) and `.parquet`/`.pq`. The label is the column the UCI
+    data calls `schema.TARGET` (any of its spellings, or Y), or the column named `target`
+    (`default`, `target`: common public copies of the data). Raises `DataError` for a missing,
+    empty, unreadable or unsupported file, and for a `target` the file has no column of.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -156,6 +170,8 @@ def load_dataset(path: Path | str) -> pd.DataFrame:
         ) from exc
     if frame.shape[0] == 0:
         raise DataError(f"Cannot read {path}: file has no data rows")
+    if target is not None and not _target_alias(target):  # a UCI spelling: found anyway
+        frame = _with_target(frame, target, path)
     try:
         frame.columns = pd.Index(normalise_columns(list(frame.columns)))
     except DataError as exc:

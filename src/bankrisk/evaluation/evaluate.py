@@ -58,17 +58,21 @@ def overlap_warning(
 
 
 def evaluate_bundle(
-    model_dir: Path, data_path: Path, predictions_path: Path | None = None
+    model_dir: Path,
+    data_path: Path,
+    predictions_path: Path | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics of the bundle in `model_dir` on `data_path`, at the bundle's own threshold;
-    optionally each row's scores written as CSV to `predictions_path`.
+    """Metrics of the bundle in `model_dir` on `data_path` (its label the column `target`, by
+    default the UCI label), at the bundle's own threshold; optionally each row's scores
+    written as CSV to `predictions_path`.
 
     The result has `model`, `data`, `metrics`, `training_overlap` (rows of the file the model
     was trained on: `rows`, `seen_in_training`, or None if the bundle cannot tell) and
     `warnings` (messages for the user, e.g. about that overlap).
     """
     bundle = ModelBundle.load(model_dir)
-    frame = validate_frame(load_dataset(data_path), require_target=True)
+    frame = validate_frame(load_dataset(data_path, target), require_target=True)
     raw = frame[list(FIELD_NAMES)].to_numpy(dtype=np.float64)
     labels = frame[TARGET].to_numpy(dtype=np.int64)
     scores = bundle.score(raw, explain=False)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from bankrisk.errors import BankRiskError
+from bankrisk.errors import BankRiskError, MissingBundleError
 from bankrisk.portfolio.checks import check_chunk
 from bankrisk.portfolio.columns import ChunkScorer, output_schema
 from bankrisk.portfolio.local import MAX_LISTED, InvalidRowsError, Summary
@@ -194,7 +194,7 @@ def score_with_spark(
     start = time.monotonic()
     model, source, target = str(model_dir), str(input_path), str(output).rstrip("/")
     if "://" not in model and not Path(model, "manifest.json").is_file():
-        raise BankRiskError(f"--model-dir {model}: no bundle there (no manifest.json)")
+        raise MissingBundleError(f"--model-dir {model}: no bundle there (no manifest.json)")
     spark = spark or spark_session(master)
     bundle_name = ship_bundle(spark, model)
     frame, id_column = read_portfolio(spark, source)
