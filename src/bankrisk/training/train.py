@@ -19,10 +19,8 @@ from bankrisk.config import Settings
 from bankrisk.data.training_data import TrainingData, read_training_data
 from bankrisk.training import gate, tracking
 from bankrisk.training.assessment import evaluate_candidate
-from bankrisk.training.pipeline import CandidateResult, select_champion, train_all
+from bankrisk.training.pipeline import CandidateResult, Progress, select_champion, train_all
 from bankrisk.training.splits import split_dev_test
-
-Progress = Callable[[str], None]
 
 
 @dataclass
