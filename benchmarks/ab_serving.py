@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serving import BIG_BATCH, CUSTOMER, HERE, Server, spread, start, stop, wrk
+from serving import BIG_BATCH, CUSTOMER, HERE, Server, floor_server, spread, start, stop, wrk
 
 SINGLES = 300
 # The two client processes of the stall test (plain http.client: no third-party code).
@@ -116,13 +116,7 @@ def main() -> None:
         servers = [
             bankrisk("A", args.a, args.model_dir, log_dir),
             bankrisk("B", args.b, args.model_dir, log_dir),
-            Server(
-                "floor",
-                [sys.executable, str(HERE / "floor_app.py"), "--port", "{port}"],
-                "/ready",
-                "/predict",
-                CUSTOMER,
-            ),
+            floor_server(),
         ]
         results: dict[str, dict[str, list[float]]] = {s.name: {} for s in servers}
         try:

@@ -96,6 +96,17 @@ class Server:
     results: dict[int, list[dict[str, float]]] = field(default_factory=dict)
 
 
+def floor_server() -> Server:
+    """A bare FastAPI app that only validates the same body (benchmarks/floor_app.py)."""
+    return Server(
+        "floor",
+        [sys.executable, str(HERE / "floor_app.py"), "--port", "{port}"],
+        "/ready",
+        "/predict",
+        CUSTOMER,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -659,15 +670,7 @@ def main() -> None:
     if not (args.contention_only or args.no_shadow_compare or args.log_only) or args.shadow_only:
         servers.append(shadow_server)
     if not (args.contention_only or args.log_only):
-        servers.append(
-            Server(
-                "floor",
-                [sys.executable, str(HERE / "floor_app.py"), "--port", "{port}"],
-                "/ready",
-                "/predict",
-                CUSTOMER,
-            )
-        )
+        servers.append(floor_server())
     if not (args.skip_mlflow or args.contention_only or args.log_only):
         servers.append(
             Server(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.delivery import uv
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD_FILES = ("Makefile", "deploy/delivery.mk", "pyproject.toml", "cloudbuild.yaml", "uv.lock")
 SETTINGS_ENV = ("PROJECT_ID", "REGION", "DRY_RUN", "VERSION", "MODEL_DIR", "GCLOUD", "DATA")
@@ -286,17 +288,6 @@ def test_cloud_build_refuses_bad_input(
 
 
 # --- make serve-requirements --------------------------------------------------------------------
-def uv() -> str:
-    for candidate in (
-        os.environ.get("UV"),
-        str(REPO / ".tools" / "bin" / "uv"),
-        shutil.which("uv"),
-    ):
-        if candidate and Path(candidate).exists():
-            return str(Path(candidate).resolve())
-    pytest.fail("uv not found (.tools/bin/uv, $UV or PATH): run `make install`")
-
-
 def test_serve_requirements_writes_the_files_and_prints_a_line_each(tree: Path) -> None:
     (tree / "requirements").mkdir()
     proc = make(tree, "serve-requirements", f"UV={uv()}")

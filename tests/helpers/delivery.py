@@ -18,7 +18,7 @@ def uv() -> str:
         shutil.which("uv"),
     ):
         if candidate and Path(candidate).exists():
-            return candidate
+            return str(Path(candidate).resolve())
     pytest.fail("uv not found (.tools/bin/uv, $UV or PATH): run `make install`")
 
 
