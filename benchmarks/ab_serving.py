@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8, help="per load run")
     parser.add_argument("--skip-stall", action="store_true")
+    parser.add_argument("--stall-only", action="store_true", help="only the batch-stall test")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANKRISK_")}
     env.pop("PORT", None)
@@ -116,8 +117,9 @@ def main() -> None:
         servers = [
             bankrisk("A", args.a, args.model_dir, log_dir),
             bankrisk("B", args.b, args.model_dir, log_dir),
-            floor_server(),
         ]
+        if not args.stall_only:
+            servers.append(floor_server())
         results: dict[str, dict[str, list[float]]] = {s.name: {} for s in servers}
         try:
             for server in servers:
@@ -126,7 +128,7 @@ def main() -> None:
                     wrk(server, c, 2, log_dir)
             for _ in range(args.rounds):
                 for server in servers:
-                    for c in (1, 32):
+                    for c in () if args.stall_only else (1, 32):
                         got = wrk(server, c, args.seconds, log_dir)
                         for key in ("rps", "cpu_us_per_request", "p99_ms"):
                             results[server.name].setdefault(f"c{c}_{key}", []).append(got[key])
@@ -140,7 +142,7 @@ def main() -> None:
         print(f"{name}:")
         for key, values in figures.items():
             print(f"  {key:28s} {spread(values, '.4g')}")
-    for name in ("A", "B"):
+    for name in () if args.stall_only else ("A", "B"):
         ratio = [
             x / f
             for x, f in zip(

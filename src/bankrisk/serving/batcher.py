@@ -39,11 +39,13 @@ class MicroBatcher:
 
     def score_request(
         self, rows: np.ndarray, ids: list[str | None], request_id: str, start: float
-    ) -> list[Prediction]:
-        """Score one request's rows (a batch slice) now, in one call."""
+    ) -> tuple[list[Prediction], Scored]:
+        """Score one request's rows (a batch slice) now, in one call; the caller runs the
+        steps after scoring (`after`) on the `Scored` when it chooses."""
         predictions = self.scorer.predict(rows, ids)
-        self.after(Scored.one_request(self.scorer.model_ref, rows, predictions, request_id, start))
-        return predictions
+        return predictions, Scored.one_request(
+            self.scorer.model_ref, rows, predictions, request_id, start
+        )
 
     def _score(
         self, rows: list[list[float]], ids: list[str | None], asked: list[Asked]

@@ -14,7 +14,9 @@ prediction log, and hands the champion's to the shadow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -51,23 +53,32 @@ class ServedModels:
 
     def score_slice(
         self, rows: np.ndarray, ids: list[str | None], request_id: str, start: float
-    ) -> list[Prediction]:
-        """A batch slice's predictions in order. With a canary, each prediction names its
+    ) -> tuple[list[Prediction], Callable[[], None]]:
+        """A batch slice's predictions in order, and what runs after scoring them (apart, so
+        that a batch can give way between the two). With a canary, each prediction names its
         model (`model`), since one batch may have both."""
         if self.canary is None:
-            return self.batcher.score_request(rows, ids, request_id, start)
+            predictions, scored = self.batcher.score_request(rows, ids, request_id, start)
+            return predictions, partial(self.batcher.after, scored)
         canary = np.array([in_canary(i or request_id, self.cut) for i in ids], dtype=bool)
         out: list[Prediction | None] = [None] * len(ids)
+        done: list[tuple[MicroBatcher, Scored]] = []
         for batcher, mask in ((self.batcher, ~canary), (self.canary, canary)):
             where = np.flatnonzero(mask)
             if where.size == 0:
                 continue
             sub_ids = [ids[i] for i in where]
-            predictions = batcher.score_request(rows[where], sub_ids, request_id, start)
+            predictions, scored = batcher.score_request(rows[where], sub_ids, request_id, start)
             for i, prediction in zip(where.tolist(), predictions, strict=True):
                 prediction["model"] = batcher.scorer.model_ref
                 out[i] = prediction
-        return [p for p in out if p is not None]
+            done.append((batcher, scored))
+
+        def after() -> None:
+            for batcher, scored in done:
+                batcher.after(scored)
+
+        return [p for p in out if p is not None], after
 
 
 def log_step(writer: ProcessLogWriter) -> Step:

@@ -103,7 +103,9 @@ async def score_batch(service: Service, call: Call) -> list[bytes]:
     head = orjson.dumps({"model": scorer.model_ref, "request_id": request["request_id"]})
     parts, total = [head[:-1] + b',"predictions":['], 0.0
     for rows, ids in slices:
-        predictions = models.score_slice(rows, ids, request["request_id"], request["start"])
+        predictions, after = models.score_slice(rows, ids, request["request_id"], request["start"])
+        await give_way()
+        after()  # metrics, drift, log (serving/served.py)
         await give_way()
         total += sum(map(_PROBABILITY, predictions))
         items = orjson.dumps(predictions)[1:-1]  # the array's items, without [ ]
