@@ -33,6 +33,10 @@ NOT_RUNNABLE = [
     (r"^make test\b", "the whole suite, this test included"),
     (r"^make benchmark-quality\b", "minutes of cross-validated training on the shared data"),
     (r"^make benchmark-serving\b", "needs a trained champion and wrk; minutes of load"),
+    (
+        r"^\.venv/bin/python benchmarks/ab_serving\.py\b",
+        "needs a trained champion, a second copy of the source and wrk; minutes of load",
+    ),
     (r"^make image\b", "needs a Docker engine (the container test builds the image)"),
     (
         r"^make serve-requirements\b",

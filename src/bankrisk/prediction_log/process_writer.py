@@ -129,6 +129,7 @@ class ProcessLogWriter:
         self.limits = limits
         self._on_drop = on_drop
         self._lock = threading.Lock()
+        self._serialising = threading.Lock()  # one `_serialise_large` at a time
         self._changed = threading.Condition(self._lock)  # a report came, or the child went
         self._pending: list[bytes] = []  # serialised parts not yet framed
         self._pending_rows = 0
@@ -339,18 +340,23 @@ class ProcessLogWriter:
                 log.exception("prediction log: on_drop callback failed")
 
     def _serialise_large(self) -> None:
-        """Serialise the big groups, one slice at a time (other threads run in between)."""
-        while True:
-            with self._lock:
-                if not self._large:
-                    return
-                group = self._large.popleft()
-            for rows, part in group.parts():
+        """Serialise the big groups, one slice at a time (other threads run in between).
+
+        One caller at a time: when `flush` or `close` calls it, a group the link thread has
+        taken is pending in full before they frame what is pending (else its rows could come
+        after the close frame, and be lost)."""
+        with self._serialising:
+            while True:
                 with self._lock:
-                    self._pending.append(part)
-                    self._pending_rows += rows
-                    if self._pending_rows >= SEND_ROWS * 8:
-                        self._send_pending()
+                    if not self._large:
+                        return
+                    group = self._large.popleft()
+                for rows, part in group.parts():
+                    with self._lock:
+                        self._pending.append(part)
+                        self._pending_rows += rows
+                        if self._pending_rows >= SEND_ROWS * 8:
+                            self._send_pending()
 
     def _run(self) -> None:
         received = b""
