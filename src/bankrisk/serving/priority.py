@@ -38,11 +38,12 @@ class Priority:
                 if not future.done():
                     future.set_result(None)
 
-    async def give_way(self) -> None:
-        """Between two slices of background work: let interactive requests go first."""
+    async def give_way(self, wait: bool = True) -> None:
+        """Between two slices of background work: let interactive requests go first (with
+        `wait` False, only let those that have arrived start)."""
         for _ in range(TURNS):
             await asyncio.sleep(0)
-        if self.in_flight:
+        if wait and self.in_flight:
             future = asyncio.get_running_loop().create_future()
             self._waiting.append(future)
             try:

@@ -54,7 +54,7 @@ async def score_one(service: Service, call: Call) -> list[bytes]:
     return one_answer(prediction, call.state)
 
 
-async def _parse_batch(body: bytes, give_way: Callable[[], Awaitable[None]]) -> Any:
+async def _parse_batch(body: bytes, give_way: Callable[..., Awaitable[None]]) -> Any:
     """The body parsed slice by slice when it is a plain `{"records": [...]}`, else whole."""
     pieces = record_pieces(body, _SLICE_BYTES) if len(body) > _SLICE_BYTES else None
     if pieces is not None:
@@ -104,7 +104,7 @@ async def score_batch(service: Service, call: Call) -> list[bytes]:
     parts, total = [head[:-1] + b',"predictions":['], 0.0
     for rows, ids in slices:
         predictions, after = models.score_slice(rows, ids, request["request_id"], request["start"])
-        await give_way()
+        await give_way(False)  # new arrivals start; the batch does not wait for them here
         after()  # metrics, drift, log (serving/served.py)
         await give_way()
         total += sum(map(_PROBABILITY, predictions))
