@@ -197,7 +197,7 @@ def test_psi_batch_and_single_paths_count_alike(profiled_scorer: Scorer) -> None
     assert bulk is not None and one_by_one is not None
     bulk.update(raw)
     for row in raw.tolist():
-        one_by_one.update_one(row)
+        one_by_one.psi.update(row)
     assert bulk.psi.n == one_by_one.psi.n == 257
     assert bulk.psi.psi() == pytest.approx(one_by_one.psi.psi())
 

@@ -11,7 +11,7 @@ this package knows nothing of Prometheus, databases or HTTP.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bankrisk.core.scorer import ModelRef, Prediction, Rows
@@ -52,17 +52,30 @@ class Scored:
     ) -> Scored:
         return cls(model, rows, predictions, (Asked(request_id, 0, len(predictions), start),))
 
+    def per_request(self) -> Iterator[tuple[Asked, Rows, list[Prediction]]]:
+        """Each request's share of the call: who asked, its rows and their predictions."""
+        rows, predictions = self.rows, self.predictions
+        for asked in self.asked:
+            if asked.begin == 0 and asked.end == len(predictions):
+                yield asked, rows, predictions
+            else:
+                yield (
+                    asked,
+                    rows[asked.begin : asked.end],
+                    predictions[asked.begin : asked.end],
+                )
+
 
 Step = Callable[[Scored], None]
 
 
 class AfterScoring:
-    """The steps run after every model call, in order."""
+    """The steps run after every model call, in order (None: a step not configured)."""
 
     __slots__ = ("steps",)
 
-    def __init__(self, *steps: Step) -> None:
-        self.steps = steps
+    def __init__(self, *steps: Step | None) -> None:
+        self.steps = tuple(step for step in steps if step is not None)
 
     def __call__(self, scored: Scored) -> None:
         for step in self.steps:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,12 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def fields_of(result: Any) -> dict[str, Any]:
+    """A result's fields by name, in order: the dict form of a result with nothing to
+    flatten or leave out."""
+    return {field.name: getattr(result, field.name) for field in fields(result)}
 
 
 def json_text(data: Mapping[str, Any]) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bankrisk.data.load import normalise_columns
 from bankrisk.errors import BankRiskError
+from bankrisk.monitoring.drift import fields_of
 from bankrisk.prediction_log.opening import PredictionLogError, open_reader
 from bankrisk.prediction_log.store import OFF, PredictionStore, normalise_customer_id
 from bankrisk.schema import ID_COLUMN, TARGET
@@ -49,17 +50,7 @@ class OutcomeIngest:
     unmatched: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "file_rows": self.file_rows,
-            "duplicate_ids": self.duplicate_ids,
-            "rows": self.rows,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "matched": self.matched,
-            "unmatched": self.unmatched,
-        }
+        return fields_of(self)
 
     def to_json(self) -> str:
         """The JSON `bankrisk monitor outcomes --json` prints."""

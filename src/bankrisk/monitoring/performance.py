@@ -40,7 +40,7 @@ from bankrisk.evaluation.fairness import (
     age_band,
 )
 from bankrisk.evaluation.metrics import classification_metrics
-from bankrisk.monitoring.drift import json_text
+from bankrisk.monitoring.drift import fields_of, json_text
 
 CHAMPION = "champion"
 JEFFREYS_ALPHA = 0.05
@@ -69,19 +69,7 @@ class RealisedMetrics:
     pr_auc: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "defaults": self.defaults,
-            "default_rate": self.default_rate,
-            "mean_pd": self.mean_pd,
-            "roc_auc": self.roc_auc,
-            "gini": self.gini,
-            "ks": self.ks,
-            "brier": self.brier,
-            "log_loss": self.log_loss,
-            "ece": self.ece,
-            "pr_auc": self.pr_auc,
-        }
+        return fields_of(self)
 
 
 @dataclass(frozen=True)
@@ -129,18 +117,7 @@ class GradeBacktest:
     binomial_p: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "grade": self.grade,
-            "n": self.n,
-            "defaults": self.defaults,
-            "mean_pd": self.mean_pd,
-            "default_rate": self.default_rate,
-            "jeffreys_p": self.jeffreys_p,
-            "underestimated": self.underestimated,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "binomial_p": self.binomial_p,
-        }
+        return fields_of(self)
 
 
 @dataclass(frozen=True)
@@ -153,7 +130,7 @@ class HosmerLemeshow:
     p_value: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"statistic": self.statistic, "dof": self.dof, "p_value": self.p_value}
+        return fields_of(self)
 
 
 @dataclass(frozen=True)
@@ -165,11 +142,7 @@ class GroupApproval:
     included_in_ratio: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "approval_rate": self.approval_rate,
-            "included_in_ratio": self.included_in_ratio,
-        }
+        return fields_of(self)
 
 
 @dataclass(frozen=True)

@@ -83,11 +83,8 @@ class Shadow:
 
     def submit_scored(self, scored: Scored) -> None:
         """The step after the champion's calls: queue each request's rows."""
-        rows, predictions = scored.rows, scored.predictions
-        for asked in scored.asked:
-            begin, end = asked.begin, asked.end
-            ids = [p["customer_id"] for p in predictions[begin:end]]
-            self.submit(asked.request_id, rows[begin:end], ids)
+        for asked, rows, predictions in scored.per_request():
+            self.submit(asked.request_id, rows, [p["customer_id"] for p in predictions])
 
     def submit(self, request_id: str, rows: Rows, ids: list[str | None]) -> bool:
         """Queue a request's rows (call on the event loop); False when they were dropped."""

@@ -15,7 +15,7 @@ scrape time for `/metrics`, and reports the log writer's written and queued rows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -61,9 +61,6 @@ class InputDrift:
             self.psi.update(rows[0])
         else:
             self.update(np.asarray(rows, dtype=np.float64))
-
-    def update_one(self, values: Sequence[float]) -> None:
-        self.psi.update(values)
 
     def update(self, rows: np.ndarray) -> None:
         """Count a (n, 23) matrix of inputs."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from pydantic import BaseModel
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from bankrisk.core.validation import InvalidRecordsError
 from bankrisk.serving.bodies import RequestBody
@@ -116,19 +116,23 @@ class Operation:
     deprecated: bool = False
 
 
-class ApiRoute(Route):
-    """A route to an `Endpoint`, described for OpenAPI; like FastAPI's routes it tells
-    middleware which route matched (metrics and logs are labelled by its template)."""
-
-    def __init__(self, path: str, endpoint: Endpoint, operation: Operation) -> None:
-        super().__init__(path, endpoint, methods=["POST"])
-        self.operation = operation
+class NamesItself(BaseRoute):
+    """A route that, like FastAPI's, tells middleware it matched (`scope["route"]`): metrics
+    and logs are labelled by its path template, not by every path asked for."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
         if match != Match.NONE:
             child_scope["route"] = self
         return match, child_scope
+
+
+class ApiRoute(NamesItself, Route):
+    """A route to an `Endpoint`, described for OpenAPI."""
+
+    def __init__(self, path: str, endpoint: Endpoint, operation: Operation) -> None:
+        super().__init__(path, endpoint, methods=["POST"])
+        self.operation = operation
 
 
 async def _to_route(scope: Scope, receive: Receive, send: Send) -> None:

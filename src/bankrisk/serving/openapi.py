@@ -14,11 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse
-from starlette.routing import Match, Mount
-from starlette.types import Scope
+from starlette.routing import Mount
 
 from bankrisk.config import Settings
-from bankrisk.serving.endpoints import ApiRoute, Operation
+from bankrisk.serving.endpoints import ApiRoute, NamesItself, Operation
 from bankrisk.serving.schemas import ERROR_DESCRIPTIONS, BatchRequest, ErrorResponse
 
 DOCS_ASSETS = "/docs-assets"
@@ -110,15 +109,8 @@ def build_openapi(app: FastAPI, settings: Settings, routes: list[ApiRoute]) -> d
     return schema
 
 
-class _Assets(Mount):
-    """A mount that names itself as the matched route: metrics label its requests by the
-    mount's path, not by every file path asked for."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match != Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
+class _Assets(NamesItself, Mount):
+    """The docs' scripts and styles, labelled by the mount's path."""
 
 
 def install_docs(app: FastAPI) -> None:

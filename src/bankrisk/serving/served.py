@@ -85,14 +85,11 @@ def log_step(writer: ProcessLogWriter) -> Step:
     """The step that writes a call's customers to the prediction log, one group a request."""
 
     def log(scored: Scored) -> None:
-        rows, predictions = scored.rows, scored.predictions
-        for asked in scored.asked:
-            if asked.begin == 0 and asked.end == len(predictions):
-                part = (rows, predictions)
-            else:
-                part = (rows[asked.begin : asked.end], predictions[asked.begin : asked.end])
+        for asked, rows, predictions in scored.per_request():
             writer.submit_group(
-                ScoredRows(asked.request_id, scored.model, [part], asked.latency_ms())
+                ScoredRows(
+                    asked.request_id, scored.model, [(rows, predictions)], asked.latency_ms()
+                )
             )
 
     return log
@@ -111,8 +108,9 @@ def build_models(
 
     def answered(*more: Step) -> AfterScoring:
         """After a call that answered customers: metrics, drift, log, then `more`."""
-        steps = (metrics.count_scored, None if drift is None else drift.count, log, *more)
-        return AfterScoring(*(step for step in steps if step is not None))
+        return AfterScoring(
+            metrics.count_scored, None if drift is None else drift.count, log, *more
+        )
 
     if challenger is None:
         return ServedModels(champion, MicroBatcher(champion, answered()), drift)
@@ -125,9 +123,9 @@ def build_models(
             canary=MicroBatcher(challenger, answered()),
             cut=canary_cut(settings.canary_percent),
         )
-    shadow_steps = (metrics.count_scored, log)
-    shadow_after = AfterScoring(*(step for step in shadow_steps if step is not None))
-    shadow = Shadow(challenger, metrics, shadow_after, settings.shadow_queue)
+    shadow = Shadow(
+        challenger, metrics, AfterScoring(metrics.count_scored, log), settings.shadow_queue
+    )
     return ServedModels(
         champion,
         MicroBatcher(champion, answered(shadow.submit_scored)),
