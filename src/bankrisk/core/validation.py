@@ -25,6 +25,7 @@ __all__ = [
     "MAX_CUSTOMER_ID_LENGTH",
     "MINIMUM",
     "NOT_INTEGER",
+    "CheckedRows",
     "FieldError",
     "InvalidRecordsError",
     "check_records",
@@ -119,7 +120,11 @@ def record_errors(record: Any, index: int | None) -> list[FieldError]:
     return errors
 
 
-def _fast_matrix(records: list[Any]) -> tuple[np.ndarray, list[str | None]] | None:
+# Valid records as a matrix (rows in FIELD_NAMES order) and their customer ids.
+CheckedRows = tuple[np.ndarray, list[str | None]]
+
+
+def _fast_matrix(records: list[Any]) -> CheckedRows | None:
     """The matrix if every record is valid, else None (then `record_errors` explains).
 
     Column-wise, in C-level passes (`map`, `set`, `itemgetter`) and numpy, rather than a
@@ -203,7 +208,7 @@ def validate_one(body: Any) -> tuple[list[float], str | None]:
 
 def check_records(
     records: list[Any], offset: int = 0, indexed: bool = True
-) -> tuple[np.ndarray, list[str | None]] | list[FieldError]:
+) -> CheckedRows | list[FieldError]:
     """Rows in FIELD_NAMES order and customer ids, or every problem (indexed from
     `offset`, so that a batch can be checked in slices)."""
     fast = _fast_matrix(records)
@@ -230,9 +235,7 @@ def refuse(errors: list[FieldError], indexed: bool = True) -> InvalidRecordsErro
     return InvalidRecordsError(summary, errors[:MAX_ERRORS])
 
 
-def validate_records(
-    records: list[Any], *, indexed: bool = True
-) -> tuple[np.ndarray, list[str | None]]:
+def validate_records(records: list[Any], *, indexed: bool = True) -> CheckedRows:
     """Rows in FIELD_NAMES order and customer ids, or InvalidRecordsError listing the errors."""
     checked = check_records(records, 0, indexed)
     if isinstance(checked, list):
