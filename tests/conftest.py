@@ -89,22 +89,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> Train
 def small_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real bundle (tests/factories) with reference distributions of its training
     rows, as training writes them."""
-    from bankrisk.monitoring.reference import reference_profiles
-    from bankrisk.schema import FIELD_NAMES
-    from helpers.factories import make_bundle, make_raw
+    from helpers.factories import make_monitored_bundle
 
-    bundle = make_bundle()
-    raw, _ = make_raw(3000, seed=5)
-    names = [f["name"] for f in bundle.describe()["features"]]
-    features = bundle.features(raw)
-    bundle.metadata["reference_distributions"] = reference_profiles(
-        {
-            **{name: raw[:, j] for j, name in enumerate(FIELD_NAMES)},
-            **{f"feature:{n}": features[:, i] for i, n in enumerate(names)},
-            "probability_of_default": bundle.predict_pd(raw),
-        }
-    )
-    bundle.metadata["data_fingerprint"]["dev_rows"] = 3000
+    bundle = make_monitored_bundle()
     directory = tmp_path_factory.mktemp("small-bundle")
     bundle.save(directory)
     return directory

@@ -89,6 +89,9 @@ NO_DEFAULT = {
     ("monitor", "since"): "optional: without it the window starts at the first logged row",
     ("monitor", "until"): "optional: without it the window ends now",
     ("monitor", "report"): "optional: without it no HTML report is written",
+    ("monitor", "model_version"): "optional: without it every model version",
+    ("monitor", "run"): "optional: without it every portfolio run and the API's traffic",
+    ("monitor", "by"): "optional: without it the window as one",
     ("train", "features"): "optional: without it training reads --data",
     ("train", "entities"): "only with --features, which has no default either",
 }
@@ -101,6 +104,7 @@ OWN_DEFAULTS = {
     ("score", "master"): "local[*]",
     ("features", "repo"): "feature_repo",
     ("features", "as_of"): "now",
+    ("monitor", "role"): "champion",
 }
 
 

@@ -52,6 +52,27 @@ def make_bundle(features: FeatureSet | None = None, family: str = "gbm") -> Mode
     )
 
 
+def make_monitored_bundle() -> ModelBundle:
+    """`make_bundle` with reference distributions of its training rows, as training writes
+    them (the bins monitoring compares logged traffic with)."""
+    from bankrisk.monitoring.reference import reference_profiles
+    from bankrisk.schema import FIELD_NAMES
+
+    bundle = make_bundle()
+    raw, _ = make_raw(3000, seed=5)
+    names = [f["name"] for f in bundle.describe()["features"]]
+    features = bundle.features(raw)
+    bundle.metadata["reference_distributions"] = reference_profiles(
+        {
+            **{name: raw[:, j] for j, name in enumerate(FIELD_NAMES)},
+            **{f"feature:{n}": features[:, i] for i, n in enumerate(names)},
+            "probability_of_default": bundle.predict_pd(raw),
+        }
+    )
+    bundle.metadata["data_fingerprint"]["dev_rows"] = 3000
+    return bundle
+
+
 def bundle_metadata(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """What training writes about the data (the parts the API serves): the training range of
     each input field (for out-of-range warnings), a data fingerprint and test metrics."""

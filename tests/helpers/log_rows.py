@@ -51,6 +51,38 @@ def prediction_row(i: int, *, when: datetime | None = None, **extra: Any) -> Row
     return row_of(prediction_values(i, when=when, **extra))
 
 
+def scored_rows(
+    bundle: Any,
+    raw: Any,
+    ids: list[str],
+    start: datetime,
+    step: timedelta = timedelta(hours=1),
+    role: str = "champion",
+) -> list[Row]:
+    """Raw rows scored with the bundle, as the service logs them."""
+    scores = bundle.score(raw)
+    return [
+        row_of(
+            {
+                "request_id": f"req-{role}-{i}",
+                "time": start + i * step,
+                "model_name": bundle.name,
+                "model_version": bundle.version,
+                "model_role": role,
+                "customer_id": ids[i],
+                **dict(zip(FIELD_NAMES, values, strict=True)),
+                "pd": float(scores.pd[i]),
+                "score": float(scores.points[i]),
+                "grade": scores.grades[i],
+                "decision": scores.decisions[i],
+                "reason_codes": scores.reasons[i],
+                "latency_ms": 2.0,
+            }
+        )
+        for i, values in enumerate(raw.tolist())
+    ]
+
+
 def log_scored(
     store: Any,
     bundle: Any,
@@ -64,28 +96,9 @@ def log_scored(
     service will; returns the rows written."""
     from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 
-    scores = bundle.score(raw)
     writer = PredictionLogWriter(store, WriterLimits(flush_seconds=0.05))
-    for i, values in enumerate(raw.tolist()):
-        writer.submit(
-            row_of(
-                {
-                    "request_id": f"req-{role}-{i}",
-                    "time": start + i * step,
-                    "model_name": bundle.name,
-                    "model_version": bundle.version,
-                    "model_role": role,
-                    "customer_id": ids[i],
-                    **dict(zip(FIELD_NAMES, values, strict=True)),
-                    "pd": float(scores.pd[i]),
-                    "score": float(scores.points[i]),
-                    "grade": scores.grades[i],
-                    "decision": scores.decisions[i],
-                    "reason_codes": scores.reasons[i],
-                    "latency_ms": 2.0,
-                }
-            )
-        )
+    for row in scored_rows(bundle, raw, ids, start, step, role):
+        writer.submit(row)
     assert writer.close(60), writer.last_error
     assert writer.dropped == 0
     return writer.written

@@ -243,8 +243,16 @@ def test_prune(tmp_path: Path) -> None:
         (["outcomes", "--data", "{bad_columns}"], "missing a customer id column"),
         (["outcomes", "--data", "{bad_flags}"], "column 'defaulted' must be 0 or 1"),
         (["outcomes", "--data", "{text_file}"], "unsupported file type"),
-        (["performance", "--log", "{empty_log}"], "no logged champion prediction has an outcome"),
+        (["performance", "--log", "{empty_log}"], "none of the champion rows has an outcome yet"),
         (["prune", "--older-than", "-3"], "--older-than must be a number of days >= 0"),
+        (["drift", "--run", "no-such-run"], "no logged predictions (champion rows, run no-such"),
+        (["drift", "--by", "fortnight"], "--by 'fortnight': expected one of day, week, month"),
+        (["drift", "--by", "day", "--report", "r.html"], "--report shows one window"),
+        (
+            ["drift", "--since", "2031-01-01"],
+            "no logged predictions (champion rows, from 2031-01-01T00:00:00+00:00 to now)",
+        ),
+        (["performance", "--run", "no-such-run"], "none of the champion rows, run no-such-run"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -327,7 +335,7 @@ def test_a_bug_in_monitoring_shows_its_traceback_and_is_not_exit_2(logs: dict) -
     """A ValueError is a bug, not bad input: it is no longer turned into one line and code 2."""
     setup = (
         "import bankrisk.monitoring.performance as performance\n"
-        "def broken(store):\n"
+        "def broken(store, selection):\n"
         "    raise ValueError('a bug in the back-test')\n"
         "performance.run_performance = broken"
     )

@@ -23,10 +23,12 @@ from bankrisk.cli.common import (
     settings_default,
 )
 from bankrisk.config import Settings
+from bankrisk.errors import UsageError
 
 if TYPE_CHECKING:
-    from bankrisk.monitoring.drift import DriftResult
+    from bankrisk.monitoring.drift import CharacteristicDrift, DriftOverTime, DriftResult
     from bankrisk.monitoring.performance import PerformanceResult
+    from bankrisk.prediction_log.columns import Period, Selection
     from bankrisk.prediction_log.store import PredictionStore
 
 app = typer.Typer(
@@ -49,6 +51,42 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 ReportOption = Annotated[
     Path | None, typer.Option("--report", help="Also write a self-contained HTML report here.")
 ]
+SinceOption = Annotated[
+    str | None, typer.Option("--since", help="Window start, ISO 8601 (UTC if no zone).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option("--until", help="Window end (exclusive), ISO 8601.")
+]
+RoleOption = Annotated[
+    str,
+    typer.Option(
+        "--role",
+        help="Rows of this model role (champion: the decisions taken; challenger, shadow, "
+        "canary, portfolio), or 'all'.",
+    ),
+]
+VersionOption = Annotated[
+    str | None, typer.Option("--model-version", help="Only rows of this model version.")
+]
+RunOption = Annotated[
+    str | None,
+    typer.Option("--run", help="Only the rows of this portfolio run (`bankrisk score --log`)."),
+]
+ALL_ROLES = "all"
+
+
+def _selection(
+    since: str | None, until: str | None, role: str, version: str | None, run: str | None
+) -> Selection:
+    from bankrisk.prediction_log.columns import Selection
+
+    return Selection(
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+        role=None if role == ALL_ROLES else role,
+        version=version,
+        run=run,
+    )
 
 
 @contextmanager
@@ -73,11 +111,16 @@ def _open_log(settings: Settings, url: str | None) -> PredictionStore:
 def drift(
     log: LogOption = None,
     model_dir: ModelDirOption = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Window start, ISO 8601 (UTC if no zone).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="Window end (exclusive), ISO 8601.")
+    since: SinceOption = None,
+    until: UntilOption = None,
+    role: RoleOption = "champion",
+    model_version: VersionOption = None,
+    run: RunOption = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", help="Each day, week (from Monday) or month (UTC) of the window apart."
+        ),
     ] = None,
     as_json: JsonOption = False,
     report: ReportOption = None,
@@ -91,19 +134,30 @@ def drift(
     ] = None,
 ) -> None:
     """PSI of every input, engineered feature, the PD and the score in the window against the
-    bundle's frozen training bins. Exit code 0: no alert; 1: an alert; 2: bad input."""
+    bundle's frozen training bins (the champion's rows by default). Exit code 0: no alert
+    (by period: none in the latest period); 1: an alert; 2: bad input."""
     settings = load_settings()
-    start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    selection = _selection(since, until, role, model_version, run)
     with monitor_extra():
-        from bankrisk.monitoring.drift import check_thresholds, check_window, run_drift
+        from bankrisk.monitoring.drift import check_thresholds, check_window
+        from bankrisk.prediction_log.columns import PERIODS
 
     warn_at = settings.drift_warn_psi if warn is None else warn
     alert_at = settings.drift_alert_psi if alert is None else alert
-    check_window(start, end)  # before the log is opened: bad options first
+    check_window(selection.since, selection.until)  # before the log is opened: bad options
     check_thresholds(warn_at, alert_at)
+    if by is not None and by not in PERIODS:
+        raise UsageError(f"--by {by!r}: expected one of {', '.join(PERIODS)}")
+    if by is not None and report is not None:
+        raise UsageError("--report shows one window: use it without --by")
     directory = model_dir or settings.model_dir
     store = _open_log(settings, log)
-    result = run_drift(store, directory, start, end, warn_at, alert_at)
+    if by is not None:
+        _drift_over_time(store, directory, selection, by, warn_at, alert_at, as_json)
+        return
+    from bankrisk.monitoring.drift import run_drift
+
+    result = run_drift(store, directory, selection, warn_at, alert_at)
     if report is not None:
         with monitor_extra():
             from bankrisk.monitoring.report import drift_html, write_report
@@ -118,9 +172,60 @@ def drift(
     raise typer.Exit(1 if result.alerts else 0)
 
 
+def _drift_over_time(
+    store: PredictionStore,
+    model_dir: Path,
+    selection: Selection,
+    by: Period,
+    warn: float,
+    alert: float,
+    as_json: bool,
+) -> None:
+    from bankrisk.monitoring.drift import run_drift_over_time
+
+    result = run_drift_over_time(store, model_dir, selection, by, warn, alert)
+    if as_json:
+        print_json_text(result.to_json())
+    else:
+        _print_drift_over_time(result)
+    raise typer.Exit(1 if result.latest_alerts else 0)
+
+
+def _psi_cell(item: CharacteristicDrift | None) -> str:
+    if item is None:
+        return "-"
+    colour = {"ok": "", "warn": "yellow", "alert": "bold red"}[item.status]
+    return f"[{colour}]{item.psi:.4f}[/]" if colour else f"{item.psi:.4f}"
+
+
+# The periods a table shows (the JSON has them all).
+SHOWN_PERIODS = 12
+
+
+def _print_drift_over_time(result: DriftOverTime) -> None:
+    out = Console(width=200)
+    shown = result.periods[-SHOWN_PERIODS:]
+    table = Table(title=f"PSI by {result.by} ({result.rows}) against the training bins")
+    table.add_column("characteristic")
+    for period in shown:
+        table.add_column(period.period, justify="right")
+    by_name = [dict(period.result.characteristics()) for period in shown]
+    for name in by_name[-1]:
+        cells = [items.get(name) for items in by_name]
+        if name.startswith("feature:") and all(c is None or c.status == "ok" for c in cells):
+            continue
+        table.add_row(name, *(_psi_cell(c) for c in cells))
+    table.add_row("rows", *(f"{p.result.n:,}" for p in shown))
+    out.print(table)
+    if len(result.periods) > len(shown):
+        out.print(f"The last {len(shown)} of {len(result.periods)} periods; --json has all.")
+    out.print(f"Alerts in the latest period: {', '.join(result.latest_alerts) or 'none'}")
+
+
 def _print_drift(result: DriftResult) -> None:
     out = Console(width=120)
-    table = Table(title=f"Drift: {result.n:,} logged predictions vs the training bins")
+    title = f"Drift: {result.n:,} logged predictions ({result.rows}) vs the training bins"
+    table = Table(title=title)
     for column in ("characteristic", "PSI", "status", "expected PSI", "test", "p-value"):
         table.add_column(column, justify="left" if column == "characteristic" else "right")
     colours = {"ok": "green", "warn": "yellow", "alert": "bold red"}
@@ -174,15 +279,24 @@ def outcomes(
 
 @app.command("performance")
 def performance(
-    log: LogOption = None, as_json: JsonOption = False, report: ReportOption = None
+    log: LogOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    role: RoleOption = "champion",
+    model_version: VersionOption = None,
+    run: RunOption = None,
+    as_json: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Realised AUC, Brier, ECE and KS (overall, by version, by month), the PD back-test per
-    grade (Jeffreys, binomial, Hosmer-Lemeshow) and approval fairness by month."""
+    grade (Jeffreys both ways, binomial, Hosmer-Lemeshow) and approval fairness by month, on
+    each customer's latest prediction in the window (the champion's by default)."""
     settings = load_settings()
+    selection = _selection(since, until, role, model_version, run)
     with monitor_extra():
         from bankrisk.monitoring.performance import run_performance
 
-    result = run_performance(_open_log(settings, log))
+    result = run_performance(_open_log(settings, log), selection)
     if report is not None:
         with monitor_extra():
             from bankrisk.monitoring.report import performance_html, write_report
@@ -201,12 +315,23 @@ def _number(value: float | None) -> str:
 def _print_performance(result: PerformanceResult) -> None:
     out = Console(width=120)
     overall = result.overall
+    out.print(f"Rows: {result.rows}: {result.customers:,} customers.")
     out.print(
-        f"{result.matched:,} matched predictions: ROC AUC {_number(overall.roc_auc)}, Brier "
+        f"{overall.n:,} with an outcome: ROC AUC {_number(overall.roc_auc)}, Brier "
         f"{_number(overall.brier)}, ECE {_number(overall.ece)}, KS {_number(overall.ks)}"
     )
-    table = Table(title="PD back-test per grade")
-    for column in ("grade", "n", "defaults", "mean PD", "default rate", "Jeffreys p", "flag"):
+    table = Table(title="PD back-test per grade (Jeffreys test each way: flagged at p < 0.05)")
+    columns = (
+        "grade",
+        "n",
+        "defaults",
+        "mean PD",
+        "default rate",
+        "p too low",
+        "p too high",
+        "flag",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     for g in result.grades:
         table.add_row(
@@ -216,7 +341,12 @@ def _print_performance(result: PerformanceResult) -> None:
             f"{g.mean_pd:.4f}",
             f"{g.default_rate:.4f}",
             f"{g.jeffreys_p:.3g}",
-            "[bold red]PD too low[/]" if g.underestimated else "",
+            f"{g.jeffreys_p_over:.3g}",
+            "[bold red]PD too low[/]"
+            if g.underestimated
+            else "[bold yellow]PD too high[/]"
+            if g.overestimated
+            else "",
         )
     out.print(table)
     hl = result.hosmer_lemeshow

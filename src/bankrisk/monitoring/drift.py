@@ -26,8 +26,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ from bankrisk.monitoring.psi import (
     psi_from_counts,
     status,
 )
+from bankrisk.prediction_log.columns import PERIOD, Period, Selection, read_columns
+from bankrisk.prediction_log.store import PredictionStore
 from bankrisk.schema import BILL_AMOUNTS, FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
 
 CONTINUOUS_INPUTS = ("LIMIT_BAL", "AGE", *BILL_AMOUNTS, *PAY_AMOUNTS)
@@ -183,6 +186,7 @@ class DriftResult:
     notes: tuple[str, ...]
     model: ModelRef | None = None
     window: Window | None = None
+    rows: str | None = None  # which logged rows (`Selection.describe`)
 
     def characteristics(self) -> list[tuple[str, CharacteristicDrift]]:
         """Every characteristic by name: the inputs, `feature:NAME`, then `pd` and `score`."""
@@ -212,6 +216,8 @@ class DriftResult:
             out["model"] = {"name": self.model.name, "version": self.model.version}
         if self.window is not None:
             out["window"] = {"since": self.window.since, "until": self.window.until}
+        if self.rows is not None:
+            out["rows"] = self.rows
         return out
 
     def to_json(self) -> str:
@@ -248,16 +254,16 @@ def _chi_square(bins: FrozenBins, counts: Sequence[int]) -> DistributionTest:
 
 def characteristic(
     bins: FrozenBins,
-    values: np.ndarray,
+    counts: Sequence[int],
     n_reference: int | None,
     warn: float,
     alert: float,
     test: str | None = None,
 ) -> CharacteristicDrift:
-    """PSI, status, no-drift expectation and (optionally) a KS or chi-square test."""
-    values = values[np.isfinite(values)]
-    counts = bins.counts(values.tolist())
-    n = int(values.size)
+    """PSI, status, no-drift expectation and (optionally) a KS or chi-square test, from the
+    window's count of finite values in each bin."""
+    counts = [int(c) for c in counts]
+    n = sum(counts)
     value = psi_from_counts(bins.proportions, counts)
     q99 = (1.0 / max(n, 1) + (1.0 / n_reference if n_reference else 0.0)) * float(
         stats.chi2.ppf(SMALL_WINDOW_QUANTILE, max(1, bins.bins - 1))
@@ -304,104 +310,205 @@ def minimum_rows(max_bins: int, n_reference: int | None, warn: float) -> int | N
     return math.ceil(1.0 / room) if room > 0 else None
 
 
-FeatureFn = Callable[[np.ndarray], tuple[list[str], np.ndarray]]
+@dataclass(frozen=True)
+class FeatureCode:
+    """A bundle's engineered features: their names, and the matrix of raw rows' features."""
+
+    names: tuple[str, ...]
+    compute: Callable[[np.ndarray], np.ndarray]
 
 
-def compute_drift(
-    rows: Sequence[Mapping[str, Any]],
-    metadata: Mapping[str, Any],
-    features: FeatureFn | None,
-    *,
-    warn: float = 0.10,
-    alert: float = 0.25,
-) -> DriftResult:
-    """The drift report of logged rows (`PredictionStore.read_predictions`) against the
-    bundle's `reference_distributions`; `features(raw)` gives (names, matrix) of the
-    engineered features of raw rows (None: features skipped)."""
-    reference = metadata.get("reference_distributions")
-    if not isinstance(reference, Mapping) or not reference:
-        raise DriftInputError("the bundle's metadata.json has no reference_distributions")
-    if not rows:
-        raise DriftInputError("no logged predictions in the window: nothing to compare")
-    fingerprint = metadata.get("data_fingerprint") or {}
-    n_reference = fingerprint.get("dev_rows") or fingerprint.get("rows")
-    n_reference = int(n_reference) if n_reference else None
+# The log's columns drift reads: the inputs, the PD and the score.
+DRIFT_COLUMNS = (*FIELD_NAMES, "pd", "score")
 
-    def column(name: str) -> np.ndarray:
-        return np.asarray(
-            [np.nan if r.get(name) is None else float(r[name]) for r in rows], dtype=np.float64
+
+@dataclass(frozen=True)
+class Compared:
+    """One characteristic compared with its frozen bins: its name in the results (an input,
+    `feature:NAME`, `pd`, `score`), the bins, its column in what is counted, and its test."""
+
+    name: str
+    bins: FrozenBins
+    column: int
+    test: str | None = None
+
+    @cached_property
+    def inner(self) -> np.ndarray:
+        return np.asarray(self.bins.inner, dtype=np.float64)
+
+    def count(self, values: np.ndarray) -> np.ndarray:
+        """Finite values per bin (bin i holds inner[i-1] <= x < inner[i], as FrozenBins)."""
+        values = values[np.isfinite(values)]
+        where = np.searchsorted(self.inner, values, side="right")
+        return np.bincount(where, minlength=self.bins.bins).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class DriftPlan:
+    """What a bundle's metadata lets drift compare: inputs (columns of the raw matrix),
+    engineered features (columns of `features`' matrix), the PD and the score (0 and 1 of
+    the outputs), what is skipped and why, and the reference's size."""
+
+    inputs: tuple[Compared, ...]
+    features: tuple[Compared, ...]
+    outputs: tuple[Compared, ...]
+    skipped_inputs: tuple[str, ...]
+    skipped_features: tuple[str, ...]
+    skipped_outputs: tuple[str, ...]
+    feature_code: FeatureCode | None
+    n_reference: int | None
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any], features: FeatureCode | None) -> DriftPlan:
+        reference = metadata.get("reference_distributions")
+        if not isinstance(reference, Mapping) or not reference:
+            raise DriftInputError("the bundle's metadata.json has no reference_distributions")
+        fingerprint = metadata.get("data_fingerprint") or {}
+        n_reference = fingerprint.get("dev_rows") or fingerprint.get("rows")
+        inputs = tuple(
+            Compared(
+                name,
+                _bins(name, reference[name]),
+                j,
+                "ks" if name in CONTINUOUS_INPUTS else "chi2",
+            )
+            for j, name in enumerate(FIELD_NAMES)
+            if name in reference
         )
-
-    notes: list[str] = []
-    skipped: list[str] = []
-    inputs: dict[str, CharacteristicDrift] = {}
-    raw = np.column_stack([column(name) for name in FIELD_NAMES])
-    for j, name in enumerate(FIELD_NAMES):
-        if name not in reference:
-            skipped.append(name)
-            continue
-        test = "ks" if name in CONTINUOUS_INPUTS else "chi2"
-        bins = _bins(name, reference[name])
-        inputs[name] = characteristic(bins, raw[:, j], n_reference, warn, alert, test)
-
-    feature_results: dict[str, CharacteristicDrift] = {}
-    wanted = [str(f["name"]) for f in metadata.get("features", []) if isinstance(f, Mapping)]
-    complete = np.all(np.isfinite(raw), axis=1)
-    if features is None:
-        notes.append("engineered features skipped: the bundle's feature code could not be loaded")
-    elif complete.any():
-        names, matrix = features(raw[complete])
-        index = {n: i for i, n in enumerate(names)}
-        for name in wanted:
-            key = FEATURE_PREFIX + name
-            if key not in reference or name not in index:
-                skipped.append(key)
-                continue
-            bins = _bins(key, reference[key])
-            feature_results[name] = characteristic(
-                bins, matrix[:, index[name]], n_reference, warn, alert
-            )
-        if int(complete.sum()) < len(rows):
-            notes.append(
-                f"{len(rows) - int(complete.sum())} rows with a missing input left out "
-                "of the engineered features"
-            )
-
-    outputs: dict[str, CharacteristicDrift] = {}
-    if PD_REFERENCE in reference:
-        outputs["pd"] = characteristic(
-            _bins(PD_REFERENCE, reference[PD_REFERENCE]),
-            column("pd"),
-            n_reference,
-            warn,
-            alert,
-            "ks",
-        )
-        scaling = (metadata.get("policy") or {}).get("score_scaling")
-        if scaling:
-            outputs["score"] = characteristic(
-                score_bins(reference[PD_REFERENCE], scaling),
-                column("score"),
-                n_reference,
-                warn,
-                alert,
-                "ks",
-            )
+        skipped_inputs = tuple(name for name in FIELD_NAMES if name not in reference)
+        compared_features: list[Compared] = []
+        skipped_features: list[str] = []
+        if features is not None:
+            index = {n: i for i, n in enumerate(features.names)}
+            wanted = [
+                str(f["name"]) for f in metadata.get("features", []) if isinstance(f, Mapping)
+            ]
+            for name in wanted:
+                key = FEATURE_PREFIX + name
+                if key not in reference or name not in index:
+                    skipped_features.append(key)
+                else:
+                    compared_features.append(
+                        Compared(name, _bins(key, reference[key]), index[name])
+                    )
+        outputs: list[Compared] = []
+        skipped_outputs: list[str] = []
+        if PD_REFERENCE in reference:
+            outputs.append(Compared("pd", _bins(PD_REFERENCE, reference[PD_REFERENCE]), 0, "ks"))
+            scaling = (metadata.get("policy") or {}).get("score_scaling")
+            if scaling:
+                outputs.append(
+                    Compared("score", score_bins(reference[PD_REFERENCE], scaling), 1, "ks")
+                )
+            else:
+                skipped_outputs.append("score")
         else:
-            skipped.append("score")
-    else:
-        skipped.extend(["pd", "score"])
+            skipped_outputs.extend(["pd", "score"])
+        if not inputs and not compared_features and not outputs:
+            raise DriftInputError(
+                "the bundle's reference_distributions describe no logged input, engineered "
+                "feature or PD: nothing to compare"
+            )
+        return cls(
+            inputs=inputs,
+            features=tuple(compared_features),
+            outputs=tuple(outputs),
+            skipped_inputs=skipped_inputs,
+            skipped_features=tuple(skipped_features),
+            skipped_outputs=tuple(skipped_outputs),
+            feature_code=features,
+            n_reference=int(n_reference) if n_reference else None,
+        )
 
+
+@dataclass
+class BinCounts:
+    """A window's counts in every compared characteristic's bins, added chunk by chunk (the
+    memory of the counts, whatever the number of rows)."""
+
+    plan: DriftPlan
+    rows: int = 0
+    complete: int = 0  # rows with every input, whose features were counted
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def _add(self, name: str, counts: np.ndarray) -> None:
+        held = self.counts.get(name)
+        self.counts[name] = counts if held is None else held + counts
+
+    def add(self, raw: np.ndarray, outputs: np.ndarray) -> None:
+        """Count rows: `raw` (FIELD_NAMES order) and `outputs` (the PD and the score)."""
+        self.rows += len(raw)
+        for item in self.plan.inputs:
+            self._add(item.name, item.count(raw[:, item.column]))
+        for item in self.plan.outputs:
+            self._add(item.name, item.count(outputs[:, item.column]))
+        complete = np.all(np.isfinite(raw), axis=1)
+        if self.plan.feature_code is None or not complete.any():
+            return
+        self.complete += int(complete.sum())
+        matrix = self.plan.feature_code.compute(raw[complete])
+        for item in self.plan.features:
+            self._add(FEATURE_PREFIX + item.name, item.count(matrix[:, item.column]))
+
+    def add_chunk(self, chunk: Mapping[str, np.ndarray], rows: np.ndarray | None = None) -> None:
+        """Count a chunk of `DRIFT_COLUMNS` (only `rows` of it: a boolean mask)."""
+        raw = np.column_stack([chunk[name] for name in FIELD_NAMES])
+        outputs = np.column_stack([chunk["pd"], chunk["score"]])
+        if rows is not None:
+            raw, outputs = raw[rows], outputs[rows]
+        self.add(raw, outputs)
+
+    def result(self, warn: float, alert: float) -> DriftResult:
+        """The drift report of the rows counted."""
+        plan, n_reference = self.plan, self.plan.n_reference
+        if not self.rows:
+            raise DriftInputError("no logged predictions in the window: nothing to compare")
+
+        def compared(item: Compared, key: str) -> CharacteristicDrift:
+            counts = self.counts.get(key, np.zeros(item.bins.bins, dtype=np.int64))
+            return characteristic(item.bins, counts.tolist(), n_reference, warn, alert, item.test)
+
+        notes: list[str] = []
+        skipped = list(plan.skipped_inputs)
+        inputs = {item.name: compared(item, item.name) for item in plan.inputs}
+        feature_results: dict[str, CharacteristicDrift] = {}
+        if plan.feature_code is None:
+            notes.append(
+                "engineered features skipped: the bundle's feature code could not be loaded"
+            )
+        elif self.complete:
+            feature_results = {
+                item.name: compared(item, FEATURE_PREFIX + item.name) for item in plan.features
+            }
+            skipped.extend(plan.skipped_features)
+            if self.complete < self.rows:
+                notes.append(
+                    f"{self.rows - self.complete} rows with a missing input left out "
+                    "of the engineered features"
+                )
+        outputs = {item.name: compared(item, item.name) for item in plan.outputs}
+        skipped.extend(plan.skipped_outputs)
+        return _drift_result(
+            self.rows, n_reference, inputs, feature_results, outputs, skipped, notes, warn, alert
+        )
+
+
+def _drift_result(
+    n: int,
+    n_reference: int | None,
+    inputs: dict[str, CharacteristicDrift],
+    feature_results: dict[str, CharacteristicDrift],
+    outputs: dict[str, CharacteristicDrift],
+    skipped: list[str],
+    notes: list[str],
+    warn: float,
+    alert: float,
+) -> DriftResult:
     every = {
         **inputs,
         **{FEATURE_PREFIX + k: v for k, v in feature_results.items()},
         **outputs,
     }
-    if not every:
-        raise DriftInputError(
-            "the bundle's reference_distributions describe no logged input, engineered "
-            "feature or PD: nothing to compare"
-        )
     alerts = [k for k, v in every.items() if v.status == ALERT]
     warnings = [k for k, v in every.items() if v.status == WARN]
     max_bins = max(v.bins for v in every.values())
@@ -409,20 +516,20 @@ def compute_drift(
     too_small = any(v.window_too_small for v in every.values())
     if too_small:
         notes.append(
-            f"window too small: {len(rows)} rows; under no drift the PSI of a {max_bins}-bin "
+            f"window too small: {n} rows; under no drift the PSI of a {max_bins}-bin "
             f"characteristic exceeds the warn threshold {warn:g} 1% of the time or more "
-            f"(expected PSI {expected_psi(max_bins, len(rows), n_reference):.4f}); "
+            f"(expected PSI {expected_psi(max_bins, n, n_reference):.4f}); "
             f"use at least {needed} rows"
             if needed
             else "window too small"
         )
     return DriftResult(
-        n=len(rows),
+        n=n,
         reference_n=n_reference,
         thresholds=Thresholds(warn, alert),
         window_too_small=too_small,
         min_rows=needed,
-        expected_psi_no_drift=expected_psi(max_bins, len(rows), n_reference),
+        expected_psi_no_drift=expected_psi(max_bins, n, n_reference),
         inputs=inputs,
         features=feature_results,
         score=outputs.get("score"),
@@ -434,7 +541,7 @@ def compute_drift(
     )
 
 
-def bundle_feature_fn(model_dir: Path) -> tuple[FeatureFn | None, str | None]:
+def bundle_features(model_dir: Path) -> tuple[FeatureCode | None, str | None]:
     """The bundle's own feature code (names from its metadata), or None and why not."""
     from bankrisk.bundle.model_bundle import ModelBundle
 
@@ -442,12 +549,12 @@ def bundle_feature_fn(model_dir: Path) -> tuple[FeatureFn | None, str | None]:
         bundle = ModelBundle.load(model_dir)
     except BankRiskError as exc:
         return None, str(exc)
-    names = [str(f["name"]) for f in bundle.describe().get("features", [])]
+    names = tuple(str(f["name"]) for f in bundle.describe().get("features", []))
 
-    def features(raw: np.ndarray) -> tuple[list[str], np.ndarray]:
-        return names, np.asarray(bundle.features(raw), dtype=np.float64)
+    def compute(raw: np.ndarray) -> np.ndarray:
+        return np.asarray(bundle.features(raw), dtype=np.float64)
 
-    return features, None
+    return FeatureCode(names, compute), None
 
 
 def check_window(since: datetime | None, until: datetime | None) -> None:
@@ -465,33 +572,137 @@ def check_thresholds(warn: float, alert: float) -> None:
         raise DriftInputError(f"--warn {warn} and --alert {alert}: need 0 < warn < alert")
 
 
-def run_drift(
-    store: Any,
-    model_dir: Path,
-    since: datetime | None,
-    until: datetime | None,
-    warn: float,
-    alert: float,
-) -> DriftResult:
-    """Read the window from the store and compare it with the bundle in `model_dir`.
+@dataclass(frozen=True)
+class PeriodDrift:
+    """The drift of one period's rows (a UTC day, ISO week from its Monday, or month)."""
 
-    DriftInputError for a window that ends before it starts or thresholds out of order,
-    MissingBundleError when `model_dir` is no folder, BundleError for a broken bundle."""
+    period: str
+    result: DriftResult
+
+    def as_dict(self) -> dict[str, Any]:
+        result = self.result
+        return {
+            "period": self.period,
+            "n": result.n,
+            "window_too_small": result.window_too_small,
+            "alerts": list(result.alerts),
+            "warnings": list(result.warnings),
+            "characteristics": {
+                name: {"psi": item.psi, "status": item.status}
+                for name, item in result.characteristics()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class DriftOverTime:
+    """`bankrisk monitor drift --by PERIOD`: each period's drift against the same frozen
+    bins, oldest first; `rows` says which logged rows were read."""
+
+    by: str
+    rows: str
+    thresholds: Thresholds
+    model: ModelRef
+    periods: tuple[PeriodDrift, ...]
+
+    @property
+    def latest_alerts(self) -> tuple[str, ...]:
+        """The alerts of the latest period (earlier periods were current once)."""
+        return self.periods[-1].result.alerts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "rows": self.rows,
+            "model": {"name": self.model.name, "version": self.model.version},
+            "thresholds": {"warn": self.thresholds.warn, "alert": self.thresholds.alert},
+            "periods": [p.as_dict() for p in self.periods],
+        }
+
+    def to_json(self) -> str:
+        return json_text(self.as_dict())
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    plan: DriftPlan
+    model: ModelRef
+    why_no_features: str | None
+
+    def finish(self, result: DriftResult, selection: Selection) -> DriftResult:
+        why = self.why_no_features
+        notes = (*result.notes, f"engineered features skipped: {why}") if why else result.notes
+        since, until = selection.since, selection.until
+        return replace(
+            result,
+            notes=notes,
+            model=self.model,
+            window=Window(
+                since.isoformat() if since else None, until.isoformat() if until else None
+            ),
+            rows=selection.describe(),
+        )
+
+
+def _prepare(model_dir: Path, selection: Selection, warn: float, alert: float) -> _Prepared:
     from bankrisk.bundle.store import read_metadata
 
-    check_window(since, until)
+    check_window(selection.since, selection.until)
     check_thresholds(warn, alert)
     if not model_dir.is_dir():
         raise MissingBundleError(f"--model-dir {model_dir}: no such bundle folder")
     metadata = read_metadata(model_dir)
-    features, why = bundle_feature_fn(model_dir)
-    result = compute_drift(
-        store.read_predictions(since, until), metadata, features, warn=warn, alert=alert
-    )
-    notes = (*result.notes, f"engineered features skipped: {why}") if why else result.notes
-    return replace(
-        result,
-        notes=notes,
-        model=ModelRef(metadata.get("name"), metadata.get("version")),
-        window=Window(since.isoformat() if since else None, until.isoformat() if until else None),
+    features, why = bundle_features(model_dir)
+    plan = DriftPlan.of(metadata, features)
+    return _Prepared(plan, ModelRef(metadata.get("name"), metadata.get("version")), why)
+
+
+def _nothing_logged(selection: Selection) -> DriftInputError:
+    return DriftInputError(f"no logged predictions ({selection.describe()}): nothing to compare")
+
+
+def run_drift(
+    store: PredictionStore, model_dir: Path, selection: Selection, warn: float, alert: float
+) -> DriftResult:
+    """The selected rows of the log against the bundle in `model_dir`, read in chunks.
+
+    DriftInputError for a window that ends before it starts, thresholds out of order or no
+    rows; MissingBundleError when `model_dir` is no folder, BundleError for a broken bundle;
+    PredictionLogError when the log cannot be read."""
+    prepared = _prepare(model_dir, selection, warn, alert)
+    counts = BinCounts(prepared.plan)
+    for chunk in read_columns(store, DRIFT_COLUMNS, selection):
+        counts.add_chunk(chunk)
+    if not counts.rows:
+        raise _nothing_logged(selection)
+    return prepared.finish(counts.result(warn, alert), selection)
+
+
+def run_drift_over_time(
+    store: PredictionStore,
+    model_dir: Path,
+    selection: Selection,
+    by: Period,
+    warn: float,
+    alert: float,
+) -> DriftOverTime:
+    """`run_drift` of each period (`by`) of the selected rows, in one pass over the log."""
+    prepared = _prepare(model_dir, selection, warn, alert)
+    per_period: dict[str, BinCounts] = {}
+    for chunk in read_columns(store, DRIFT_COLUMNS, selection, by=by):
+        labels = chunk[PERIOD]
+        for period in np.unique(labels):
+            counts = per_period.setdefault(str(period), BinCounts(prepared.plan))
+            counts.add_chunk(chunk, labels == period)
+    if not per_period:
+        raise _nothing_logged(selection)
+    return DriftOverTime(
+        by=by,
+        rows=selection.describe(),
+        thresholds=Thresholds(warn, alert),
+        model=prepared.model,
+        periods=tuple(
+            PeriodDrift(period, prepared.finish(per_period[period].result(warn, alert), selection))
+            for period in sorted(per_period)
+        ),
     )

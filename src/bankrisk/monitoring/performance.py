@@ -1,22 +1,26 @@
 """`bankrisk monitor performance`: realised performance and PD back-testing on logged traffic.
 
-Predictions are matched to outcomes by customer id (`monitoring.outcomes`). When a customer
-was scored more than once by the same model version and role, the latest prediction counts.
-Overall metrics, grades and the back-test use the `champion` role (the decisions taken);
-`by_model_version` shows every version and role.
+Which rows count (the same for every section, and said in the output): the selected rows
+(`Selection`: a window, the `champion` role by default: the decisions taken), of which each
+customer's latest prediction (by time, then row id; rows without a customer id count once
+each). Their outcomes are joined by customer id (`monitoring.outcomes`). `by_model_version`
+compares every version and role in the same window: each customer's latest prediction per
+version and role. The database ranks and joins; the rows arrive in chunks, and what is kept
+is about 12 bytes per customer with an outcome (an exact AUC needs every PD) and counts.
 
 - Realised ROC AUC, Brier, ECE and KS (`evaluation.metrics`): overall, by model version, by
-  month (UTC month of the prediction).
+  month (UTC month of the prediction), on the customers with an outcome.
 - PD back-test per grade (Basel II para. 501): n, defaults, mean PD, observed default rate,
-  the Jeffreys test p-value (one-sided: the CDF of Beta(D + 1/2, N - D + 1/2) at the mean PD;
-  p < 0.05 flags an underestimated PD) with the Jeffreys 95% interval of the default rate, and
-  an exact binomial test (greater); Hosmer-Lemeshow over grades: sum (D - N PD)^2 /
-  (N PD (1 - PD)), chi-square with G degrees of freedom (out of sample). Both ignore default
-  correlation, so they reject too often in a downturn.
+  the Jeffreys test both ways (one-sided each: the CDF of Beta(D + 1/2, N - D + 1/2) at the
+  mean PD, p < 0.05 flags an underestimated PD; its upper tail, p < 0.05 flags an
+  overestimated one) with the Jeffreys 95% interval of the default rate, and an exact
+  binomial test (greater); Hosmer-Lemeshow over grades: sum (D - N PD)^2 / (N PD (1 - PD)),
+  chi-square with G degrees of freedom (out of sample). They ignore default correlation, so
+  they reject too often in a downturn.
 - Fairness over time: approval rate (a decision other than `decline`) per SEX, age band and
   MARRIAGE group, and the adverse impact ratio (lowest / highest approval rate, groups of at
-  least 30) against the four-fifths rule, overall and by month, on every logged champion
-  prediction (approvals need no outcome).
+  least 30) against the four-fifths rule, overall and by month, on every customer counted
+  (approvals need no outcome).
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from scipy import stats
+from sqlalchemy import Select, func, or_, select
 
 from bankrisk.errors import BankRiskError
 from bankrisk.evaluation.fairness import (
@@ -41,6 +46,9 @@ from bankrisk.evaluation.fairness import (
 )
 from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.monitoring.drift import fields_of, json_text
+from bankrisk.prediction_log.columns import PERIOD, Selection, count_rows, period_of, read_query
+from bankrisk.prediction_log.store import PredictionStore, predictions
+from bankrisk.prediction_log.store import outcomes as outcomes_table
 
 CHAMPION = "champion"
 JEFFREYS_ALPHA = 0.05
@@ -115,6 +123,8 @@ class GradeBacktest:
     ci_low: float
     ci_high: float
     binomial_p: float | None
+    jeffreys_p_over: float
+    overestimated: bool
 
     def as_dict(self) -> dict[str, Any]:
         return fields_of(self)
@@ -200,7 +210,9 @@ class PerformanceResult:
     month), every version's, the PD back-test per grade and approval fairness."""
 
     overall: RealisedMetrics
-    predictions_logged: int
+    rows: str  # which predictions count: the rule, in words
+    customers: int  # how many (each customer's latest prediction in the selection)
+    predictions_logged: int  # the selection's rows
     outcomes: int
     matched: int
     approval_rate: float
@@ -208,12 +220,15 @@ class PerformanceResult:
     by_month: tuple[MonthPerformance, ...]
     grades: tuple[GradeBacktest, ...]
     underestimated_grades: tuple[str, ...]
+    overestimated_grades: tuple[str, ...]
     hosmer_lemeshow: HosmerLemeshow
     fairness: FairnessReport
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.overall.as_dict(),
+            "rows": self.rows,
+            "customers": self.customers,
             "predictions_logged": self.predictions_logged,
             "outcomes": self.outcomes,
             "matched": self.matched,
@@ -222,6 +237,7 @@ class PerformanceResult:
             "by_month": [m.as_dict() for m in self.by_month],
             "grades": [g.as_dict() for g in self.grades],
             "underestimated_grades": list(self.underestimated_grades),
+            "overestimated_grades": list(self.overestimated_grades),
             "hosmer_lemeshow": self.hosmer_lemeshow.as_dict(),
             "fairness": self.fairness.as_dict(),
         }
@@ -229,10 +245,6 @@ class PerformanceResult:
     def to_json(self) -> str:
         """The JSON `bankrisk monitor performance --json` prints (NaN as null)."""
         return json_text(self.as_dict())
-
-
-def _month(row: Mapping[str, Any]) -> str:
-    return str(row["time"].strftime("%Y-%m"))
 
 
 def _defined(value: float) -> float | None:
@@ -256,19 +268,6 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> RealisedMetrics:
     )
 
 
-def latest_matched(
-    rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, int]
-) -> list[tuple[Mapping[str, Any], int]]:
-    """(prediction, defaulted) pairs: the latest prediction per customer, version and role."""
-    latest: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-    for row in rows:  # oldest first: later rows replace earlier ones
-        customer = row.get("customer_id")
-        if customer is not None and customer in outcomes:
-            latest[(str(customer), str(row["model_version"]), str(row["model_role"]))] = row
-    ordered = sorted(latest.values(), key=lambda r: (r["time"], r.get("id") or 0))
-    return [(r, outcomes[str(r["customer_id"])]) for r in ordered]
-
-
 def grade_backtest(
     grades: Sequence[str], y: np.ndarray, p: np.ndarray
 ) -> tuple[list[GradeBacktest], HosmerLemeshow]:
@@ -277,13 +276,14 @@ def grade_backtest(
     hl = 0.0
     used = 0
     labels = np.asarray(grades, dtype=object)
-    for grade in sorted(set(grades)):
+    for grade in sorted(set(labels.tolist())):
         mask = labels == grade
         n = int(mask.sum())
         d = int(y[mask].sum())
         mean_pd = float(p[mask].mean())
         a, b = d + 0.5, n - d + 0.5
         jeffreys = float(stats.beta.cdf(mean_pd, a, b))
+        jeffreys_over = float(stats.beta.sf(mean_pd, a, b))
         out.append(
             GradeBacktest(
                 grade=grade,
@@ -298,6 +298,8 @@ def grade_backtest(
                 binomial_p=float(stats.binomtest(d, n, mean_pd, alternative="greater").pvalue)
                 if 0.0 < mean_pd < 1.0
                 else None,
+                jeffreys_p_over=jeffreys_over,
+                overestimated=jeffreys_over < JEFFREYS_ALPHA,
             )
         )
         if 0.0 < mean_pd < 1.0:
@@ -309,117 +311,237 @@ def grade_backtest(
     return out, hosmer
 
 
-def _group_labels(
-    rows: Sequence[Mapping[str, Any]],
-) -> dict[str, tuple[list[str], tuple[str, ...]]]:
-    def coded(name: str, labels: Mapping[int, str]) -> list[str]:
-        out = []
-        for r in rows:
-            value = r.get(name)
-            if value is None or not math.isfinite(float(value)):
-                out.append("missing")
-            elif float(value).is_integer() and int(value) in labels:
-                out.append(labels[int(value)])
-            else:
-                out.append(f"code {float(value):g}")
-        return out
+# The protected attributes approvals are compared by: each row's group label, and the
+# labels known in order (others follow, sorted).
+def _coded(values: np.ndarray, labels: Mapping[int, str]) -> np.ndarray:
+    """Each code's label; `missing` for NaN, `code X` for an undocumented code."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    names = []
+    for value in unique.tolist():
+        if not math.isfinite(value):
+            names.append("missing")
+        elif float(value).is_integer() and int(value) in labels:
+            names.append(labels[int(value)])
+        else:
+            names.append(f"code {value:g}")
+    return np.asarray(names, dtype=object)[inverse.reshape(-1)]
 
-    ages = np.asarray([np.nan if r.get("AGE") is None else float(r["AGE"]) for r in rows])
-    bands = ["missing"] * len(rows)
+
+def _age_bands(ages: np.ndarray) -> np.ndarray:
+    bands = np.full(ages.shape[0], "missing", dtype=object)
     finite = np.isfinite(ages)
     if finite.any():
-        for i, band in zip(np.flatnonzero(finite), age_band(ages[finite]), strict=True):
-            bands[int(i)] = str(band)
+        bands[finite] = age_band(ages[finite])
+    return bands
+
+
+ATTRIBUTES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "SEX": ("SEX", tuple(SEX_LABELS.values())),
+    "AGE_BAND": ("AGE", AGE_BANDS),
+    "MARRIAGE": ("MARRIAGE", tuple(MARRIAGE_LABELS.values())),
+}
+
+
+def _group_labels(chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
-        "SEX": (coded("SEX", SEX_LABELS), tuple(SEX_LABELS.values())),
-        "AGE_BAND": (bands, AGE_BANDS),
-        "MARRIAGE": (coded("MARRIAGE", MARRIAGE_LABELS), tuple(MARRIAGE_LABELS.values())),
+        "SEX": _coded(chunk["SEX"], SEX_LABELS),
+        "AGE_BAND": _age_bands(chunk["AGE"]),
+        "MARRIAGE": _coded(chunk["MARRIAGE"], MARRIAGE_LABELS),
     }
 
 
-def approval_fairness(rows: Sequence[Mapping[str, Any]]) -> dict[str, AttributeFairness]:
-    """Approval rate per group and adverse impact ratio, per protected attribute."""
-    approved = [r["decision"] != "decline" for r in rows]
-    result: dict[str, AttributeFairness] = {}
-    for attribute, (labels, known) in _group_labels(rows).items():
-        groups: dict[str, GroupApproval] = {}
-        order = [g for g in known if g in set(labels)] + sorted(set(labels) - set(known))
-        for group in order:
-            picks = [a for a, g in zip(approved, labels, strict=True) if g == group]
-            groups[group] = GroupApproval(
-                n=len(picks),
-                approval_rate=sum(picks) / len(picks),
-                included_in_ratio=len(picks) >= MIN_GROUP_SIZE,
-            )
-        eligible = {g: v.approval_rate for g, v in groups.items() if v.included_in_ratio}
-        ratio = None
-        if len(eligible) >= 2 and max(eligible.values()) > 0:
-            ratio = min(eligible.values()) / max(eligible.values())
-        result[attribute] = AttributeFairness(
-            groups=groups,
-            adverse_impact_ratio=ratio,
-            four_fifths_rule_passed=None if ratio is None else ratio >= FOUR_FIFTHS,
+def _attribute_fairness(
+    counts: Mapping[str, tuple[int, int]], known: tuple[str, ...]
+) -> AttributeFairness:
+    """Approval by group from (customers, approved) per group."""
+    order = [g for g in known if g in counts] + sorted(set(counts) - set(known))
+    groups = {
+        g: GroupApproval(
+            n=counts[g][0],
+            approval_rate=counts[g][1] / counts[g][0],
+            included_in_ratio=counts[g][0] >= MIN_GROUP_SIZE,
         )
-    return result
-
-
-def compute_performance(
-    rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, int]
-) -> PerformanceResult:
-    """The performance report of logged rows (`read_predictions`) and outcomes."""
-    pairs = latest_matched(rows, outcomes)
-    champion = [(r, y) for r, y in pairs if r["model_role"] == CHAMPION]
-    if not champion:
-        raise PerformanceInputError(
-            f"no logged champion prediction has an outcome yet ({len(rows)} predictions, "
-            f"{len(outcomes)} outcomes): ingest outcomes with `bankrisk monitor outcomes`"
-        )
-    y = np.asarray([o for _, o in champion], dtype=np.int64)
-    p = np.asarray([float(r["pd"]) for r, _ in champion])
-    overall = _metrics(y, p)
-    by_month: dict[str, list[int]] = defaultdict(list)
-    for i, (r, _) in enumerate(champion):
-        by_month[_month(r)].append(i)
-    by_version: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, (r, _) in enumerate(pairs):
-        by_version[(str(r["model_version"]), str(r["model_role"]))].append(i)
-    y_all = np.asarray([o for _, o in pairs], dtype=np.int64)
-    p_all = np.asarray([float(r["pd"]) for r, _ in pairs])
-    grades, hosmer = grade_backtest([str(r["grade"]) for r, _ in champion], y, p)
-    logged_champion = [r for r in rows if r["model_role"] == CHAMPION]
-    months = sorted({_month(r) for r in logged_champion})
-    fairness_by_month = tuple(
-        MonthFairness(
-            month=m,
-            attributes=approval_fairness([r for r in logged_champion if _month(r) == m]),
-        )
-        for m in months
+        for g in order
+    }
+    eligible = {g: v.approval_rate for g, v in groups.items() if v.included_in_ratio}
+    ratio = None
+    if len(eligible) >= 2 and max(eligible.values()) > 0:
+        ratio = min(eligible.values()) / max(eligible.values())
+    return AttributeFairness(
+        groups=groups,
+        adverse_impact_ratio=ratio,
+        four_fifths_rule_passed=None if ratio is None else ratio >= FOUR_FIFTHS,
     )
+
+
+# Counts of customers and approvals by (month or OVERALL, attribute, group).
+_OVERALL = ""
+Approvals = dict[tuple[str, str, str], tuple[int, int]]
+
+
+def _count_approvals(
+    approvals: Approvals, months: np.ndarray, approved: np.ndarray, chunk: Mapping[str, np.ndarray]
+) -> None:
+    month_names, month_of = np.unique(months, return_inverse=True)
+    for attribute, labels in _group_labels(chunk).items():
+        group_names, group_of = np.unique(labels, return_inverse=True)
+        cell = month_of.reshape(-1) * len(group_names) + group_of.reshape(-1)
+        size = len(month_names) * len(group_names)
+        customers = np.bincount(cell, minlength=size)
+        approvals_in = np.bincount(cell, weights=approved, minlength=size)
+        for k in np.flatnonzero(customers).tolist():
+            month = str(month_names[k // len(group_names)])
+            group = str(group_names[k % len(group_names)])
+            for key in ((month, attribute, group), (_OVERALL, attribute, group)):
+                n, a = approvals.get(key, (0, 0))
+                approvals[key] = (n + int(customers[k]), a + int(approvals_in[k]))
+
+
+def _fairness_of(approvals: Approvals, month: str) -> dict[str, AttributeFairness]:
+    return {
+        attribute: _attribute_fairness(
+            {g: v for (m, a, g), v in approvals.items() if m == month and a == attribute}, known
+        )
+        for attribute, (_, known) in ATTRIBUTES.items()
+    }
+
+
+@dataclass
+class _Outcomes:
+    """Predictions with an outcome, collected as arrays chunk by chunk: about 12 bytes a
+    customer (an exact AUC needs every PD)."""
+
+    y: list[np.ndarray] = field(default_factory=list)
+    pd: list[np.ndarray] = field(default_factory=list)
+    grade: list[np.ndarray] = field(default_factory=list)
+    month: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, chunk: Mapping[str, np.ndarray]) -> None:
+        known = np.isfinite(chunk["defaulted"])
+        self.y.append(chunk["defaulted"][known].astype(np.int8))
+        self.pd.append(chunk["pd"][known])
+        self.grade.append(chunk["grade"][known])
+        self.month.append(chunk[PERIOD][known])
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        def joined(parts: list[np.ndarray], kind: Any) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.empty(0, dtype=kind)
+
+        return (
+            joined(self.y, np.int8).astype(np.int64),
+            joined(self.pd, np.float64),
+            joined(self.grade, object),
+            joined(self.month, object),
+        )
+
+
+_READ = ("pd", "defaulted", "SEX", "MARRIAGE", "AGE", "grade", "decision", PERIOD)
+
+
+def _latest(selection: Selection, per_version: bool) -> Select[Any]:
+    """Each customer's latest selected prediction (per model version and role with
+    `per_version`; rows without a customer id each count), its outcome (NaN if none) and
+    its UTC month: the query, for `read_query`."""
+    c = predictions.c
+    partition = [c.customer_id, c.model_version, c.model_role] if per_version else [c.customer_id]
+    rank = func.row_number().over(partition_by=partition, order_by=(c.time.desc(), c.id.desc()))
+    ranked = (
+        select(
+            c.pd,
+            c.SEX,
+            c.MARRIAGE,
+            c.AGE,
+            c.grade,
+            c.decision,
+            c.model_version,
+            c.model_role,
+            c.customer_id,
+            period_of(c.time, "month").label(PERIOD),
+            rank.label("rank"),
+        )
+        .where(selection.condition())
+        .subquery()
+    )
+    r = ranked.c
+    return (
+        select(
+            r.pd,
+            outcomes_table.c.defaulted.label("defaulted"),
+            r.SEX,
+            r.MARRIAGE,
+            r.AGE,
+            r.grade,
+            r.decision,
+            r[PERIOD],
+            r.model_version,
+            r.model_role,
+        )
+        .select_from(
+            ranked.outerjoin(outcomes_table, outcomes_table.c.customer_id == r.customer_id)
+        )
+        .where(or_(r.rank == 1, r.customer_id.is_(None)))
+    )
+
+
+def run_performance(store: PredictionStore, selection: Selection) -> PerformanceResult:
+    """The performance report of the selected predictions and the outcomes the store holds,
+    read in chunks (see the module's docstring for which rows count)."""
+    from bankrisk.monitoring.drift import check_window
+
+    check_window(selection.since, selection.until)
+    approvals: Approvals = {}
+    matched_champion = _Outcomes()
+    customers = approved = 0
+    for chunk in read_query(store, _latest(selection, per_version=False), numeric=5):
+        month_labels, approved_rows = chunk[PERIOD], chunk["decision"] != "decline"
+        customers += len(month_labels)
+        approved += int(approved_rows.sum())
+        _count_approvals(approvals, month_labels, approved_rows.astype(np.float64), chunk)
+        matched_champion.add(chunk)
+    versions: dict[tuple[str, str], _Outcomes] = defaultdict(_Outcomes)
+    every_role = replace(selection, role=None)
+    for chunk in read_query(store, _latest(every_role, per_version=True), numeric=5):
+        for version in np.unique(chunk["model_version"]).tolist():
+            of_version = chunk["model_version"] == version
+            for role in np.unique(chunk["model_role"][of_version]).tolist():
+                rows = of_version & (chunk["model_role"] == role)
+                versions[(str(version), str(role))].add({k: v[rows] for k, v in chunk.items()})
+    logged, stored_outcomes = count_rows(store, selection), store.count_outcomes()
+    y, p, grade_of, month_of = matched_champion.arrays()
+    if not y.size:
+        raise PerformanceInputError(
+            f"none of the {selection.describe()} has an outcome yet ({logged} "
+            f"predictions, {stored_outcomes} outcomes): ingest outcomes with "
+            "`bankrisk monitor outcomes`"
+        )
+    grades, hosmer = grade_backtest(grade_of.tolist(), y, p)
+    version_metrics = []
+    for (version, role), held in sorted(versions.items()):
+        vy, vp, _, _ = held.arrays()
+        if vy.size:
+            version_metrics.append(VersionPerformance(version, role, _metrics(vy, vp)))
+    months = sorted({m for m, _, _ in approvals if m != _OVERALL})
     return PerformanceResult(
-        overall=overall,
-        predictions_logged=len(rows),
-        outcomes=len(outcomes),
-        matched=len(pairs),
-        approval_rate=float(np.mean([r["decision"] != "decline" for r, _ in champion])),
-        by_model_version=tuple(
-            VersionPerformance(v, role, _metrics(y_all[ix], p_all[ix]))
-            for (v, role), ix in sorted(by_version.items())
-        ),
+        overall=_metrics(y, p),
+        rows=f"each customer's latest prediction among the {selection.describe()}",
+        customers=customers,
+        predictions_logged=logged,
+        outcomes=stored_outcomes,
+        matched=sum(v.metrics.n for v in version_metrics),
+        approval_rate=approved / customers,
+        by_model_version=tuple(version_metrics),
         by_month=tuple(
-            MonthPerformance(m, _metrics(y[ix], p[ix])) for m, ix in sorted(by_month.items())
+            MonthPerformance(m, _metrics(y[month_of == m], p[month_of == m]))
+            for m in sorted(set(month_of.tolist()))
         ),
         grades=tuple(grades),
         underestimated_grades=tuple(g.grade for g in grades if g.underestimated),
+        overestimated_grades=tuple(g.grade for g in grades if g.overestimated),
         hosmer_lemeshow=hosmer,
         fairness=FairnessReport(
-            overall=approval_fairness(logged_champion),
-            by_month=fairness_by_month,
+            overall=_fairness_of(approvals, _OVERALL),
+            by_month=tuple(MonthFairness(m, _fairness_of(approvals, m)) for m in months),
             four_fifths_threshold=FOUR_FIFTHS,
             min_group_size=MIN_GROUP_SIZE,
         ),
     )
-
-
-def run_performance(store: Any) -> PerformanceResult:
-    """The performance report of everything the store holds (predictions and outcomes)."""
-    return compute_performance(store.read_predictions(), store.read_outcomes())

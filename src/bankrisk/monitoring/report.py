@@ -196,7 +196,8 @@ def drift_html(result: DriftResult) -> str:
     intro = (
         f"<p>Model {_fmt(model_name)} v{_fmt(model_version)}; window "
         f"{_fmt(since or 'start')} to {_fmt(until or 'now')}; "
-        f"{result.n:,} logged predictions against {_fmt(result.reference_n)} "
+        f"{result.n:,} logged predictions ({html.escape(result.rows or 'every row')}) against "
+        f"{_fmt(result.reference_n)} "
         f"training rows. Thresholds: warn {warn:g}, alert {alert:g}. PSI expected under no "
         f"drift: {result.expected_psi_no_drift:.4f}.</p>"
         f"<p>Alerts: <b>{html.escape(alerts)}</b></p>{notes}"
@@ -269,8 +270,8 @@ def performance_html(result: PerformanceResult) -> str:
     auc_chart = _png(fig)
 
     overall = result.overall
-    summary = _table(
-        ["n", "defaults", "ROC AUC", "Brier", "ECE", "KS", "approval rate"],
+    summary = f"<p>Rows: {html.escape(result.rows)}: {result.customers:,} customers.</p>" + _table(
+        ["with an outcome", "defaults", "ROC AUC", "Brier", "ECE", "KS", "approval rate"],
         [
             (
                 overall.n,
@@ -293,8 +294,9 @@ def performance_html(result: PerformanceResult) -> str:
             g.ci_low,
             g.ci_high,
             g.jeffreys_p,
+            g.jeffreys_p_over,
             g.binomial_p,
-            "alert" if g.underestimated else "ok",
+            "PD too low" if g.underestimated else "PD too high" if g.overestimated else "ok",
         )
         for g in grades
     ]
@@ -308,9 +310,10 @@ def performance_html(result: PerformanceResult) -> str:
             "default rate",
             "CI low",
             "CI high",
-            "Jeffreys p",
+            "Jeffreys p (too low)",
+            "Jeffreys p (too high)",
             "binomial p",
-            "PD underestimated?",
+            "flag (p < 0.05)",
         ],
         grade_rows,
     ) + (

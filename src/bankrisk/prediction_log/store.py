@@ -288,7 +288,7 @@ class PredictionStore:
                 rows = [dict(r._mapping) for r in connection.execute(query)]
         except SQLAlchemyError as exc:
             raise PredictionLogError(
-                f"cannot read the prediction log {self}: {_short(exc)}"
+                f"cannot read the prediction log {self}: {short_error(exc)}"
             ) from exc
         for row in rows:
             row["reason_codes"] = json.loads(row["reason_codes"] or "[]")
@@ -350,7 +350,9 @@ class PredictionStore:
                     )
                     matched += int(connection.execute(count).scalar_one())
         except SQLAlchemyError as exc:
-            raise PredictionLogError(f"cannot write outcomes to {self}: {_short(exc)}") from exc
+            raise PredictionLogError(
+                f"cannot write outcomes to {self}: {short_error(exc)}"
+            ) from exc
         counts.update(
             inserted=len(new),
             updated=len(changed),
@@ -360,6 +362,17 @@ class PredictionStore:
         )
         return counts
 
+    def count_outcomes(self) -> int:
+        """How many customers' outcomes are stored."""
+        try:
+            with self.engine.connect() as connection:
+                query = select(func.count()).select_from(outcomes)
+                return int(connection.execute(query).scalar_one())
+        except SQLAlchemyError as exc:
+            raise PredictionLogError(
+                f"cannot read outcomes from {self}: {short_error(exc)}"
+            ) from exc
+
     def read_outcomes(self) -> dict[str, int]:
         """customer key -> defaulted (0/1)."""
         try:
@@ -367,7 +380,9 @@ class PredictionStore:
                 rows = connection.execute(select(outcomes.c.customer_id, outcomes.c.defaulted))
                 return {str(r[0]): int(r[1]) for r in rows}
         except SQLAlchemyError as exc:
-            raise PredictionLogError(f"cannot read outcomes from {self}: {_short(exc)}") from exc
+            raise PredictionLogError(
+                f"cannot read outcomes from {self}: {short_error(exc)}"
+            ) from exc
 
     def prune(self, older_than_days: float, now: datetime | None = None) -> dict[str, int]:
         """Delete predictions logged more than `older_than_days` ago, and outcomes ingested
@@ -385,7 +400,7 @@ class PredictionStore:
                     delete(outcomes).where(outcomes.c.ingested_at < cutoff).where(orphan)
                 )
         except SQLAlchemyError as exc:
-            raise PredictionLogError(f"cannot prune {self}: {_short(exc)}") from exc
+            raise PredictionLogError(f"cannot prune {self}: {short_error(exc)}") from exc
         return {"predictions": int(gone.rowcount), "outcomes": int(orphans.rowcount)}
 
     def close(self) -> None:
@@ -400,7 +415,8 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """The first line of an error, whitespace folded, at most 300 characters."""
     text = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -451,7 +467,7 @@ def open_store(
         engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise PredictionLogError(
-            f"prediction log URL {shown!r}: unsupported database or driver ({_short(exc)})"
+            f"prediction log URL {shown!r}: unsupported database or driver ({short_error(exc)})"
         ) from None
     if wal and backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -462,6 +478,6 @@ def open_store(
         except SQLAlchemyError as exc:
             engine.dispose()
             raise PredictionLogError(
-                f"cannot open the prediction log {shown}: {_short(exc)}"
+                f"cannot open the prediction log {shown}: {short_error(exc)}"
             ) from None
     return store

@@ -1,0 +1,189 @@
+"""The prediction log read for monitoring: chosen rows, chosen columns, in chunks of arrays.
+
+Monitoring reads millions of rows: a Python dict per row (`PredictionStore.read_predictions`)
+costs kilobytes each. Here the database filters the rows (`Selection`: a window, a model role
+and version, a portfolio run) and returns only the columns asked for, which arrive in chunks
+of at most `CHUNK_ROWS` rows as numpy arrays: memory is bounded by the chunk, whatever the
+size of the log. Numeric columns come as float64 (NULL as NaN), text columns as object arrays.
+The period of each row (its UTC day, ISO week or month) can be asked for as a column too,
+computed by the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from sqlalchemy import ColumnElement, Float, Select, String, and_, func, select, true
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from bankrisk.prediction_log.store import (
+    PredictionLogError,
+    PredictionStore,
+    as_utc,
+    predictions,
+    short_error,
+)
+
+CHUNK_ROWS = 65_536
+CHAMPION = "champion"
+Period = Literal["day", "week", "month"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month")
+PERIOD = "period"  # the name of the period column in a chunk
+Chunk = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which logged predictions: `since <= time < until` (None: open), a model role (None:
+    every role; the champion's by default, the decisions taken), a model version (None: any)
+    and a request id (a portfolio run's id; None: any)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    role: str | None = CHAMPION
+    version: str | None = None
+    run: str | None = None
+
+    def condition(self) -> ColumnElement[bool]:
+        c = predictions.c
+        clauses: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            clauses.append(c.time >= as_utc(self.since))
+        if self.until is not None:
+            clauses.append(c.time < as_utc(self.until))
+        if self.role is not None:
+            clauses.append(c.model_role == self.role)
+        if self.version is not None:
+            clauses.append(c.model_version == self.version)
+        if self.run is not None:
+            clauses.append(c.request_id == self.run)
+        return and_(true(), *clauses)
+
+    def describe(self) -> str:
+        """The selection in words, for reports: `champion rows, 2026-01-01 to 2026-02-01`."""
+        role = "every role" if self.role is None else f"{self.role} rows"
+        parts = [role]
+        if self.version is not None:
+            parts.append(f"model version {self.version}")
+        if self.run is not None:
+            parts.append(f"run {self.run}")
+        if self.since is not None or self.until is not None:
+            since = self.since.isoformat() if self.since else "the first row"
+            until = self.until.isoformat() if self.until else "now"
+            parts.append(f"from {since} to {until}")
+        return ", ".join(parts)
+
+
+class PeriodOf(FunctionElement[str]):
+    """The UTC period of a time column as text: `YYYY-MM-DD` (a day, or the Monday of an ISO
+    week) or `YYYY-MM` (a month). One subclass per period: SQLAlchemy caches a compiled
+    statement by its elements' classes, not by their attributes."""
+
+    type = String()
+    inherit_cache = True
+    by: ClassVar[Period]
+
+
+class _Day(PeriodOf):
+    inherit_cache = True
+    by = "day"
+
+
+class _Week(PeriodOf):
+    inherit_cache = True
+    by = "week"
+
+
+class _Month(PeriodOf):
+    inherit_cache = True
+    by = "month"
+
+
+def period_of(time: Any, by: Period) -> PeriodOf:
+    kinds: dict[Period, type[PeriodOf]] = {"day": _Day, "week": _Week, "month": _Month}
+    return kinds[by](time)
+
+
+@compiles(PeriodOf, "sqlite")
+def _sqlite_period(element: PeriodOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite stores the time as naive UTC text: `2026-03-01 12:00:00.000000`.
+    time = compiler.process(element.clauses, **kw)
+    if element.by == "day":
+        return f"substr({time}, 1, 10)"
+    if element.by == "month":
+        return f"substr({time}, 1, 7)"
+    return f"date({time}, '-6 days', 'weekday 1')"  # the Monday on or before
+
+
+@compiles(PeriodOf)
+def _sql_period(element: PeriodOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # PostgreSQL: `date_trunc('week', ...)` is the Monday of the ISO week.
+    time = compiler.process(element.clauses, **kw)
+    form = "YYYY-MM" if element.by == "month" else "YYYY-MM-DD"
+    return f"to_char(date_trunc('{element.by}', {time} AT TIME ZONE 'UTC'), '{form}')"
+
+
+def _numeric(name: str) -> bool:
+    return isinstance(predictions.c[name].type, Float)
+
+
+def read_columns(
+    store: PredictionStore,
+    columns: Sequence[str],
+    selection: Selection,
+    *,
+    by: Period | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[Chunk]:
+    """The selected rows' `columns` (and, with `by`, their `PERIOD`), chunk by chunk, in no
+    particular order. PredictionLogError when the store cannot be read."""
+    numeric = [predictions.c[n] for n in columns if _numeric(n)]
+    text: list[ColumnElement[Any]] = [predictions.c[n] for n in columns if not _numeric(n)]
+    if by is not None:
+        text.append(period_of(predictions.c.time, by).label(PERIOD))
+    query = select(*numeric, *text).where(selection.condition())
+    return read_query(store, query, len(numeric), chunk_rows)
+
+
+def read_query(
+    store: PredictionStore, query: Select[Any], numeric: int, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Chunk]:
+    """The rows of a query on the log, chunk by chunk, as arrays named by its columns: the
+    first `numeric` columns as float64 (NULL as NaN), the others as object arrays."""
+    names = [str(column.key) for column in query.selected_columns]
+    try:
+        with store.engine.connect() as connection:
+            result = connection.execution_options(
+                stream_results=True, yield_per=chunk_rows
+            ).execute(query)
+            for rows in result.partitions():
+                chunk: dict[str, np.ndarray] = {}
+                if numeric:
+                    matrix = np.array([row[:numeric] for row in rows], dtype=np.float64)
+                    chunk.update({n: matrix[:, j] for j, n in enumerate(names[:numeric])})
+                for j, name in enumerate(names[numeric:], start=numeric):
+                    chunk[name] = np.array([row[j] for row in rows], dtype=object)
+                yield chunk
+    except SQLAlchemyError as exc:
+        raise PredictionLogError(
+            f"cannot read the prediction log {store}: {short_error(exc)}"
+        ) from exc
+
+
+def count_rows(store: PredictionStore, selection: Selection) -> int:
+    """How many logged rows the selection holds."""
+    query = select(func.count()).select_from(predictions)
+    try:
+        with store.engine.connect() as connection:
+            return int(connection.execute(query.where(selection.condition())).scalar_one())
+    except SQLAlchemyError as exc:
+        raise PredictionLogError(
+            f"cannot read the prediction log {store}: {short_error(exc)}"
+        ) from exc
