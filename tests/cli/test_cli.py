@@ -92,6 +92,10 @@ NO_DEFAULT = {
     ("monitor", "model_version"): "optional: without it every model version",
     ("monitor", "run"): "optional: without it every portfolio run and the API's traffic",
     ("monitor", "by"): "optional: without it the window as one",
+    ("monitor", "lookback_hours"): "optional: without it the window is --since to --until",
+    ("monitor", "insert_into"): "optional: without it the query only selects",
+    ("monitor", "schema"): "optional: without it the query is printed",
+    ("monitor", "max_rows"): "optional: without it every row after the watermark",
     ("train", "features"): "optional: without it training reads --data",
     ("train", "entities"): "only with --features, which has no default either",
 }
@@ -105,6 +109,11 @@ OWN_DEFAULTS = {
     ("features", "repo"): "feature_repo",
     ("features", "as_of"): "now",
     ("monitor", "role"): "champion",
+    ("monitor", "dialect"): "bigquery",
+    ("monitor", "table"): "predictions",
+    ("monitor", "batch_size"): "500",
+    ("monitor", "settle_seconds"): "60.0",
+    ("monitor", "timeout"): "30.0",
 }
 
 
@@ -126,6 +135,8 @@ def test_every_command_is_covered() -> None:
         "features materialize",
         "score",
         "monitor drift",
+        "monitor drift-sql",
+        "monitor export",
         "monitor outcomes",
         "monitor performance",
         "monitor prune",

@@ -112,3 +112,25 @@ def test_the_command_by_month(log: tuple[PredictionStore, Path]) -> None:
     assert data["periods"][0]["period"] == "2026-01"
     assert data["periods"][-1]["characteristics"]["LIMIT_BAL"]["status"] == "alert"
     assert data["rows"] == "champion rows"
+
+
+def test_the_arrow_reader_and_sqlalchemy_read_the_same(log: tuple[PredictionStore, Path]) -> None:
+    """SQLite and PostgreSQL are read through their Arrow drivers; other databases through
+    SQLAlchemy: both give the same arrays (NULL as NaN)."""
+    from sqlalchemy import func, select
+
+    from bankrisk.prediction_log.columns import _read_sqlite_arrow, _read_through_sqlalchemy
+    from bankrisk.prediction_log.store import predictions
+
+    store, _ = log
+    c = predictions.c
+    nothing = func.nullif(c.latency_ms, 2.0).label("missing")  # every latency is 2.0: NULL
+    query = select(c.pd, c.latency_ms, nothing, c.grade).where(c.model_role == "shadow")
+    arrow = list(_read_sqlite_arrow(store, query, 3, 1000))
+    rows = list(_read_through_sqlalchemy(store, query, 3, 1000))
+    for name in ("pd", "latency_ms", "missing", "grade"):
+        a = np.concatenate([chunk[name] for chunk in arrow])
+        b = np.concatenate([chunk[name] for chunk in rows])
+        assert a.dtype == b.dtype and len(a) == 1500
+        assert np.array_equal(a, b, equal_nan=a.dtype == np.float64)
+    assert np.isnan(np.concatenate([chunk["missing"] for chunk in arrow])).all()

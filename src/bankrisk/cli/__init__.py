@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from bankrisk.cli import data, features, monitor, score, serve, train
+from bankrisk.cli import data, drift_sql, features, monitor, score, serve, train
 from bankrisk.cli.common import Commands
 
 __all__ = ["app", "main"]
@@ -32,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data.app, name="data")
+drift_sql.register(monitor.app)  # monitor drift-sql, monitor export
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(features.app, name="features")
 app.command()(train.train)

@@ -37,7 +37,10 @@ app = typer.Typer(
 )
 
 # The libraries of the `monitor` extra (pyproject.toml).
-MONITOR_LIBRARIES = ("sqlalchemy", "pg8000", "pandas", "pyarrow", "scipy", "sklearn", "matplotlib")
+MONITOR_LIBRARIES = (
+    *("sqlalchemy", "pg8000", "pandas", "pyarrow", "scipy", "sklearn", "matplotlib"),
+    *("adbc_driver_manager", "adbc_driver_sqlite", "adbc_driver_postgresql", "sqlglot"),
+)
 
 LogOption = Annotated[
     str | None,

@@ -46,7 +46,14 @@ from bankrisk.evaluation.fairness import (
 )
 from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.monitoring.drift import fields_of, json_text
-from bankrisk.prediction_log.columns import PERIOD, Selection, count_rows, period_of, read_query
+from bankrisk.prediction_log.columns import (
+    PERIOD,
+    Selection,
+    count_rows,
+    model_versions,
+    period_of,
+    read_query,
+)
 from bankrisk.prediction_log.store import PredictionStore, predictions
 from bankrisk.prediction_log.store import outcomes as outcomes_table
 
@@ -483,6 +490,26 @@ def _latest(selection: Selection, per_version: bool) -> Select[Any]:
     )
 
 
+def _by_version(
+    store: PredictionStore, selection: Selection, selected: _Outcomes
+) -> dict[tuple[str, str], _Outcomes]:
+    """Each model version and role in the window (whatever the selection's role): the
+    outcomes of each customer's latest prediction by it. When the window holds one version
+    of the selected role alone, that is what was `selected`, and the log is not read again."""
+    every_role = replace(selection, role=None)
+    pairs = model_versions(store, every_role)
+    if len(pairs) == 1 and pairs[0][1] == selection.role:
+        return {pairs[0]: selected}
+    versions: dict[tuple[str, str], _Outcomes] = defaultdict(_Outcomes)
+    for chunk in read_query(store, _latest(every_role, per_version=True), numeric=5):
+        for version in np.unique(chunk["model_version"]).tolist():
+            of_version = chunk["model_version"] == version
+            for role in np.unique(chunk["model_role"][of_version]).tolist():
+                rows = of_version & (chunk["model_role"] == role)
+                versions[(str(version), str(role))].add({k: v[rows] for k, v in chunk.items()})
+    return versions
+
+
 def run_performance(store: PredictionStore, selection: Selection) -> PerformanceResult:
     """The performance report of the selected predictions and the outcomes the store holds,
     read in chunks (see the module's docstring for which rows count)."""
@@ -498,14 +525,7 @@ def run_performance(store: PredictionStore, selection: Selection) -> Performance
         approved += int(approved_rows.sum())
         _count_approvals(approvals, month_labels, approved_rows.astype(np.float64), chunk)
         matched_champion.add(chunk)
-    versions: dict[tuple[str, str], _Outcomes] = defaultdict(_Outcomes)
-    every_role = replace(selection, role=None)
-    for chunk in read_query(store, _latest(every_role, per_version=True), numeric=5):
-        for version in np.unique(chunk["model_version"]).tolist():
-            of_version = chunk["model_version"] == version
-            for role in np.unique(chunk["model_role"][of_version]).tolist():
-                rows = of_version & (chunk["model_role"] == role)
-                versions[(str(version), str(role))].add({k: v[rows] for k, v in chunk.items()})
+    versions = _by_version(store, selection, matched_champion)
     logged, stored_outcomes = count_rows(store, selection), store.count_outcomes()
     y, p, grade_of, month_of = matched_champion.arrays()
     if not y.size:
