@@ -146,8 +146,7 @@ def main() -> None:
     if "postgresql" in args.store:
         from helpers.postgres import PostgresServer
 
-        server = PostgresServer()
-        server.start()
+        server = PostgresServer()  # started by its constructor
     try:
         for kind in args.store:
             for rows in args.rows:
@@ -157,7 +156,7 @@ def main() -> None:
                     assert server is not None
                     url = server.create_database()
                 print(f"{kind}, {rows:,} rows:", flush=True)
-                store = open_store(url)
+                store = open_store(url, connect_timeout=3600)  # a copy takes minutes
                 assert store is not None
                 fill(store, args.model_dir, args.data, rows)
                 store.close()

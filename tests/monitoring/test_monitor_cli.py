@@ -253,10 +253,16 @@ def test_prune(tmp_path: Path) -> None:
             "no logged predictions (champion rows, from 2031-01-01T00:00:00+00:00 to now)",
         ),
         (["performance", "--run", "no-such-run"], "none of the champion rows, run no-such-run"),
+        (["drift", "--model-dir", "{bare_bundle}"], "has no reference_distributions"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
-    args: list[str], message: str, logs: dict, small_bundle_dir: Path, tmp_path: Path
+    args: list[str],
+    message: str,
+    logs: dict,
+    small_bundle_dir: Path,
+    bundle_dir: Path,
+    tmp_path: Path,
 ) -> None:
     bad_columns = tmp_path / "cols.csv"
     bad_columns.write_text("who,defaulted\n1,0\n")
@@ -271,6 +277,7 @@ def test_bad_input_is_one_line_and_exit_2(
         "bad_flags": bad_flags,
         "text_file": text_file,
         "empty_log": f"sqlite:///{empty}",
+        "bare_bundle": bundle_dir,  # a bundle without reference bins
     }
     args = [a.format(**values) for a in args]
     if "--log" not in args:

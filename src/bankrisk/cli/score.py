@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -9,11 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from bankrisk.cli.common import ModelDirOption, console, load_settings
+from bankrisk.cli.common import ModelDirOption, console, load_settings, parse_time
+from bankrisk.config import Settings
 from bankrisk.errors import UsageError
 
 if TYPE_CHECKING:
     from bankrisk.portfolio.local import Summary
+    from bankrisk.portfolio.record import Recorder
 
 
 class Engine(StrEnum):
@@ -54,6 +59,22 @@ def score(
         str | None,
         typer.Option("--master", help=r"Spark master URL (--engine spark). \[default: local[*]]"),
     ] = None,
+    log: Annotated[
+        str | None,
+        typer.Option(
+            "--log",
+            help="Also record the run in this prediction log (SQLAlchemy URL), for `bankrisk "
+            "monitor ... --role portfolio --run RUN_ID`.",
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run-id", help=r"The run's id in the log. \[default: INPUT_STEM-UTC_TIME]"),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help=r"The run's date in the log, ISO 8601. \[default: now]"),
+    ] = None,
 ) -> None:
     """Score a portfolio file: per customer the PD, score, grade, decision, up to four reason
     codes and warnings, as the API gives them. Exit code 2 on bad input (nothing written).
@@ -62,7 +83,14 @@ def score(
     lines, on runs longer than ten seconds."""
     settings = load_settings()
     directory = model_dir or settings.model_dir
+    if log is None and (run_id is not None or as_of is not None):
+        raise UsageError("--run-id and --as-of name a run recorded with --log")
     if engine is Engine.spark:
+        if log is not None:
+            raise UsageError(
+                "--log records local runs only: score with --engine local, or record the "
+                "Spark output later"
+            )
         from bankrisk.portfolio.spark import score_with_spark
 
         summary = score_with_spark(
@@ -74,11 +102,57 @@ def score(
         from bankrisk.portfolio.local import score_file
         from bankrisk.portfolio.progress import progress_reporter
 
-        with progress_reporter(console) as on_progress:
+        with (
+            progress_reporter(console) as on_progress,
+            _recording(log, run_id, as_of, input_path, directory, settings) as record,
+        ):
             summary = score_file(
-                directory, input_path, output, chunk_rows, skip_invalid, on_progress
+                directory, input_path, output, chunk_rows, skip_invalid, on_progress, record
             )
     _print_summary(summary)
+
+
+@contextmanager
+def _recording(
+    log: str | None,
+    run_id: str | None,
+    as_of: str | None,
+    input_path: Path,
+    model_dir: Path,
+    settings: Settings,
+) -> Iterator[Recorder | None]:
+    """The recorder of a run in the log (`--log`), its rows kept only if the run succeeds."""
+    if log is None:
+        yield None
+        return
+    from bankrisk.bundle.store import read_metadata
+    from bankrisk.portfolio.record import ROLE, Run, recorder
+    from bankrisk.prediction_log.columns import Selection, count_rows
+    from bankrisk.prediction_log.opening import open_reader
+
+    when = parse_time(as_of, "--as-of") or datetime.now(UTC)
+    name = run_id or f"{input_path.stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    metadata = read_metadata(model_dir)
+    run = Run(name, when, str(metadata.get("name")), str(metadata.get("version")))
+    store = open_reader(
+        log,
+        pseudonymise=settings.prediction_log_pseudonymise,
+        salt=settings.prediction_log_salt.get_secret_value() or None,
+    )
+    if store is None:
+        raise UsageError("--log off: give the URL of the log to record the run in")
+    try:
+        if count_rows(store, Selection(role=None, run=name)):
+            raise UsageError(f"--run-id {name}: that run is already in the log {store}")
+        with store.inserting() as insert:
+            yield recorder(run, insert)
+        Console(soft_wrap=True).print(
+            f"recorded as run {name} (as of {when.isoformat()}) in {store}: `bankrisk monitor "
+            f"drift --role {ROLE} --run {name}`",
+            highlight=False,
+        )
+    finally:
+        store.close()
 
 
 def _print_summary(summary: Summary) -> None:

@@ -26,6 +26,7 @@ from bankrisk.errors import DataError
 from bankrisk.portfolio.checks import Checked, Rejected, check_chunk
 from bankrisk.portfolio.columns import ChunkScorer, output_schema
 from bankrisk.portfolio.readers import Reader, open_reader
+from bankrisk.portfolio.record import Recorder
 from bankrisk.portfolio.writers import TableWriter, check_output, open_writer
 from bankrisk.schema import FIELD_NAMES
 
@@ -131,8 +132,10 @@ def score_file(
     chunk_rows: int = CHUNK_ROWS,
     skip_invalid: bool = False,
     on_progress: Callable[[Reader, int], None] | None = None,
+    record: Recorder | None = None,
 ) -> Summary:
-    """Score every row of `input_path` into `output`; see the module docstring."""
+    """Score every row of `input_path` into `output`; see the module docstring. `record`
+    gets each scored chunk once it is written (the run recorded in the prediction log)."""
     start = time.monotonic()
     check_output(output)
     scorer = ChunkScorer(ModelBundle.load(model_dir))
@@ -166,6 +169,8 @@ def score_file(
             if table is not None and not listed:
                 writer.write(table)
                 _count(summary, table)
+                if record is not None:
+                    record(chunk.raw, table, reader.id_column)
             if on_progress is not None:
                 on_progress(reader, summary.rows_scored + summary.rows_rejected)
         if listed:

@@ -29,7 +29,8 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -55,7 +56,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from bankrisk.errors import BankRiskError
@@ -222,9 +223,19 @@ class PredictionStore:
 
     def insert_records(self, records: Sequence[Any]) -> int:
         """Insert rows made ready by `to_record` in one transaction; SQLAlchemyError on
-        failure.
+        failure."""
+        with self.engine.begin() as connection:
+            return self._insert(connection, records)
 
-        On SQLite the tuples go through the driver's `executemany` on the statement
+    @contextmanager
+    def inserting(self) -> Iterator[Callable[[Sequence[Row]], int]]:
+        """Insert rows (`Row`) batch by batch in one transaction: every batch is kept, or
+        none if the block fails (a portfolio run is recorded whole or not at all)."""
+        with self.engine.begin() as connection:
+            yield lambda rows: self._insert(connection, [self.to_record(r) for r in rows])
+
+    def _insert(self, connection: Connection, records: Sequence[Any]) -> int:
+        """On SQLite the tuples go through the driver's `executemany` on the statement
         SQLAlchemy compiled, skipping SQLAlchemy's per-row parameter handling
         (docs/performance.md); `executemany` releases the GIL for every row, which costs
         nothing in the writer process (nothing else there wants its GIL). PostgreSQL keeps
@@ -232,8 +243,7 @@ class PredictionStore:
         if not records:
             return 0
         if not self._fast:
-            with self.engine.begin() as connection:
-                connection.execute(predictions.insert(), list(records))
+            connection.execute(predictions.insert(), list(records))
             return len(records)
         statement, processors = self._sqlite_insert
         seen: dict[int, tuple[Any, Any]] = {}  # column -> (last value, its bound form)
@@ -247,8 +257,7 @@ class PredictionStore:
                     last = seen[i] = (value, processor(value))
                 row[i] = last[1]
             values.append(tuple(row))
-        with self.engine.begin() as connection:
-            connection.exec_driver_sql(statement, values)
+        connection.exec_driver_sql(statement, values)
         return len(records)
 
     @cached_property
