@@ -19,6 +19,7 @@ from bankrisk.cli.common import (
     parse_time,
     settings_default,
 )
+from bankrisk.cli.monitor import AlertOption, VersionOption, WarnOption
 from bankrisk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -74,17 +75,9 @@ def drift_sql(
         typer.Option("--lookback-hours", help="Window start = --until minus this many hours."),
     ] = None,
     role: Annotated[str, typer.Option("--role", help="Model role of the rows.")] = "champion",
-    model_version: Annotated[
-        str | None, typer.Option("--model-version", help="Only rows of this model version.")
-    ] = None,
-    warn: Annotated[
-        float | None,
-        typer.Option(help=f"PSI warn threshold. {settings_default('drift_warn_psi')}"),
-    ] = None,
-    alert: Annotated[
-        float | None,
-        typer.Option(help=f"PSI alert threshold. {settings_default('drift_alert_psi')}"),
-    ] = None,
+    model_version: VersionOption = None,
+    warn: WarnOption = None,
+    alert: AlertOption = None,
     insert_into: Annotated[
         str | None,
         typer.Option("--insert-into", help="Append the result rows to this drift-results table."),

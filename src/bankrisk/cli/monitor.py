@@ -75,6 +75,13 @@ RunOption = Annotated[
     str | None,
     typer.Option("--run", help="Only the rows of this portfolio run (`bankrisk score --log`)."),
 ]
+WarnOption = Annotated[
+    float | None, typer.Option(help=f"PSI warn threshold. {settings_default('drift_warn_psi')}")
+]
+AlertOption = Annotated[
+    float | None,
+    typer.Option(help=f"PSI alert threshold. {settings_default('drift_alert_psi')}"),
+]
 ALL_ROLES = "all"
 
 
@@ -127,14 +134,8 @@ def drift(
     ] = None,
     as_json: JsonOption = False,
     report: ReportOption = None,
-    warn: Annotated[
-        float | None,
-        typer.Option(help=f"PSI warn threshold. {settings_default('drift_warn_psi')}"),
-    ] = None,
-    alert: Annotated[
-        float | None,
-        typer.Option(help=f"PSI alert threshold. {settings_default('drift_alert_psi')}"),
-    ] = None,
+    warn: WarnOption = None,
+    alert: AlertOption = None,
 ) -> None:
     """PSI of every input, engineered feature, the PD and the score in the window against the
     bundle's frozen training bins (the champion's rows by default). Exit code 0: no alert
