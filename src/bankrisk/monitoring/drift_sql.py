@@ -44,11 +44,11 @@ from sqlglot import exp
 
 from bankrisk.errors import BankRiskError, MissingBundleError
 from bankrisk.monitoring.psi import EPSILON, FrozenBins
+from bankrisk.prediction_log.columns import CHAMPION
 from bankrisk.schema import FIELD_NAMES
 
 Dialect = Literal["bigquery", "postgres", "duckdb"]
 DIALECTS: tuple[Dialect, ...] = ("bigquery", "postgres", "duckdb")
-CHAMPION = "champion"
 # What the BigQuery script raises when a characteristic is in alert: the alert policy's
 # notification quotes it (docs/drift-job.md).
 ALERT_MESSAGE = "bankrisk drift alert: "

@@ -57,7 +57,6 @@ from bankrisk.prediction_log.columns import (
 from bankrisk.prediction_log.store import PredictionStore, predictions
 from bankrisk.prediction_log.store import outcomes as outcomes_table
 
-CHAMPION = "champion"
 JEFFREYS_ALPHA = 0.05
 METRICS = ("roc_auc", "gini", "ks", "brier", "log_loss", "ece", "pr_auc")
 

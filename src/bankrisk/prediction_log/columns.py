@@ -6,7 +6,8 @@ and version, a portfolio run) and returns only the columns asked for, which arri
 of at most `CHUNK_ROWS` rows as numpy arrays: memory is bounded by the chunk, whatever the
 size of the log. Numeric columns come as float64 (NULL as NaN), text columns as object arrays.
 The period of each row (its UTC day, ISO week or month) can be asked for as a column too,
-computed by the database.
+computed by the database. SQLite and PostgreSQL are read through their Arrow (ADBC) drivers,
+the next chunk read by a thread while the caller works on the current one (`read_query`).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class Selection:
         return and_(true(), *clauses)
 
     def describe(self) -> str:
-        """The selection in words, for reports: `champion rows, 2026-01-01 to 2026-02-01`."""
+        """The selection in words, for reports (`champion rows, run R7, from
+        2026-01-01T00:00:00+00:00 to now`)."""
         role = "every role" if self.role is None else f"{self.role} rows"
         parts = [role]
         if self.version is not None:
