@@ -81,6 +81,9 @@ def fill(store: PredictionStore, model_dir: Path, data: Path, rows: int) -> None
     print(f"  log filled: {count:,} predictions", flush=True)
 
 
+COMMANDS = ("drift", "drift --by month", "performance")
+
+
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command in its own process."""
     start = time.perf_counter()
@@ -98,7 +101,7 @@ def bankrisk(*args: str) -> list[str]:
     return [sys.executable, "-c", code, *args]
 
 
-def run(url: str, model_dir: Path, rounds: int) -> None:
+def run(url: str, model_dir: Path, rounds: int, only: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANKRISK_")}
     commands = {
         "drift": bankrisk(
@@ -118,6 +121,8 @@ def run(url: str, model_dir: Path, rounds: int) -> None:
         "performance": bankrisk("monitor", "performance", "--log", url, "--json"),
     }
     for name, command in commands.items():
+        if name not in only:
+            continue
         got = [measure(command, env) for _ in range(rounds)]
         seconds = [s for s, _ in got]
         rss = [m for _, m in got]
@@ -140,6 +145,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--store", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite"])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--commands",
+        nargs="+",
+        choices=COMMANDS,
+        default=list(COMMANDS),
+        help="which commands to time (default: all)",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="monitoring-scale-"))
     server = None
@@ -160,7 +172,7 @@ def main() -> None:
                 assert store is not None
                 fill(store, args.model_dir, args.data, rows)
                 store.close()
-                run(url, args.model_dir, args.rounds)
+                run(url, args.model_dir, args.rounds, args.commands)
                 if kind == "sqlite":
                     (folder / f"log-{rows}.db").unlink()
     finally:

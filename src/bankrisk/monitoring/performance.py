@@ -534,14 +534,18 @@ def run_performance(store: PredictionStore, selection: Selection) -> Performance
             "`bankrisk monitor outcomes`"
         )
     grades, hosmer = grade_backtest(grade_of.tolist(), y, p)
+    overall = _metrics(y, p)
     version_metrics = []
     for (version, role), held in sorted(versions.items()):
+        if held is matched_champion:  # the selection's own rows: computed above
+            version_metrics.append(VersionPerformance(version, role, overall))
+            continue
         vy, vp, _, _ = held.arrays()
         if vy.size:
             version_metrics.append(VersionPerformance(version, role, _metrics(vy, vp)))
     months = sorted({m for m, _, _ in approvals if m != _OVERALL})
     return PerformanceResult(
-        overall=_metrics(y, p),
+        overall=overall,
         rows=f"each customer's latest prediction among the {selection.describe()}",
         customers=customers,
         predictions_logged=logged,
