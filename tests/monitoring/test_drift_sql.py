@@ -47,15 +47,6 @@ WARN, ALERT = 0.10, 0.25
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def clean_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("BANKRISK_"):
-            monkeypatch.delenv(name)
-
-
 def logged_rows(bundle: ModelBundle) -> list[tuple[Any, ...]]:
     """1,200 champion rows, hourly from START: 600 as trained, then 600 with LIMIT_BAL
     tripled and PAY_0 two months later (so some bins empty and some PSIs in alert); a few

@@ -28,15 +28,6 @@ START = datetime(2026, 9, 1, tzinfo=UTC)
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def clean_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("BANKRISK_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture(scope="module")
 def logs(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Two logs of 2,000 scored customers: as trained, and with LIMIT_BAL tripled."""

@@ -28,7 +28,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -332,15 +331,9 @@ class Compared:
     column: int
     test: str | None = None
 
-    @cached_property
-    def inner(self) -> np.ndarray:
-        return np.asarray(self.bins.inner, dtype=np.float64)
-
     def count(self, values: np.ndarray) -> np.ndarray:
-        """Finite values per bin (bin i holds inner[i-1] <= x < inner[i], as FrozenBins)."""
-        values = values[np.isfinite(values)]
-        where = np.searchsorted(self.inner, values, side="right")
-        return np.bincount(where, minlength=self.bins.bins).astype(np.int64)
+        """Finite values per bin."""
+        return self.bins.counts(values[np.isfinite(values)])
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from bankrisk.errors import BankRiskError, MissingExtraError, UsageError
-from bankrisk.prediction_log.store import predictions
+from bankrisk.prediction_log.store import predictions, short_error
 
 PUBSUB_EXTRA = "pubsub"
 EXPORT_COMMAND = "bankrisk monitor export"
@@ -259,7 +259,7 @@ def read_watermark(engine: Engine, destination: str) -> int:
                 )
             ).scalar_one_or_none()
     except SQLAlchemyError as exc:
-        raise ExportError(f"cannot read the export watermark: {_short(exc)}") from None
+        raise ExportError(f"cannot read the export watermark: {short_error(exc)}") from None
     return 0 if found is None else int(found)
 
 
@@ -281,13 +281,8 @@ def _record(engine: Engine, destination: str, last_id: int, now: datetime) -> No
     except SQLAlchemyError as exc:
         raise ExportError(
             f"published up to row {last_id} but could not record the watermark "
-            f"({_short(exc)}): the next run publishes those rows again"
+            f"({short_error(exc)}): the next run publishes those rows again"
         ) from None
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def export_predictions(
@@ -323,7 +318,7 @@ def export_predictions(
             with engine.connect() as connection:
                 rows = [dict(r._mapping) for r in connection.execute(query)]
         except SQLAlchemyError as exc:
-            raise ExportError(f"cannot read the prediction log: {_short(exc)}") from None
+            raise ExportError(f"cannot read the prediction log: {short_error(exc)}") from None
         ready: list[dict[str, Any]] = []
         for row in rows:
             logged = row["time"]
