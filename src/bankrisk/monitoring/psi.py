@@ -21,10 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
-
-import numpy as np
 
 from bankrisk.schema import FIELD_NAMES
 
@@ -68,14 +65,12 @@ class FrozenBins:
     def bins(self) -> int:
         return len(self.proportions)
 
-    @cached_property
-    def _inner_array(self) -> np.ndarray:
-        return np.asarray(self.inner, dtype=np.float64)
-
-    def counts(self, values: Sequence[float] | np.ndarray) -> np.ndarray:
-        """How many values fall in each bin (a NaN in the last, as a bisection puts it)."""
-        where = np.searchsorted(self._inner_array, np.asarray(values, np.float64), side="right")
-        return np.bincount(where, minlength=self.bins)
+    def counts(self, values: Sequence[float]) -> list[int]:
+        out = [0] * self.bins
+        inner = self.inner
+        for value in values:
+            out[bisect.bisect_right(inner, value)] += 1
+        return out
 
 
 def psi_from_counts(
