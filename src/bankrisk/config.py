@@ -269,6 +269,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the prediction log (`sqlite:///...`, "
         "`postgresql+pg8000://...`), or `off`.",
     )
+    prediction_log_required: bool = Field(
+        False,
+        description="Refuse to score (503, and `/ready` 503) while the prediction log cannot "
+        "record decisions (its writer process down, the store failing, the writer full), "
+        'instead of answering unrecorded: docs/operations.md, "A decision record that '
+        'survives faults".',
+    )
     prediction_log_pseudonymise: bool = Field(
         False,
         description="Store HMAC-SHA256(salt, customer id) instead of the id, in predictions "

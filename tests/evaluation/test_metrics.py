@@ -25,8 +25,8 @@ from bankrisk.evaluation.metrics import (
 )
 
 
-# The hand-written implementations these metrics had before they used scikit-learn: the
-# references the library-based versions must reproduce.
+# Straightforward implementations (one definition each, no shared sort): the references the
+# one-sort implementation must reproduce.
 def reference_ks(y: np.ndarray, p: np.ndarray) -> float:
     grid = np.unique(p)
     goods, bads = np.sort(p[y == 0]), np.sort(p[y == 1])
@@ -77,6 +77,16 @@ def test_library_metrics_equal_the_hand_written_reference(case: int) -> None:
         assert expected_calibration_error(y, p, n_bins) == pytest.approx(
             reference_ece(y, p, n_bins), rel=1e-12, abs=1e-15
         )
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_one_sort_ranking_equals_scikit_learn(case: int) -> None:
+    """ROC AUC, average precision and log loss as scikit-learn computes them, ties included."""
+    y, p = scored_cases()[case]
+    m = classification_metrics(y, p, 0.5)
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p), rel=1e-12)
+    assert m["pr_auc"] == pytest.approx(average_precision_score(y, p), rel=1e-12)
+    assert m["log_loss"] == pytest.approx(log_loss(y, p), rel=1e-12)
 
 
 @pytest.mark.parametrize("case", range(5))

@@ -35,6 +35,10 @@ def store_at(url: str, **kwargs: object) -> PredictionStore:
     return store
 
 
+# Bounds on waits that normally take well under a second: a hang fails instead of blocking.
+WAIT_S = 60.0
+
+
 def wait_until(condition: object, timeout: float = 30.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -216,27 +220,56 @@ def test_the_writer_process_keeps_what_fits_and_flushes_on_close(tmp_path: Path)
     assert writer.submit_group(scored(500)) == 0 and writer.dropped == 51 and sum(drops) == 51
 
 
-def test_a_writer_process_that_dies_costs_counted_drops_not_errors(tmp_path: Path) -> None:
+def kill_child(writer: ProcessLogWriter) -> int:
+    """SIGKILL the writer's child process (say, the OOM killer); its pid."""
+    child = writer._child
+    assert child is not None
+    child.process.kill()
+    return child.process.pid
+
+
+def test_a_writer_process_killed_twice_is_restarted_and_loses_no_row(tmp_path: Path) -> None:
+    store = store_at(f"sqlite:///{tmp_path / 'log.db'}")
+    drops: list[int] = []
+    writer = process_writer(store, batch_size=50, flush_seconds=0.05, on_drop=drops.append)
+    for i in range(300):
+        writer.submit_group(scored(i))
+    assert wait_until(lambda: writer.written > 0, WAIT_S)
+    first = kill_child(writer)
+    for i in range(300, 600):  # while it is down: held, then sent to the next child
+        writer.submit_group(scored(i))
+    assert wait_until(lambda: writer._child is not None and writer.restarts == 1, WAIT_S)
+    assert "exited with code -9" in (writer.last_error or "")
+    second = kill_child(writer)  # at once: its rows are sent again too
+    assert second != first
+    for i in range(600, 900):
+        writer.submit_group(scored(i))
+    assert writer.flush(WAIT_S), writer.last_error
+    assert writer.restarts == 2 and writer.dropped == 0 and drops == [] and writer.held == 0
+    logged = {int(r["customer_id"]) for r in store.read_predictions()}
+    assert logged == set(range(1000, 1900))  # every customer; a re-send may repeat a few
+    assert writer.close(10)
+
+
+def test_rows_held_when_the_writer_process_is_down_at_shutdown_are_counted_lost(
+    tmp_path: Path,
+) -> None:
     store = store_at(f"sqlite:///{tmp_path / 'log.db'}")
     drops: list[int] = []
     writer = process_writer(store, batch_size=10_000, flush_seconds=30, on_drop=drops.append)
     for i in range(20):
         writer.submit_group(scored(i))
-    writer._process.kill()  # e.g. the OOM killer
-    assert wait_until(lambda: writer.last_error is not None, 30)
-    assert "exited" in (writer.last_error or "")
-    assert writer.submit_group(scored(99)) == 0
-    assert writer.dropped == 21 == sum(drops) and writer.held == 0
-    assert writer.close(5) is False  # nothing to wait for: the child is gone
-    assert writer.dropped == 21 == sum(drops)
-    assert store.count_predictions() == 0 and writer.written == 0
+    kill_child(writer)
+    assert wait_until(lambda: writer._child is None, WAIT_S)  # before its restart (0.5 s)
+    assert writer.recording is not None and "restarting" in writer.recording
+    assert writer.close(5) is False
+    assert writer.dropped == 20 == sum(drops) and writer.held == 0 and writer.written == 0
+    assert writer.submit_group(scored(99)) == 0 and writer.dropped == 21
 
 
 # ---- both writers ---------------------------------------------------------------------------
 
 WRITERS = ["thread", "process"]
-# Bounds on waits that normally take well under a second: a hang fails instead of blocking.
-WAIT_S = 60.0
 
 AnyWriter = PredictionLogWriter | ProcessLogWriter
 

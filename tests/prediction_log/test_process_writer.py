@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -14,45 +13,8 @@ import httpx
 
 from bankrisk.prediction_log.store import open_store
 from helpers.api import customer
+from helpers.log_load import LOAD_THREADS, Load
 from helpers.processes import BANKRISK, clean_env, free_port, server
-
-LOAD_THREADS = 4
-
-
-class Load(threading.Thread):
-    """Posts single customers and small batches back to back until the server goes away;
-    counts the customers in 200 answers and remembers their request ids."""
-
-    def __init__(self, port: int, number: int) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.number = number
-        self.answered: dict[str, int] = {}  # request id -> customers in its 200 answer
-        self.other_statuses: list[int] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        deadline = time.monotonic() + 30  # a bound, should the server never stop
-        i = 0
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10) as client:
-            while not self.halt.is_set() and time.monotonic() < deadline:
-                i += 1
-                batch = i % 5 == 0
-                records = [customer(customer_id=f"T{self.number}-{i}-{k}") for k in range(25)]
-                try:
-                    if batch:
-                        response = client.post("/v1/predict/batch", json={"records": records})
-                    else:
-                        response = client.post("/v1/predict", json=records[0])
-                except httpx.TransportError:
-                    if self.halt.is_set():
-                        return
-                    time.sleep(0.01)  # the server is stopping: new connections are refused
-                    continue
-                if response.status_code == 200:
-                    self.answered[response.json()["request_id"]] = 25 if batch else 1
-                else:
-                    self.other_statuses.append(response.status_code)
 
 
 def test_sigterm_under_load_flushes_every_answered_customer_to_the_log(

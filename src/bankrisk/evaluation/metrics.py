@@ -2,8 +2,9 @@
 
 All functions take the true labels (0 = paid, 1 = defaulted) and the predicted PDs as 1-D
 arrays and return plain Python floats, so that results can be logged or written as JSON.
-Ranking metrics and the log loss come from scikit-learn; the calibration binning (`CalibrationBins`)
-is the one implementation behind both the ECE and the reliability diagram in `plots`.
+Ranking metrics and the log loss follow scikit-learn's definitions (checked against it in the
+tests) without its copies; the calibration binning (`CalibrationBins`) is the one
+implementation behind both the ECE and the reliability diagram in `plots`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
 
 # Keys of `classification_metrics`, in the order they are returned.
 METRIC_KEYS: tuple[str, ...] = (
@@ -145,6 +145,45 @@ def expected_calibration_error(
     return CalibrationBins.of(y_true, probabilities, n_bins).expected_calibration_error()
 
 
+@dataclass(frozen=True)
+class RankingMetrics:
+    """ROC AUC, average precision (PR AUC) and the KS statistic: scikit-learn's definitions,
+    computed from one sort of the PDs (NaN when only one class is present)."""
+
+    roc_auc: float
+    pr_auc: float
+    ks: float
+
+
+def ranking_metrics(y: np.ndarray, p: np.ndarray) -> RankingMetrics:
+    """The curves of scikit-learn's `roc_curve` and `precision_recall_curve`, built once.
+
+    At each distinct PD from the highest down, the defaults (true positives) and non-defaults
+    (false positives) at or above it. ROC AUC is the trapezoid area under (FPR, TPR), average
+    precision the sum of precision times each step in recall, KS the largest |TPR - FPR|.
+    Held at once: the PDs sorted, their order and the cumulative counts; no copies of the
+    curves (the monitoring of tens of millions of customers runs in bounded memory)."""
+    if not both_classes(y):
+        return RankingMetrics(math.nan, math.nan, math.nan)
+    order = np.argsort(p)[::-1]
+    defaults_down = np.cumsum(y[order], dtype=np.int64)
+    sorted_p = p[order]
+    del order
+    ends = np.flatnonzero(sorted_p[1:] != sorted_p[:-1])
+    del sorted_p
+    ends = np.append(ends, y.shape[0] - 1)
+    tps = defaults_down[ends].astype(np.float64)
+    del defaults_down
+    fps = ends + 1.0 - tps
+    positives, negatives = tps[-1], fps[-1]
+    tpr, fpr = tps / positives, fps / negatives
+    roc_auc = float(np.sum(np.diff(fpr, prepend=0.0) * (tpr + np.r_[0.0, tpr[:-1]]) / 2.0))
+    ks = float(np.max(np.abs(tpr - fpr)))
+    precision = tps / (tps + fps)
+    pr_auc = float(np.sum(np.diff(tpr, prepend=0.0) * precision))
+    return RankingMetrics(roc_auc, pr_auc, ks)
+
+
 def ks_statistic(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the PD CDFs of bads and goods.
 
@@ -153,10 +192,15 @@ def ks_statistic(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     bads above goods). NaN if only one class is present.
     """
     y, p = validate_scores(y_true, probabilities)
-    if not both_classes(y):
-        return math.nan
-    fpr, tpr, _ = roc_curve(y, p, drop_intermediate=False)
-    return float(np.max(np.abs(tpr - fpr)))
+    return ranking_metrics(y, p).ks
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean negative log-likelihood, PDs clipped to [eps, 1 - eps] (float64's eps, as
+    scikit-learn does): a confident miss is finite."""
+    eps = float(np.finfo(np.float64).eps)
+    chosen = np.where(y == 1, p, 1.0 - p)
+    return float(-np.mean(np.log(np.clip(chosen, eps, 1.0 - eps))))
 
 
 def classification_metrics(
@@ -171,22 +215,17 @@ def classification_metrics(
     y, p = validate_scores(y_true, probabilities)
     cut = check_threshold(threshold)
     n = y.shape[0]
-    if both_classes(y):
-        roc_auc = float(roc_auc_score(y, p))
-        pr_auc = float(average_precision_score(y, p))
-    else:
-        roc_auc = pr_auc = math.nan
+    ranking = ranking_metrics(y, p)
     declined = p >= cut
     positive = y == 1
     return {
-        "roc_auc": roc_auc,
-        "gini": 2.0 * roc_auc - 1.0,
-        "ks": ks_statistic(y, p),
+        "roc_auc": ranking.roc_auc,
+        "gini": 2.0 * ranking.roc_auc - 1.0,
+        "ks": ranking.ks,
         "brier": float(np.mean((p - y) ** 2)),
-        # PDs of exactly 0 or 1 are clipped by 1e-16 (float64 eps): a confident miss is finite.
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
-        "ece": expected_calibration_error(y, p),
-        "pr_auc": pr_auc,
+        "log_loss": log_loss(y, p),
+        "ece": CalibrationBins.of(y, p).expected_calibration_error(),
+        "pr_auc": ranking.pr_auc,
         "threshold": cut,
         "tn": float(np.sum(~declined & ~positive)),
         "fp": float(np.sum(declined & ~positive)),

@@ -136,6 +136,29 @@ def _sql_period(element: PeriodOf, compiler: SQLCompiler, **kw: Any) -> str:
     return f"to_char(date_trunc('{element.by}', {time} AT TIME ZONE 'UTC'), '{form}')"
 
 
+class Unindexed(FunctionElement[str]):
+    """A text column to partition or sort by, which SQLite must not read through an index.
+
+    Each customer's latest prediction is a window partitioned by customer: through the
+    customer index SQLite fetches every row of a large log at random, much slower than a
+    scan and a sort (docs/performance.md, "Monitoring at scale"). `+column` keeps the index
+    from the ordering only (the WHERE still uses the time index); other databases plan it
+    themselves."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(Unindexed, "sqlite")
+def _sqlite_unindexed(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+@compiles(Unindexed)
+def _sql_unindexed(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
 def _numeric(name: str) -> bool:
     return isinstance(predictions.c[name].type, Float)
 

@@ -24,14 +24,21 @@ handing the GIL back and forth costs the request path more than the writing itse
   most what the parent counts as held, so it never drops for room.
 - `close(timeout)` sends what is pending and a close frame; the child closes its writer
   (retrying a failing store until the deadline), reports its final counts and exits. Rows
-  never confirmed (a child killed at the deadline, or one that died) count as dropped.
-- A child that dies is not restarted: every row held or submitted afterwards is dropped and
-  counted, and `last_error` says why; the service keeps answering.
+  never confirmed (a child killed at the deadline, or down at shutdown) count as dropped.
+- A child that dies (the OOM killer, a bug) is replaced after a back-off (`RESTART_BACKOFF_S`,
+  doubled after each death, reset once a child writes), and the next child is sent every
+  data frame not yet confirmed. The child writes rows in the order they were framed and
+  reports counts, so the confirmed rows are a prefix: a `SKIP` frame tells the next child
+  how many rows of the first frame sent again were written already. Rows written in the
+  last moments before a death but not yet reported are written twice (at most a batch):
+  a duplicate, never a loss. Meanwhile the service keeps answering and rows are held (up to
+  `max_rows`); `restarts` counts the replacements and `recording` says why decisions are
+  not being recorded, for a service that refuses to decide unrecorded.
 
 Frames on the data pipe: `HEADER` (payload bytes, kind, rows) then the payload. Kinds:
 `S` setup (JSON: the `WriterLimits`, store URL and salt: never on a command line), `D` data
-(`ScoredRows` parts, `rows` customers: a `DecodedRows` in the child), `F` flush and `C` close
-(payload: the timeout in seconds, JSON).
+(`ScoredRows` parts, `rows` customers: a `DecodedRows` in the child), `K` skip (JSON: rows of
+the next data to leave out), `F` flush and `C` close (payload: the timeout in seconds, JSON).
 
 The child imports what it runs (`open_store`, `DecodedRows`, `PredictionLogWriter`) and
 nothing else of bankrisk: the standard library, orjson and SQLAlchemy (see
@@ -53,7 +60,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -65,7 +72,7 @@ from bankrisk.prediction_log.thread_writer import DEFAULT_LIMITS, PredictionLogW
 log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("<IcI")  # payload bytes, kind, rows
-SETUP, DATA, FLUSH, CLOSE = b"S", b"D", b"F", b"C"
+SETUP, DATA, SKIP, FLUSH, CLOSE = b"S", b"D", b"K", b"F", b"C"
 # Rows serialised before one write to the pipe: one syscall per this many requests.
 SEND_ROWS = 64
 # Larger groups are serialised by the link thread, slice by slice. A thread that holds the GIL
@@ -88,6 +95,9 @@ NICENESS = 5
 ORPHAN_FLUSH_S = 5.0
 # Seconds past the close deadline that the parent waits for the child's last report.
 CLOSE_GRACE_S = 2.0
+# A child that died is replaced after the first delay, doubled after each death up to the
+# second: a child that cannot start (say, a store URL it cannot use) is not a busy loop.
+RESTART_BACKOFF_S = (0.5, 30.0)
 
 
 class EncodedGroup(Protocol):
@@ -108,6 +118,54 @@ def _frame(kind: bytes, rows: int, payload: bytes) -> bytes:
     return HEADER.pack(len(payload), kind, rows) + payload
 
 
+@dataclass
+class _Child:
+    """A running writer process and the parent's ends of its two pipes."""
+
+    process: subprocess.Popen[bytes]
+    data: int  # frames to the child (non-blocking)
+    reports: int  # its counts, as JSON lines
+    written: int = 0  # as it last reported them
+    dropped: int = 0
+    closed: bool = False  # its last report (after a close frame) came
+    broken: bool = False  # a write to it failed: it has gone
+
+    @classmethod
+    def start(cls) -> _Child:
+        data_read, data_write = os.pipe()
+        report_read, report_write = os.pipe()
+        with contextlib.suppress(OSError):  # a smaller pipe: more, smaller writes
+            fcntl.fcntl(data_write, _F_SETPIPE_SZ, PIPE_BYTES)
+        os.set_blocking(data_write, False)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(data_read), str(report_write)],
+                pass_fds=(data_read, report_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # stdout is the service's JSON log
+            )
+        finally:
+            os.close(data_read)
+            os.close(report_write)
+        return cls(process, data_write, report_read)
+
+    def close_pipes(self) -> None:
+        for fd in (self.data, self.reports):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A data frame, kept until the child reports its rows written or dropped: sent again
+    to the next child if this one dies first. Its rows are numbers `first` to `end - 1` in
+    the order rows were framed."""
+
+    first: int
+    end: int
+    frame: bytes
+
+
 class ProcessLogWriter:
     """Sends submitted groups of rows to a child process that writes them to `store`'s log.
 
@@ -115,7 +173,7 @@ class ProcessLogWriter:
     own with `store.url` and `store.salt`); the groups submitted are `EncodedGroup`s (the
     service's `ScoredRows`). Same counters as `PredictionLogWriter`: `written`, `dropped`
     (with `on_drop(n)` for each count, the service's Prometheus counter), `held`, `failures`,
-    `last_error`.
+    `last_error`; and `restarts`, the children started after the first.
     """
 
     def __init__(
@@ -130,47 +188,33 @@ class ProcessLogWriter:
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._serialising = threading.Lock()  # one `_serialise_large` at a time
-        self._changed = threading.Condition(self._lock)  # a report came, or the child went
+        self._changed = threading.Condition(self._lock)  # a report came, or a child went
         self._pending: list[bytes] = []  # serialised parts not yet framed
         self._pending_rows = 0
         self._large: deque[EncodedGroup] = deque()  # for the link thread to serialise
         self._out: deque[memoryview] = deque()  # framed bytes the pipe did not take yet
+        self._sent: deque[_Sent] = deque()  # data frames not yet confirmed, oldest first
+        self._framed = 0  # rows framed since the start (numbers the rows of `_sent`)
         self._last_send = time.monotonic()
         self._accepted = 0  # rows taken in since the start
-        self._refused = 0  # rows dropped here (buffer full, closed, child gone)
+        self._refused = 0  # rows dropped here (buffer full, closed)
         self._unreported = 0  # drops not yet passed to on_drop
-        self._lost = 0  # rows held when the child went away
-        self._child_written = self._child_dropped = 0
+        self._lost = 0  # rows held when the writer stopped for good
+        self._done_written = self._done_dropped = 0  # reported by children that have gone
         self.failures = 0
+        self.failing = False  # the store failed the child's last attempt
         self.last_error: str | None = None
+        self.restarts = 0
+        self._failures_before = 0  # counted by children that have gone
+        self._backoff = RESTART_BACKOFF_S[0]
+        self._restart_at = 0.0
         self._stopping = False
-        self._child_closed = False  # the child's last report came
-        self._gone = False  # the child has exited (or its pipes broke)
+        self._finished = False  # no child will run again
         self._close_result: bool | None = None
-
-        data_read, self._data = os.pipe()
-        self._reports, report_write = os.pipe()
         self._wake_read, self._wake = os.pipe()
-        with contextlib.suppress(OSError):  # a smaller pipe: more, smaller writes
-            fcntl.fcntl(self._data, _F_SETPIPE_SZ, PIPE_BYTES)
-        os.set_blocking(self._data, False)
         os.set_blocking(self._wake, False)
-        try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(data_read), str(report_write)],
-                pass_fds=(data_read, report_write),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,  # stdout is the service's JSON log
-            )
-        finally:
-            os.close(data_read)
-            os.close(report_write)
-        setup = {
-            "url": store.url,
-            "salt": store.salt,
-            "limits": asdict(limits),
-        }
-        self._out.append(memoryview(_frame(SETUP, 0, orjson.dumps(setup))))
+        self._child: _Child | None = None
+        self._start_child()
         self._link = threading.Thread(target=self._run, name="prediction-log-link", daemon=True)
         self._link.start()
 
@@ -178,11 +222,12 @@ class ProcessLogWriter:
 
     @property
     def written(self) -> int:
-        return self._child_written
+        return self._done_written + (self._child.written if self._child else 0)
 
     @property
     def dropped(self) -> int:
-        return self._refused + self._child_dropped + self._lost
+        child = self._child.dropped if self._child else 0
+        return self._refused + self._done_dropped + child + self._lost
 
     @property
     def held(self) -> int:
@@ -190,8 +235,26 @@ class ProcessLogWriter:
         with self._lock:
             return self._held()
 
+    def _confirmed(self) -> int:
+        """Rows the children have reported written or dropped (in the order framed)."""
+        child = self._child.written + self._child.dropped if self._child else 0
+        return self._done_written + self._done_dropped + child
+
     def _held(self) -> int:
-        return self._accepted - self._child_written - self._child_dropped - self._lost
+        return self._accepted - self._confirmed() - self._lost
+
+    @property
+    def recording(self) -> str | None:
+        """None while decisions are being recorded; else why not (the writer process is
+        down, or the store failed its last attempt): what a required log refuses on."""
+        with self._lock:
+            if self._child is None:
+                return f"the log's writer process is restarting ({self.last_error})"
+            if self.failing:
+                return f"the prediction log {self.store} is unavailable ({self.last_error})"
+            if self._held() >= self.limits.max_rows:
+                return f"the log's writer holds {self.limits.max_rows} rows: its limit"
+            return None
 
     # ---- the hot path ---------------------------------------------------------------------
 
@@ -201,7 +264,7 @@ class ProcessLogWriter:
         count = len(group)
         parts = group.parts() if count <= INLINE_ROWS else None
         with self._lock:
-            room = 0 if self._stopping or self._gone else self.limits.max_rows - self._held()
+            room = 0 if self._stopping else self.limits.max_rows - self._held()
             kept = max(0, min(count, room))
             self._refused += count - kept
             self._unreported += count - kept
@@ -230,27 +293,97 @@ class ProcessLogWriter:
         """Frame what is pending and write what the pipe takes (holding the lock)."""
         if self._pending:
             payload = b"[" + b",".join(self._pending) + b"]"
-            self._out.append(memoryview(_frame(DATA, self._pending_rows, payload)))
+            frame = _frame(DATA, self._pending_rows, payload)
+            self._sent.append(_Sent(self._framed, self._framed + self._pending_rows, frame))
+            self._framed += self._pending_rows
+            self._out.append(memoryview(frame))
             self._pending.clear()
             self._pending_rows = 0
         self._last_send = time.monotonic()
         self._write_out()
 
     def _write_out(self) -> None:
-        """Write queued frames until the pipe is full (holding the lock)."""
-        while self._out and not self._gone:
+        """Write queued frames until the pipe is full (holding the lock). With no child
+        running they wait: the next child is sent what was not confirmed."""
+        child = self._child
+        while self._out and child is not None and not child.broken:
             data = self._out[0]
             try:
-                written = os.write(self._data, data)
+                written = os.write(child.data, data)
             except BlockingIOError:
                 return
-            except OSError as exc:  # the child has gone
-                self._child_went(f"writer process unreachable: {exc}")
+            except OSError:  # the child has gone: the link thread sees its pipe close
+                child.broken = True
                 return
             if written < len(data):
                 self._out[0] = data[written:]
                 return
             self._out.popleft()
+
+    # ---- children -------------------------------------------------------------------------
+
+    def _start_child(self) -> None:
+        """Start a writer process and queue its setup, then every data frame not yet
+        confirmed, skipping the rows of the first that were (holding the lock, or before
+        the link thread starts)."""
+        setup = {"url": self.store.url, "salt": self.store.salt, "limits": asdict(self.limits)}
+        self._child = _Child.start()
+        self._out.clear()
+        self._out.append(memoryview(_frame(SETUP, 0, orjson.dumps(setup))))
+        confirmed = self._confirmed()
+        if self._sent and self._sent[0].first < confirmed:
+            self._out.append(
+                memoryview(_frame(SKIP, 0, orjson.dumps(confirmed - self._sent[0].first)))
+            )
+        self._out.extend(memoryview(sent.frame) for sent in self._sent)
+
+    def _child_exited(self, child: _Child) -> None:
+        """The child's report pipe closed: take its counts, and restart it unless closing."""
+        code = child.process.wait()
+        child.close_pipes()
+        with self._lock:
+            self._done_written += child.written
+            self._done_dropped += child.dropped
+            self._failures_before = self.failures
+            self._child = None
+            self._release_confirmed()
+            if self._stopping:
+                self._stop_for_good(
+                    None if child.closed else f"writer process exited with code {code}"
+                )
+                return
+            self.last_error = f"writer process exited with code {code}"
+            self._restart_at = time.monotonic() + self._backoff
+            log.error(
+                "prediction log: %s; %d rows held are sent again to a new writer process in %.1f s",
+                self.last_error,
+                self._held(),
+                self._backoff,
+            )
+            self._backoff = min(self._backoff * 2.0, RESTART_BACKOFF_S[1])
+            self._changed.notify_all()
+
+    def _release_confirmed(self) -> None:
+        """Forget the data frames whose rows are all confirmed (holding the lock)."""
+        confirmed = self._confirmed()
+        while self._sent and self._sent[0].end <= confirmed:
+            self._sent.popleft()
+
+    def _stop_for_good(self, reason: str | None) -> None:
+        """No child runs again: what is held is lost (holding the lock)."""
+        self._finished = True
+        lost = self._held()
+        self._lost += lost
+        self._unreported += lost
+        self._out.clear()
+        self._pending.clear()
+        self._large.clear()
+        self._sent.clear()
+        if reason is not None:
+            self.last_error = reason
+            if lost:
+                log.error("prediction log: %s; %d rows lost", reason, lost)
+        self._changed.notify_all()
 
     # ---- shutdown -------------------------------------------------------------------------
 
@@ -264,10 +397,10 @@ class ProcessLogWriter:
         if not self._write_all(end):
             return False
         with self._lock:
-            while self._child_written + self._child_dropped + self._lost < target:
+            while self._confirmed() + self._lost < target:
                 left = end - time.monotonic()
-                if left <= 0 or self._gone:
-                    return self._child_written + self._child_dropped + self._lost >= target
+                if left <= 0 or self._finished:
+                    return self._confirmed() + self._lost >= target
                 self._changed.wait(left)
         return True
 
@@ -281,32 +414,37 @@ class ProcessLogWriter:
                 return bool(self._close_result)
             self._stopping = True
             dropped_before = self.dropped
+            child = self._child
+            if child is None:  # between two children: what is held cannot be written now
+                self._stop_for_good("writer process down at shutdown")
         self._serialise_large()
         with self._lock:
-            self._pending_rows_flush(CLOSE, timeout)
+            if not self._finished:
+                self._pending_rows_flush(CLOSE, timeout)
         self._write_all(end)
         with self._lock:
-            while not (self._child_closed or self._gone):
+            while not self._finished:
                 left = end + CLOSE_GRACE_S - time.monotonic()
                 if left <= 0:
                     break
                 self._changed.wait(left)
-        clean = self._child_closed
-        try:
-            self._process.wait(max(0.1, end + CLOSE_GRACE_S - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            clean = False
-            self._process.kill()
-            self._process.wait()
+        if child is not None and child.process.poll() is None:
+            try:
+                child.process.wait(max(0.1, end + CLOSE_GRACE_S - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
         self._poke()
         self._link.join(CLOSE_GRACE_S)
+        if child is not None:
+            child.close_pipes()
         with self._lock:
-            self._child_went(None if clean else "writer process did not finish in time")
-            result = clean and self.dropped == dropped_before and self._process.returncode == 0
+            clean = child is not None and child.closed and child.process.returncode == 0
+            self._stop_for_good(None if clean else "writer process did not finish in time")
+            result = clean and self.dropped == dropped_before
             self._close_result = result
         self._report_drops()
-        for fd in (self._data, self._wake):
-            os.close(fd)
+        os.close(self._wake)
         return result
 
     def _pending_rows_flush(self, kind: bytes, timeout: float) -> None:
@@ -316,16 +454,23 @@ class ProcessLogWriter:
         self._out.append(memoryview(_frame(kind, 0, orjson.dumps(timeout))))
 
     def _write_all(self, end: float) -> bool:
-        """Write every queued frame, waiting for the pipe until `end`; False if it did not."""
+        """Write every queued frame, waiting for the pipe (or the next child) until `end`;
+        False if it did not."""
         while True:
             with self._lock:
                 self._write_out()
-                if not self._out or self._gone:
-                    return not self._out
+                if not self._out:
+                    return True
+                if self._finished:
+                    return False
+                child = self._child
             left = end - time.monotonic()
             if left <= 0:
                 return False
-            select.select([], [self._data], [], min(left, 0.05))
+            if child is None or child.broken:
+                time.sleep(min(left, 0.05))
+            else:
+                select.select([], [child.data], [], min(left, 0.05))
 
     # ---- the link thread ------------------------------------------------------------------
 
@@ -360,24 +505,35 @@ class ProcessLogWriter:
 
     def _run(self) -> None:
         received = b""
-        while not self._gone:
+        while True:
             with self._lock:
-                waiting = bool(self._out)
+                if self._finished:
+                    break
+                child = self._child
+                if child is None and not self._stopping and time.monotonic() >= self._restart_at:
+                    self.restarts += 1
+                    self._start_child()
+                    child = self._child
+                waiting = child is not None and bool(self._out) and not child.broken
+            watched = [self._wake_read] + ([child.reports] if child is not None else [])
             readable, _, _ = select.select(
-                [self._reports, self._wake_read],
-                [self._data] if waiting else [],
+                watched,
+                [child.data] if waiting and child is not None else [],
                 [],
                 self.limits.flush_seconds,
             )
             if self._wake_read in readable:
                 os.read(self._wake_read, 4096)
-            if self._reports in readable:
-                chunk = os.read(self._reports, 65536)
+            if child is not None and child.reports in readable:
+                chunk = os.read(child.reports, 65536)
                 if not chunk:
-                    break
+                    received = b""
+                    self._child_exited(child)
+                    self._report_drops()
+                    continue
                 *lines, received = (received + chunk).split(b"\n")
                 if lines:
-                    self._take_report(orjson.loads(lines[-1]))
+                    self._take_report(child, orjson.loads(lines[-1]))
             self._serialise_large()
             with self._lock:
                 due = time.monotonic() - self._last_send >= self.limits.flush_seconds
@@ -385,41 +541,26 @@ class ProcessLogWriter:
                     self._send_pending()
                 else:
                     self._write_out()
-        code = self._process.wait()
-        with self._lock:
-            if not self._child_closed:
-                self._child_went(f"writer process exited with code {code}")
         self._report_drops()
-        os.close(self._reports)
         os.close(self._wake_read)
 
-    def _take_report(self, report: dict[str, Any]) -> None:
+    def _take_report(self, child: _Child, report: dict[str, Any]) -> None:
         with self._lock:
-            self._unreported += report["dropped"] - self._child_dropped
-            self._child_written = report["written"]
-            self._child_dropped = report["dropped"]
-            self.failures = report["failures"]
+            self._unreported += report["dropped"] - child.dropped
+            if report["written"] > child.written:
+                self._backoff = RESTART_BACKOFF_S[0]  # this child works
+            child.written = report["written"]
+            child.dropped = report["dropped"]
+            self.failures = self._failures_before + report["failures"]
+            self.failing = report["failing"]
             if report["error"] is not None:
                 self.last_error = report["error"]
-            self._child_closed = report["closed"]
+            child.closed = report["closed"]
+            self._release_confirmed()
+            if child.closed and self._stopping:
+                self._finished = True
             self._changed.notify_all()
         self._report_drops()
-
-    def _child_went(self, reason: str | None) -> None:
-        """The child is gone: what it held is lost (holding the lock)."""
-        if self._gone:
-            return
-        self._gone = True
-        lost = self._held()
-        self._lost += lost
-        self._unreported += lost
-        self._out.clear()
-        self._pending.clear()
-        self._large.clear()
-        if reason is not None and not self._stopping:
-            self.last_error = reason
-            log.warning("prediction log: %s; %d rows lost, further rows are dropped", reason, lost)
-        self._changed.notify_all()
 
 
 # ---- the child ------------------------------------------------------------------------------
@@ -447,6 +588,7 @@ class _Reports:
                 "dropped": counts[1],
                 "failures": counts[2],
                 "error": writer.last_error,
+                "failing": writer.failing,
                 "closed": closed,
             }
         )
@@ -518,11 +660,17 @@ def child_main(data_fd: int, report_fd: int) -> int:
         raise ValueError(f"the prediction log is off: {setup['url']!r}")
     writer = PredictionLogWriter(store, WriterLimits(**setup["limits"]))
     reports = _Reports(report_fd, writer)
+    skip = 0  # rows a previous child wrote, at the head of the data sent again
     try:
         while True:
             for kind, rows, payload in received:
                 if kind == DATA:
-                    writer.submit_group(DecodedRows(payload, rows))
+                    skipped = min(skip, rows)
+                    skip -= skipped
+                    if skipped < rows:
+                        writer.submit_group(DecodedRows(payload, rows, skipped))
+                elif kind == SKIP:
+                    skip = orjson.loads(payload)
                 elif kind == FLUSH:
                     writer.flush(orjson.loads(payload))
                     reports.send(force=True)

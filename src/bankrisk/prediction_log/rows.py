@@ -116,16 +116,18 @@ class ScoredRows:
 
 class DecodedRows:
     """A frame of serialised `ScoredRows` parts (`count` customers), expanded on the writer
-    process's thread: what the child makes of a data frame."""
+    process's thread: what the child makes of a data frame. The first `skip` rows are left
+    out (a frame sent again after a writer process died: those were written)."""
 
-    __slots__ = ("count", "payload")
+    __slots__ = ("count", "payload", "skip")
 
-    def __init__(self, payload: bytes, count: int) -> None:
+    def __init__(self, payload: bytes, count: int, skip: int = 0) -> None:
         self.payload = payload
         self.count = count
+        self.skip = skip
 
     def __len__(self) -> int:
-        return self.count
+        return self.count - self.skip
 
     def expand(self) -> list[Row]:
         out: list[Row] = []
@@ -152,4 +154,4 @@ class DecodedRows:
                 )
         if len(out) != self.count:
             raise ValueError(f"frame holds {len(out)} rows, its header says {self.count}")
-        return out
+        return out[self.skip :] if self.skip else out

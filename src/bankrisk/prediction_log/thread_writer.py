@@ -141,6 +141,7 @@ class PredictionLogWriter:
         self.dropped = 0
         self.written = 0
         self.failures = 0
+        self.failing = False  # the store failed the last attempt (cleared by a success)
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
@@ -313,13 +314,16 @@ class PredictionLogWriter:
                 if not self._tables_ready:
                     self.store.ensure_tables()
                     self._tables_ready = True
-                return self.store.insert_records(records), rejected
+                written = self.store.insert_records(records)
+                self.failing = False
+                return written, rejected
             except Exception as exc:
                 self.failures += 1
                 self.last_error = repr(exc)
                 if not _transient(exc):
                     written, bad = self._write_one_by_one(records)
                     return written, rejected + bad
+                self.failing = True
                 if self.failures == 1 or self.failures % 100 == 0:
                     log.warning("prediction log %s unavailable (%s): retrying", self.store, exc)
                 if not self._sleep(backoff):

@@ -45,11 +45,19 @@ class Service:
     priority: Priority = field(default_factory=Priority)
 
     def current(self) -> ServedModels:
-        """The models served now, or 503 while none is loaded."""
+        """The models served now; 503 while none is loaded, or while a required log cannot
+        record the decision."""
         models = self.models
         if models is None:
             raise RequestError(503, "model not loaded")
+        if self.required_log is not None and (why := self.required_log.recording):
+            raise RequestError(503, unrecorded(why))
         return models
+
+    @property
+    def required_log(self) -> ProcessLogWriter | None:
+        """The log's writer when every decision must be recorded (else None)."""
+        return self.log_writer if self.settings.prediction_log_required else None
 
     @property
     def scorer(self) -> Scorer | None:
@@ -59,6 +67,14 @@ class Service:
     def drift(self) -> InputDrift | None:
         """The champion's input-drift counts (None without reference distributions)."""
         return None if self.models is None else self.models.drift
+
+
+def unrecorded(why: str) -> str:
+    """Why a required log refuses to score."""
+    return (
+        f"not scored: {why}; this instance scores only decisions it can record "
+        "(BANKRISK_PREDICTION_LOG_REQUIRED); retry, or another instance"
+    )
 
 
 def service_of(app: Any) -> Service:

@@ -125,3 +125,14 @@ class MonitoringCollector(Collector):
                 "Rows waiting in memory for the prediction log",
                 value=self.writer.held,
             )
+            yield CounterMetricFamily(
+                "bankrisk_prediction_log_writer_restarts",
+                "Times the prediction log's writer process died and was replaced",
+                value=self.writer.restarts,
+            )
+            yield GaugeMetricFamily(
+                "bankrisk_prediction_log_recording",
+                "1 while scored customers are being recorded; 0 while the writer process is "
+                "down, the store failing or the writer full",
+                value=0 if self.writer.recording else 1,
+            )

@@ -7,6 +7,7 @@ request than scoring a customer does. Handlers add fields to the line through
 
 from __future__ import annotations
 
+import logging
 import operator
 import os
 import random
@@ -206,6 +207,22 @@ class JsonLogger:
         line = orjson.dumps({"severity": severity, "message": message, **fields}, default=str)
         self.stream.write(line.decode() + "\n")
         self.stream.flush()
+
+
+class JsonLogHandler(logging.Handler):
+    """Passes the service's own library warnings and errors (`bankrisk.*` loggers: the
+    prediction log's writer, the reloader) to the JSON log, so that an operator reads them
+    where the rest is, with their severity."""
+
+    def __init__(self, logger: JsonLogger) -> None:
+        super().__init__(logging.WARNING)
+        self.logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.logger.emit(record.levelname, record.getMessage(), logger=record.name)
+        except Exception:
+            self.handleError(record)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import signal
 import socket
 import threading
@@ -33,7 +34,7 @@ from bankrisk.prediction_log.opening import PredictionLogError, PredictionStore,
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.prediction_log.store import redact
 from bankrisk.serving.app import create_app
-from bankrisk.serving.observability import JsonLogger
+from bankrisk.serving.observability import JsonLogger, JsonLogHandler
 from bankrisk.serving.reload import load_scorer, on_signal, problem_of
 
 # Seconds to finish in-flight requests after SIGTERM before they are cancelled (Cloud Run
@@ -139,6 +140,9 @@ def tune_gc(settings: Settings) -> None:
 def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     """Run until stopped; returns the process exit code."""
     logger = JsonLogger()
+    library = logging.getLogger("bankrisk")
+    library.addHandler(JsonLogHandler(logger))
+    library.propagate = False  # not also as plain text on stderr
     try:
         store = open_log(settings)
     except PredictionLogError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bankrisk.serving.deps import ServiceDep
+from bankrisk.serving.deps import ServiceDep, unrecorded
 from bankrisk.serving.responses import JSONResponse
 from bankrisk.serving.schemas import Status
 
@@ -21,11 +21,14 @@ async def health() -> dict[str, str]:
     "/ready",
     response_model=Status,
     responses={503: {"model": Status}},
-    summary="Readiness: the bundle is loaded and warmed up",
+    summary="Readiness: the bundle is loaded and warmed up (and, with a required log, "
+    "decisions are being recorded)",
 )
 async def ready(service: ServiceDep) -> JSONResponse:
     if service.scorer is None:
         return JSONResponse({"status": "model not loaded"}, status_code=503)
+    if service.required_log is not None and (why := service.required_log.recording):
+        return JSONResponse({"status": unrecorded(why)}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 

@@ -1,0 +1,164 @@
+"""The decision record under faults, through a real `bankrisk serve` on 127.0.0.1 under load
+from client threads: after each fault, every customer in a 200 answer is in the log (counted
+by request id; a re-send after a writer's death may write a row twice, never lose one), and a
+service that must not decide unrecorded refuses with 503 instead."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bankrisk.prediction_log.store import open_store
+from helpers.api import customer
+from helpers.log_load import LOAD_THREADS, Load
+from helpers.postgres import PostgresServer
+from helpers.processes import server
+
+WAIT_S = 60.0  # bounds waits that take about a second: a hang fails instead of blocking
+
+
+def wait_for(condition: Callable[[], object], what: str) -> object:
+    end = time.monotonic() + WAIT_S
+    while time.monotonic() < end:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def writer_pid(server_pid: int) -> int | None:
+    """The pid of the server's prediction-log writer process (its child), if one runs."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == server_pid and b"bankrisk.prediction_log.process_writer" in command:
+            return int(entry.name)
+    return None
+
+
+def logged_by_request(url: str) -> dict[str, int]:
+    store = open_store(url, create=False)
+    assert store is not None
+    try:
+        rows = store.read_predictions()
+    finally:
+        store.close()
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["request_id"]] = counts.get(row["request_id"], 0) + 1
+    return counts
+
+
+def assert_every_answer_logged(loads: list[Load], url: str) -> int:
+    answered: dict[str, int] = {}
+    for load in loads:
+        answered.update(load.answered)
+    logged = logged_by_request(url)
+    missing = {r: n for r, n in answered.items() if logged.get(r, 0) < n}
+    assert missing == {}, f"{len(missing)} answered requests not (fully) in the log"
+    return sum(answered.values())
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not on /metrics")
+
+
+def test_the_writer_process_killed_twice_under_load_loses_no_answered_customer(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    with server(bundle_dir, capture=True, cwd=tmp_path, BANKRISK_PREDICTION_LOG=url) as running:
+        loads = [Load(running.port, n) for n in range(LOAD_THREADS)]
+        for load in loads:
+            load.start()
+        for _ in range(2):
+            time.sleep(1.5)
+            killed = wait_for(lambda: writer_pid(running.process.pid), "the writer process")
+            assert isinstance(killed, int)
+            os.kill(killed, signal.SIGKILL)
+            wait_for(
+                lambda k=killed: writer_pid(running.process.pid) not in (None, k),  # type: ignore[misc]
+                "a new writer process",
+            )
+        time.sleep(1.0)
+        for load in loads:
+            load.halt.set()
+            load.join(WAIT_S)
+        restarts = metric(running.url, "bankrisk_prediction_log_writer_restarts_total")
+        returncode = running.stop()
+    assert returncode == 0, running.stderr()
+    assert restarts == 2
+    assert all(load.other_statuses == [] for load in loads)
+    assert running.log is not None
+    lines = running.log.rest()
+    assert sum("exited with code -9" in str(line.get("message")) for line in lines) == 2
+    (closed,) = [line for line in lines if "prediction log closed" in str(line.get("message"))]
+    assert closed["dropped"] == 0
+    assert assert_every_answer_logged(loads, url) > 100
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    pg = PostgresServer()  # started by its constructor
+    try:
+        yield pg
+    finally:
+        pg.destroy()
+
+
+def test_a_required_log_refuses_to_score_while_its_store_is_down_then_resumes(
+    bundle_dir: Path, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = postgres.create_database()
+    with server(
+        bundle_dir,
+        capture=True,
+        cwd=tmp_path,
+        BANKRISK_PREDICTION_LOG=url,
+        BANKRISK_PREDICTION_LOG_REQUIRED="true",
+        BANKRISK_PREDICTION_LOG_FLUSH_SECONDS="0.05",
+    ) as running:
+        with httpx.Client(base_url=running.url, timeout=10) as client:
+            answered: list[str] = []
+
+            def post(i: int) -> httpx.Response:
+                response = client.post("/v1/predict", json=customer(customer_id=f"R-{i}"))
+                if response.status_code == 200:
+                    answered.append(f"R-{i}")
+                return response
+
+            assert post(0).status_code == 200
+            assert client.get("/ready").status_code == 200
+            postgres.stop()
+            tries = iter(range(1, 100_000))
+            refused = wait_for(
+                lambda: (r := post(next(tries))).status_code == 503 and r, "a 503 answer"
+            )
+            assert isinstance(refused, httpx.Response)
+            detail = refused.json()["detail"]
+            assert "BANKRISK_PREDICTION_LOG_REQUIRED" in detail and "unavailable" in detail
+            ready = client.get("/ready")
+            assert ready.status_code == 503 and "unavailable" in ready.json()["status"]
+            assert post(next(tries)).status_code == 503  # still refused: nothing unrecorded
+            postgres.start()
+            wait_for(lambda: post(next(tries)).status_code == 200, "scoring to resume")
+            assert client.get("/ready").status_code == 200
+        returncode = running.stop()
+    assert returncode == 0, running.stderr()
+    logged = {row["customer_id"] for row in open_store(url, create=False).read_predictions()}  # type: ignore[union-attr]
+    assert set(answered) <= logged and len(answered) >= 2
