@@ -68,11 +68,12 @@ benchmark-batch: install ## Rows/s and peak RSS: `bankrisk score`, Spark local[2
 include deploy/delivery.mk
 
 # What runs and tests leave in the work tree. Kept: .venv and .tools (`make install` state) and a
-# downloaded data set in data/; an empty data/ (a failed download) and partial downloads go.
+# downloaded data set in data/; an empty data/ (a failed download), partial downloads and the
+# local prediction log (data/prediction-log: the SQLite log and the writer's spool) go.
 CLEAN_DIRS := mlruns mlartifacts reports models .pytest_cache .mypy_cache .ruff_cache .hypothesis \
-	build dist feature_repo/data
+	build dist feature_repo/data data/prediction-log
 CLEAN_FILES := mlflow.db mlflow.db-journal
-clean: ## Remove the MLflow store and artifacts, models, reports, caches (keeps .venv, downloaded data)
+clean: ## Remove the MLflow store and artifacts, models, reports, the local prediction log, caches (keeps .venv, downloaded data)
 	rm -rf $(CLEAN_DIRS) $(CLEAN_FILES)
 	find . \( -path ./.venv -o -path ./.tools -o -path ./.git \) -prune -o \
 		-type d \( -name __pycache__ -o -name '*.egg-info' -o -name .pytest_cache \

@@ -162,10 +162,11 @@ def _running(server: PostgresServer) -> bool:
 
 
 @pytest.fixture
-def make_api(scorer: Scorer) -> Iterator[Callable[..., Api]]:
+def make_api(scorer: Scorer, tmp_path: Path) -> Iterator[Callable[..., Api]]:
     """Build an app: `make_api(Settings(...), loaded=False)` for one that is not ready,
     `make_api(prediction_log=URL)` for one that writes the prediction log (the other log
-    settings from `settings`), `make_api(scorer=...)` around another model."""
+    settings from `settings`; its spool in the test's folder unless they name one),
+    `make_api(scorer=...)` around another model."""
     clients: list[TestClient] = []
     stores: list[PredictionStore] = []
     apps: list[Any] = []
@@ -180,6 +181,9 @@ def make_api(scorer: Scorer) -> Iterator[Callable[..., Api]]:
         settings = settings or Settings()
         store = None
         if prediction_log is not None:
+            if settings.prediction_log_spool == Settings().prediction_log_spool:
+                spool = str(tmp_path / f"spool-{len(apps)}")
+                settings = settings.model_copy(update={"prediction_log_spool": spool})
             store = open_log(settings.model_copy(update={"prediction_log": prediction_log}))
             if store is not None:
                 stores.append(store)

@@ -18,7 +18,14 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bankrisk.features.engineering import FeatureSet
@@ -26,6 +33,8 @@ from bankrisk.features.engineering import FeatureSet
 CandidateName = Literal["scorecard", "gbm", "mlp"]
 # BANKRISK_MODEL_SOURCE naming a registry alias rather than a directory.
 REGISTRY_SCHEME = "mlflow-registry://"
+# The prediction log's folder under the data folder: its SQLite file and the writer's spool.
+LOG_FOLDER = "prediction-log"
 REGISTRY_SOURCE = re.compile(r"mlflow-registry://([\w.-]+(?::\d+)?)/([\w.-]+)@([\w.-]+)")
 # BANKRISK_ variables that other parts of the project read, not Settings: never warned about.
 OTHER_VARIABLES: dict[str, str] = {
@@ -40,6 +49,12 @@ OTHER_VARIABLES: dict[str, str] = {
     "BANKRISK_ROOTFS_CACHE": "Test support: where the container test keeps its base-image "
     "tarball between runs.",
 }
+
+
+def default_log_url(data_dir: Path | str) -> str:
+    """The prediction log when BANKRISK_PREDICTION_LOG is empty: SQLite under the data folder
+    (ignored by git, removed by `make clean`)."""
+    return f"sqlite:///{Path(data_dir, LOG_FOLDER, 'predictions.db')}"
 
 
 class Settings(BaseSettings):
@@ -265,9 +280,10 @@ class Settings(BaseSettings):
 
     # --- monitoring: the prediction log and drift ------------------------------------------
     prediction_log: str = Field(
-        "sqlite:///predictions.db",
+        "",
         description="SQLAlchemy URL of the prediction log (`sqlite:///...`, "
-        "`postgresql+pg8000://...`), or `off`.",
+        "`postgresql+pg8000://...`), or `off`; empty: "
+        "`sqlite:///DATA_DIR/prediction-log/predictions.db`.",
     )
     prediction_log_required: bool = Field(
         False,
@@ -275,6 +291,22 @@ class Settings(BaseSettings):
         "record decisions (its writer process down, the store failing, the writer full), "
         'instead of answering unrecorded: docs/operations.md, "A decision record that '
         'survives faults".',
+    )
+    prediction_log_spool: str = Field(
+        "",
+        description="Folder of the log writer's spool on local disk, which keeps the rows the "
+        "store cannot take (while it is down) until it can; `off`: none (rows wait in memory, "
+        "up to `BANKRISK_PREDICTION_LOG_QUEUE`); empty: `DATA_DIR/prediction-log/spool`. One "
+        "folder per service instance.",
+    )
+    prediction_log_spool_mb: int = Field(
+        512, ge=1, description="Most megabytes the spool holds; beyond, rows are dropped."
+    )
+    prediction_log_spool_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="Longest the spool's oldest rows wait for the store; beyond, new rows are "
+        "dropped (an outage this long needs an operator, not a bigger spool).",
     )
     prediction_log_pseudonymise: bool = Field(
         False,
@@ -392,6 +424,16 @@ class Settings(BaseSettings):
                 stacklevel=level,
             )
         return self
+
+    @field_validator("prediction_log")
+    @classmethod
+    def _log_under_data(cls, value: str, info: ValidationInfo) -> str:
+        return value if value.strip() else default_log_url(info.data.get("data_dir", "data"))
+
+    @field_validator("prediction_log_spool")
+    @classmethod
+    def _spool_under_data(cls, value: str, info: ValidationInfo) -> str:
+        return value.strip() or str(Path(info.data.get("data_dir", "data"), LOG_FOLDER, "spool"))
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

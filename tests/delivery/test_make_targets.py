@@ -78,6 +78,9 @@ ORPHANS = (
     "src/bankrisk/__pycache__/cli.cpython-311.pyc",
     "tests/delivery/__pycache__/test_static.cpython-311-pytest-8.3.pyc",
     "src/bankrisk/stray.pyc",
+    "data/prediction-log/predictions.db",
+    "data/prediction-log/predictions.db-wal",
+    "data/prediction-log/spool/rows.jsonl",
 )
 KEPT = (
     "src/bankrisk/cli/__init__.py",
@@ -102,7 +105,7 @@ def files_under(root: Path) -> set[str]:
 
 def test_clean_leaves_no_orphan(tree: Path) -> None:
     touch(tree, *ORPHANS, *KEPT)
-    (tree / "data").mkdir()  # what a failed download used to leave
+    (tree / "data").mkdir(exist_ok=True)  # what a failed download used to leave
     proc = make(tree, "clean")
     assert proc.returncode == 0, proc.stderr
     assert files_under(tree) == {*BUILD_FILES, *KEPT}
@@ -129,6 +132,7 @@ def test_clean_keeps_a_downloaded_data_set_but_not_partial_downloads(tree: Path)
         "data/default_of_credit_card_clients.xls.sha256",
         "data/.default_of_credit_card_clients.xls.zip.part",
         "data/.default_of_credit_card_clients.part.xls",
+        "data/prediction-log/predictions.db",
     )
     proc = make(tree, "clean")
     assert proc.returncode == 0, proc.stderr

@@ -123,7 +123,10 @@ def test_a_store_that_is_down_costs_no_5xx(make_api: Callable[..., Api]) -> None
     """Nothing listens on the port: every insert fails. The API answers, /ready stays 200
     (the log is not a readiness dependency), drops are counted, memory stays bounded."""
     url = f"postgresql+pg8000://u@127.0.0.1:{free_port()}/db"
-    api = make_api(Settings(prediction_log_queue=50, prediction_log_batch=10), prediction_log=url)
+    settings = Settings(
+        prediction_log_queue=50, prediction_log_batch=10, prediction_log_spool="off"
+    )  # without a spool: rows wait in memory, and beyond its room are dropped
+    api = make_api(settings, prediction_log=url)
     writer = writer_of(api)
     statuses = [api.client.post("/v1/predict", json=customer()).status_code for _ in range(40)]
     batch = {"records": [customer(customer_id=f"D-{i}") for i in range(100)]}

@@ -57,7 +57,7 @@ def test_the_log_writer_process_imports_only_the_log() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(out.stdout.strip().split(","))
-    runs = {"process_writer", "rows", "store", "thread_writer"}
+    runs = {"process_writer", "rows", "spool", "store", "thread_writer"}
     log = {f"bankrisk.prediction_log.{name}" for name in runs}
     shared = {"bankrisk", "bankrisk.prediction_log", "bankrisk.errors", "bankrisk.schema"}
     assert log <= loaded <= log | shared, loaded

@@ -10,20 +10,22 @@
   start-up) and names in its messages; `open_writer(..., store=)` writes it.
 
 The writer process never imports this module (it names the service's settings): it imports
-`process_writer`, `rows`, `store` and `thread_writer` only. And reading needs only the
+`process_writer`, `rows`, `spool`, `store` and `thread_writer` only. And reading needs only the
 `monitor` extra (SQLAlchemy, no orjson): the writer's modules are imported by `open_writer`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bankrisk.prediction_log.store import PredictionLogError, PredictionStore, open_store
+from bankrisk.prediction_log.store import OFF, PredictionLogError, PredictionStore, open_store
 
 if TYPE_CHECKING:
     from bankrisk.config import Settings
     from bankrisk.prediction_log.process_writer import ProcessLogWriter
+    from bankrisk.prediction_log.spool import SpoolLimits
 
 __all__ = ["PredictionLogError", "PredictionStore", "open_log", "open_reader", "open_writer"]
 
@@ -33,6 +35,10 @@ def open_log(settings: Settings) -> PredictionStore | None:
     a store that is down must not stop the service (its tables are created by the writer
     on its first insert). PredictionLogError when the URL is malformed or its driver is
     missing, or pseudonymisation has no salt: that is bad configuration."""
+    from bankrisk.config import LOG_FOLDER, default_log_url
+
+    if settings.prediction_log == default_log_url(settings.data_dir):  # SQLite makes no folder
+        Path(settings.data_dir, LOG_FOLDER).mkdir(parents=True, exist_ok=True)
     salt = settings.prediction_log_salt.get_secret_value()
     return open_store(
         settings.prediction_log,
@@ -64,7 +70,22 @@ def open_writer(
         batch_size=settings.prediction_log_batch,
         flush_seconds=settings.prediction_log_flush_seconds,
     )
-    return ProcessLogWriter(store, limits=limits, on_drop=on_drop)
+    return ProcessLogWriter(store, limits=limits, on_drop=on_drop, spool=spool_limits(settings))
+
+
+def spool_limits(settings: Settings) -> SpoolLimits | None:
+    """The writer's spool as BANKRISK_PREDICTION_LOG_SPOOL and its bounds name it (None:
+    `off`)."""
+    from bankrisk.prediction_log.spool import SpoolLimits
+
+    folder = settings.prediction_log_spool
+    if folder.strip().lower() == OFF:
+        return None
+    return SpoolLimits(
+        path=str(Path(folder, "rows.jsonl")),
+        max_bytes=settings.prediction_log_spool_mb * 1_000_000,
+        max_age_seconds=settings.prediction_log_spool_minutes * 60.0,
+    )
 
 
 def open_reader(

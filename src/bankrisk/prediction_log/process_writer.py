@@ -66,6 +66,7 @@ from typing import Any, Protocol
 import orjson
 
 from bankrisk.prediction_log.rows import DecodedRows
+from bankrisk.prediction_log.spool import Spool, SpoolLimits
 from bankrisk.prediction_log.store import PredictionStore, open_store
 from bankrisk.prediction_log.thread_writer import DEFAULT_LIMITS, PredictionLogWriter, WriterLimits
 
@@ -125,8 +126,10 @@ class _Child:
     process: subprocess.Popen[bytes]
     data: int  # frames to the child (non-blocking)
     reports: int  # its counts, as JSON lines
-    written: int = 0  # as it last reported them
+    written: int = 0  # as it last reported them: inserted (directly or from the spool)
     dropped: int = 0
+    spooled: int = 0  # kept in the spool
+    replayed: int = 0  # inserted from the spool (also in `written`)
     closed: bool = False  # its last report (after a close frame) came
     broken: bool = False  # a write to it failed: it has gone
 
@@ -148,6 +151,11 @@ class _Child:
             os.close(data_read)
             os.close(report_write)
         return cls(process, data_write, report_read)
+
+    @property
+    def confirmed(self) -> int:
+        """Rows of the data sent to it that it has inserted, spooled or dropped."""
+        return self.written - self.replayed + self.spooled + self.dropped
 
     def close_pipes(self) -> None:
         for fd in (self.data, self.reports):
@@ -182,9 +190,13 @@ class ProcessLogWriter:
         *,
         limits: WriterLimits = DEFAULT_LIMITS,
         on_drop: Callable[[int], None] | None = None,
+        spool: SpoolLimits | None = None,
     ) -> None:
         self.store = store
         self.limits = limits
+        self.spool = spool
+        self.spool_bytes = 0  # waiting in the spool, as the child last reported
+        self.spool_age_seconds = 0.0
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._serialising = threading.Lock()  # one `_serialise_large` at a time
@@ -201,6 +213,7 @@ class ProcessLogWriter:
         self._unreported = 0  # drops not yet passed to on_drop
         self._lost = 0  # rows held when the writer stopped for good
         self._done_written = self._done_dropped = 0  # reported by children that have gone
+        self._done_confirmed = 0
         self.failures = 0
         self.failing = False  # the store failed the child's last attempt
         self.last_error: str | None = None
@@ -236,9 +249,9 @@ class ProcessLogWriter:
             return self._held()
 
     def _confirmed(self) -> int:
-        """Rows the children have reported written or dropped (in the order framed)."""
-        child = self._child.written + self._child.dropped if self._child else 0
-        return self._done_written + self._done_dropped + child
+        """Rows the children have reported written, spooled or dropped (in the order
+        framed)."""
+        return self._done_confirmed + (self._child.confirmed if self._child else 0)
 
     def _held(self) -> int:
         return self._accepted - self._confirmed() - self._lost
@@ -326,7 +339,12 @@ class ProcessLogWriter:
         """Start a writer process and queue its setup, then every data frame not yet
         confirmed, skipping the rows of the first that were (holding the lock, or before
         the link thread starts)."""
-        setup = {"url": self.store.url, "salt": self.store.salt, "limits": asdict(self.limits)}
+        setup = {
+            "url": self.store.url,
+            "salt": self.store.salt,
+            "limits": asdict(self.limits),
+            "spool": None if self.spool is None else asdict(self.spool),
+        }
         self._child = _Child.start()
         self._out.clear()
         self._out.append(memoryview(_frame(SETUP, 0, orjson.dumps(setup))))
@@ -344,6 +362,7 @@ class ProcessLogWriter:
         with self._lock:
             self._done_written += child.written
             self._done_dropped += child.dropped
+            self._done_confirmed += child.confirmed
             self._failures_before = self.failures
             self._child = None
             self._release_confirmed()
@@ -551,6 +570,10 @@ class ProcessLogWriter:
                 self._backoff = RESTART_BACKOFF_S[0]  # this child works
             child.written = report["written"]
             child.dropped = report["dropped"]
+            child.spooled = report["spooled"]
+            child.replayed = report["replayed"]
+            self.spool_bytes = report["spool_bytes"]
+            self.spool_age_seconds = report["spool_age_seconds"]
             self.failures = self._failures_before + report["failures"]
             self.failing = report["failing"]
             if report["error"] is not None:
@@ -560,6 +583,8 @@ class ProcessLogWriter:
             if child.closed and self._stopping:
                 self._finished = True
             self._changed.notify_all()
+        for severity, message in report["log"]:  # the child's warnings, in the service's log
+            log.log(logging.getLevelName(severity), "prediction log writer: %s", message)
         self._report_drops()
 
 
@@ -569,31 +594,56 @@ class ProcessLogWriter:
 class _Reports:
     """The child's side of the report pipe: counts as JSON lines, when they change."""
 
-    def __init__(self, fd: int, writer: PredictionLogWriter) -> None:
+    def __init__(self, fd: int, writer: PredictionLogWriter, said: _Said) -> None:
         self.fd = fd
         self.writer = writer
-        self.last: tuple[int, int, int] = (0, 0, 0)
+        self.last: tuple[int, ...] = ()
         self.at = 0.0
+        self.said = said
 
     def send(self, *, force: bool = False, closed: bool = False) -> None:
         writer = self.writer
         now = time.monotonic()
-        counts = (writer.written, writer.dropped, writer.failures)
-        if not (force or closed) and (counts == self.last or now - self.at < POLL_S):
+        spool = writer.spool
+        spool_bytes = spool.waiting_bytes if spool is not None else 0
+        counts = (writer.written, writer.dropped, writer.spooled, writer.failures, spool_bytes)
+        said = self.said.take()
+        if not (force or closed or said) and (counts == self.last or now - self.at < POLL_S):
             return
         self.last, self.at = counts, now
         line = orjson.dumps(
             {
-                "written": counts[0],
-                "dropped": counts[1],
-                "failures": counts[2],
+                "written": writer.written,
+                "dropped": writer.dropped,
+                "spooled": writer.spooled,
+                "replayed": writer.replayed,
+                "failures": writer.failures,
                 "error": writer.last_error,
                 "failing": writer.failing,
+                "spool_bytes": spool_bytes,
+                "spool_age_seconds": spool.age() if spool is not None else 0.0,
+                "log": said,
                 "closed": closed,
             }
         )
         with contextlib.suppress(OSError):  # the API process has gone: nobody to tell
             os.write(self.fd, line + b"\n")
+
+
+class _Said(logging.Handler):
+    """The child's warnings and errors, kept for the next report (the parent logs them:
+    the child's own output goes nowhere an operator reads)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelname, record.getMessage()))
+
+    def take(self) -> list[tuple[str, str]]:
+        lines, self.lines = self.lines, []
+        return lines
 
 
 class _Frames:
@@ -658,8 +708,13 @@ def child_main(data_fd: int, report_fd: int) -> int:
     )
     if store is None:
         raise ValueError(f"the prediction log is off: {setup['url']!r}")
-    writer = PredictionLogWriter(store, WriterLimits(**setup["limits"]))
-    reports = _Reports(report_fd, writer)
+    said = _Said()  # reported to the parent instead of printed
+    logging.getLogger("bankrisk").addHandler(said)
+    logging.getLogger("bankrisk").propagate = False
+    writer = PredictionLogWriter(
+        store, WriterLimits(**setup["limits"]), spool=_open_spool(setup["spool"])
+    )
+    reports = _Reports(report_fd, writer, said)
     skip = 0  # rows a previous child wrote, at the head of the data sent again
     try:
         while True:
@@ -686,6 +741,20 @@ def child_main(data_fd: int, report_fd: int) -> int:
             received = frames.read(POLL_S)
     finally:
         store.close()
+        if writer.spool is not None:
+            writer.spool.close()
+
+
+def _open_spool(limits: dict[str, Any] | None) -> Spool | None:
+    """The spool the parent asked for; None (and an ERROR) when its folder cannot be used:
+    the writer then holds rows in memory only, as without a spool."""
+    if limits is None:
+        return None
+    try:
+        return Spool(SpoolLimits(**limits))
+    except OSError as exc:
+        log.error("cannot open the spool %s (%s): rows wait in memory only", limits["path"], exc)
+        return None
 
 
 if __name__ == "__main__":

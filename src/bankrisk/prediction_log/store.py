@@ -215,6 +215,15 @@ class PredictionStore:
             return row
         return dict(zip(COLUMNS, row, strict=True))
 
+    def values_of(self, record: Any) -> Row:
+        """A record's values in `COLUMNS` order (the customer's key as stored): what the
+        writer's spool keeps, and `record_of` turns back into a record."""
+        return tuple(record) if self._fast else tuple(record[name] for name in COLUMNS)
+
+    def record_of(self, values: Row) -> Any:
+        """The record of `values_of` (no second pseudonymisation)."""
+        return values if self._fast else dict(zip(COLUMNS, values, strict=True))
+
     def insert_predictions(self, rows: Sequence[Row]) -> int:
         """Insert rows (`Row`) in one transaction; returns how many.
 
@@ -480,6 +489,10 @@ def open_store(
         ) from None
     if wal and backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    if backend == "postgresql":
+        # A batch as multi-row INSERTs (pages of VALUES), not pg8000's one statement per row
+        # (several round trips each): the log writer's rows/s doubles (docs/operations.md).
+        engine.dialect.use_insertmanyvalues_wo_returning = True
     store = PredictionStore(engine, text, salt if pseudonymise else None)
     if create:
         try:

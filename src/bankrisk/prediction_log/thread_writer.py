@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 
+from bankrisk.prediction_log.spool import Spool, SpoolFullError
 from bankrisk.prediction_log.store import PredictionStore, Row
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,21 @@ class WriterLimits:
 DEFAULT_LIMITS = WriterLimits()
 
 
+@dataclass
+class _Outcome:
+    """What became of a batch's rows: inserted, dropped, or kept in the spool."""
+
+    written: int = 0
+    dropped: int = 0
+    spooled: int = 0
+
+    def __iadd__(self, other: _Outcome) -> _Outcome:
+        self.written += other.written
+        self.dropped += other.dropped
+        self.spooled += other.spooled
+        return self
+
+
 class PredictionLogWriter:
     """Buffers submitted `Row`s (one by one, or in groups) and inserts them in batches from a
     daemon thread.
@@ -123,8 +139,13 @@ class PredictionLogWriter:
         limits: WriterLimits = DEFAULT_LIMITS,
         *,
         on_drop: Callable[[int], None] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.store = store
+        self.spool = spool
+        self._replay_at = 0.0  # when to try the store with the spool's head next
+        self._replay_backoff = limits.initial_backoff_seconds
+        self._spool_refusals = 0  # batches refused in a row (said once in a hundred)
         self.limits = limits
         self.batch_size = min(limits.batch_size, limits.max_rows)
         self._on_drop = on_drop
@@ -139,7 +160,9 @@ class PredictionLogWriter:
         self._deadline = float("inf")
         self._tables_ready = False
         self.dropped = 0
-        self.written = 0
+        self.written = 0  # inserted into the store (from memory or from the spool)
+        self.spooled = 0  # appended to the spool
+        self.replayed = 0  # of those, inserted since
         self.failures = 0
         self.failing = False  # the store failed the last attempt (cleared by a success)
         self.last_error: str | None = None
@@ -254,13 +277,14 @@ class PredictionLogWriter:
             rows.extend(expanded)
         return rows, lost
 
-    def _finish(self, written: int, dropped: int) -> None:
+    def _finish(self, outcome: _Outcome) -> None:
         with self._lock:
             self._in_flight = 0
-            self.written += written
-            self.dropped += dropped
+            self.written += outcome.written
+            self.dropped += outcome.dropped
+            self.spooled += outcome.spooled
             self._idle.notify_all()
-        self._report_drop(dropped)
+        self._report_drop(outcome.dropped)
 
     def _run(self) -> None:
         left = 0
@@ -268,14 +292,15 @@ class PredictionLogWriter:
             batch = self._take_batch()
             if batch:
                 rows, dropped = self._expand(batch)
-                written = 0
+                outcome = _Outcome(dropped=dropped)
                 for begin in range(0, len(rows), self.batch_size):
-                    done, lost = self._write(rows[begin : begin + self.batch_size])
-                    written += done
-                    dropped += lost
-                self._finish(written, dropped)
+                    outcome += self._write(rows[begin : begin + self.batch_size])
+                self._finish(outcome)
+            if self.spool is not None and self.spool.pending:
+                self._replay(self.spool)
             with self._lock:
-                if self._stopping and not self._buffer:
+                closing = self._stopping and not self._buffer
+                if closing and not self._replaying_until_deadline():
                     self._idle.notify_all()
                     return
                 if self._stopping and time.monotonic() >= self._deadline:
@@ -285,7 +310,25 @@ class PredictionLogWriter:
                     self.dropped += left
                     self._idle.notify_all()
                     break
+            if closing:  # the spool's rows, until the store takes them or the deadline
+                time.sleep(0.05)
         self._report_drop(left)
+
+    def _replaying_until_deadline(self) -> bool:
+        """Closing: True while the spool has rows and the deadline allows another try
+        (holding the lock). What the spool still holds at the deadline stays on disk, for
+        the next writer to replay."""
+        spool = self.spool
+        if spool is None or not spool.pending:
+            return False
+        if time.monotonic() < self._deadline:
+            return True
+        log.warning(
+            "prediction log: %d bytes of rows wait in the spool %s: the next start writes them",
+            spool.waiting_bytes,
+            spool.path,
+        )
+        return False
 
     def _sleep(self, seconds: float) -> bool:
         """Back off; False when the close deadline has passed (give up on the batch)."""
@@ -298,8 +341,9 @@ class PredictionLogWriter:
         self._kick.wait(seconds)  # set by close(): retry at once
         return True
 
-    def _write(self, batch: list[Row]) -> tuple[int, int]:
-        """Insert a batch: (rows written, rows dropped). Retries while the store is down."""
+    def _write(self, batch: list[Row]) -> _Outcome:
+        """Insert a batch. While the store is down: into the spool when there is one, else
+        retried with back-off (the rows held meanwhile count against `max_rows`)."""
         records: list[Any] = []
         rejected = 0
         for row in batch:
@@ -308,28 +352,77 @@ class PredictionLogWriter:
             except Exception as exc:  # a malformed row: drop it, never retry it
                 rejected += 1
                 self.last_error = f"rejected row: {exc!r}"
+        if self.spool is not None and self.spool.pending:  # behind the rows waiting there
+            return self._to_spool(self.spool, records, rejected)
         backoff = self.limits.initial_backoff_seconds
         while records:
             try:
-                if not self._tables_ready:
-                    self.store.ensure_tables()
-                    self._tables_ready = True
-                written = self.store.insert_records(records)
+                written = self._insert(records)
                 self.failing = False
-                return written, rejected
+                return _Outcome(written=written, dropped=rejected)
             except Exception as exc:
                 self.failures += 1
                 self.last_error = repr(exc)
                 if not _transient(exc):
                     written, bad = self._write_one_by_one(records)
-                    return written, rejected + bad
-                self.failing = True
+                    return _Outcome(written=written, dropped=rejected + bad)
                 if self.failures == 1 or self.failures % 100 == 0:
                     log.warning("prediction log %s unavailable (%s): retrying", self.store, exc)
+                if self.spool is not None:
+                    return self._to_spool(self.spool, records, rejected)
+                self.failing = True
                 if not self._sleep(backoff):
-                    return 0, rejected + len(records)
+                    return _Outcome(dropped=rejected + len(records))
                 backoff = min(backoff * 2.0, self.limits.max_backoff_seconds)
-        return 0, rejected
+        return _Outcome(dropped=rejected)
+
+    def _insert(self, records: list[Any]) -> int:
+        if not self._tables_ready:
+            self.store.ensure_tables()
+            self._tables_ready = True
+        return self.store.insert_records(records)
+
+    def _to_spool(self, spool: Spool, records: list[Any], rejected: int) -> _Outcome:
+        """Keep a batch the store cannot take in the spool; dropped, counted and said (an
+        ERROR naming the spool) when the spool is full or its disk fails."""
+        try:
+            spool.append([self.store.values_of(record) for record in records])
+        except (SpoolFullError, OSError) as exc:
+            self.failing = True  # decisions are no longer being kept
+            self.last_error = f"{len(records)} rows lost: {exc}"
+            self._spool_refusals += 1
+            if self._spool_refusals % 100 == 1:  # the first, then every hundredth
+                log.error("prediction log: %s", self.last_error)
+            return _Outcome(dropped=rejected + len(records))
+        self._spool_refusals = 0
+        self.failing = False  # kept on disk, for the store
+        return _Outcome(dropped=rejected, spooled=len(records))
+
+    def _replay(self, spool: Spool) -> None:
+        """Insert the spool's waiting batches, oldest first, while the store takes them
+        (for at most `flush_seconds`: new rows go behind them meanwhile); back off when it
+        does not."""
+        now = time.monotonic()
+        if now < self._replay_at:
+            return
+        end = now + self.limits.flush_seconds
+        while spool.pending and time.monotonic() < end:
+            rows = spool.head()
+            try:
+                written = self._insert([self.store.record_of(row) for row in rows])
+            except Exception as exc:
+                self.failures += 1
+                self.last_error = repr(exc)
+                self._replay_at = time.monotonic() + self._replay_backoff
+                self._replay_backoff = min(
+                    self._replay_backoff * 2.0, self.limits.max_backoff_seconds
+                )
+                return
+            spool.done()
+            with self._lock:
+                self.written += written
+                self.replayed += written
+        self._replay_backoff = self.limits.initial_backoff_seconds
 
     def _write_one_by_one(self, records: list[Any]) -> tuple[int, int]:
         written = dropped = 0

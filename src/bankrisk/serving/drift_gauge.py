@@ -131,6 +131,16 @@ class MonitoringCollector(Collector):
                 value=self.writer.restarts,
             )
             yield GaugeMetricFamily(
+                "bankrisk_prediction_log_spool_bytes",
+                "Bytes of rows waiting in the log writer's spool on disk for the store",
+                value=self.writer.spool_bytes,
+            )
+            yield GaugeMetricFamily(
+                "bankrisk_prediction_log_spool_age_seconds",
+                "Seconds the oldest rows in the spool have waited for the store (0: empty)",
+                value=self.writer.spool_age_seconds,
+            )
+            yield GaugeMetricFamily(
                 "bankrisk_prediction_log_recording",
                 "1 while scored customers are being recorded; 0 while the writer process is "
                 "down, the store failing or the writer full",

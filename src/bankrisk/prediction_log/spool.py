@@ -1,0 +1,175 @@
+"""A bounded spool on local disk for the log rows the store cannot take now.
+
+While the store is down (or slow to come back) the writer appends each batch it could not
+insert to the spool, as one JSON line (`{"t": appended at, "rows": [...]}`), fsynced: the
+rows are then safe from the writer's death and the service's, and the writer's memory is
+free for the next batch. Once the spool holds anything, every new batch goes behind it, so
+the log keeps the order rows came in; the writer replays the spool's lines into the store,
+oldest first, as soon as the store takes them, and empties the spool when it has caught up.
+
+The replayed position is kept in a small file beside the spool (`.offset`, fsynced after each
+line), so that a writer that dies while replaying starts where the last one stopped: a line
+replayed but not yet marked is written twice, never lost.
+
+Bounded: `max_bytes` on disk and `max_age_seconds` for the oldest line waiting. Beyond
+either, `append` refuses (`SpoolFullError`) and the writer drops the batch and counts it:
+the alert for lost decisions is then critical. A disk that fails (full, read-only) raises
+OSError, which the writer reports naming the path.
+
+The rows are stored as the store would insert them: with pseudonymisation on, the customer's
+key, never the id. Standard library and orjson only (the writer process imports it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bankrisk.prediction_log.store import COLUMNS, Row
+
+_TIME = COLUMNS.index("time")
+_OFFSET_DIGITS = 20
+
+
+class SpoolFullError(Exception):
+    """The spool holds its limit (bytes, or minutes since its oldest line): the batch would
+    not fit."""
+
+
+@dataclass(frozen=True)
+class SpoolLimits:
+    """Where the spool lives and how much it may hold."""
+
+    path: str
+    max_bytes: int
+    max_age_seconds: float
+
+
+class Spool:
+    """An append-only file of batches waiting for the store, and the replayed position."""
+
+    def __init__(self, limits: SpoolLimits) -> None:
+        self.limits = limits
+        self.path = Path(limits.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._offset_path = self.path.with_name(self.path.name + ".offset")
+        # Unbuffered: a write that fails leaves nothing behind in a buffer to fail again.
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = os.fstat(self._fd).st_size
+        # The replayed position, overwritten in place (no new block: it works on a full disk).
+        self._offset_fd = os.open(self._offset_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._offset = self._read_offset()
+        self._write_offset()
+        self._oldest: float | None = None  # when the first waiting line was appended
+        self._head: tuple[int, list[Row], float] | None = None  # the next line, read ahead
+        if self.pending:
+            self._oldest = self._peek()[2]
+
+    def _read_offset(self) -> int:
+        try:
+            offset = int(os.pread(self._offset_fd, _OFFSET_DIGITS, 0) or 0)
+        except ValueError:
+            return 0
+        return min(max(offset, 0), self._size)
+
+    def _write_offset(self) -> None:
+        os.pwrite(self._offset_fd, b"%0*d" % (_OFFSET_DIGITS, self._offset), 0)
+        os.fsync(self._offset_fd)
+
+    @property
+    def pending(self) -> bool:
+        """Rows wait in the spool."""
+        return self._offset < self._size
+
+    @property
+    def waiting_bytes(self) -> int:
+        """Bytes of the lines still waiting."""
+        return self._size - self._offset
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the oldest waiting line was appended (0 when empty)."""
+        if self._oldest is None:
+            return 0.0
+        return max(0.0, (now or time.time()) - self._oldest)
+
+    def append(self, rows: Sequence[Row]) -> None:
+        """Append a batch and fsync; SpoolFullError beyond the limits, OSError when the disk
+        fails (nothing of the batch is then counted as kept)."""
+        now = time.time()
+        line = orjson.dumps({"t": now, "rows": list(rows)}) + b"\n"
+        if self._size - self._offset + len(line) > self.limits.max_bytes:
+            raise SpoolFullError(
+                f"spool {self.path} holds {self.waiting_bytes:,} bytes: "
+                f"{len(line):,} more would pass its limit of {self.limits.max_bytes:,}"
+            )
+        if self.pending and self.age(now) > self.limits.max_age_seconds:
+            raise SpoolFullError(
+                f"spool {self.path}: its oldest rows wait for {self.age(now) / 60:.0f} "
+                f"minutes, past its limit of {self.limits.max_age_seconds / 60:.0f}"
+            )
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)  # no torn line behind the good ones
+            raise OSError(exc.errno, f"cannot write the spool {self.path}: {exc.strerror}") from exc
+        if not self.pending:
+            self._oldest = now
+        self._size += len(line)
+
+    def head(self) -> list[Row]:
+        """The oldest waiting batch (the spool must be `pending`)."""
+        return self._peek()[1]
+
+    def _peek(self) -> tuple[int, list[Row], float]:
+        if self._head is None:
+            line = self._line_at(self._offset)
+            data: dict[str, Any] = orjson.loads(line)
+            rows = [_row(values) for values in data["rows"]]
+            self._head = (len(line), rows, float(data["t"]))
+        return self._head
+
+    def _line_at(self, offset: int) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            chunk = os.pread(self._fd, 1 << 16, offset)
+            end = chunk.find(b"\n")
+            if end >= 0 or not chunk:
+                parts.append(chunk[: end + 1] if end >= 0 else chunk)
+                return b"".join(parts)
+            parts.append(chunk)
+            offset += len(chunk)
+
+    def done(self) -> None:
+        """The head batch is in the store: move past it; empty the spool once all are."""
+        length = self._peek()[0]
+        self._head = None
+        self._offset += length
+        if not self.pending:
+            os.ftruncate(self._fd, 0)
+            self._size = self._offset = 0
+            self._oldest = None
+        else:
+            self._oldest = self._peek()[2]
+        self._write_offset()
+
+    def close(self) -> None:
+        os.close(self._fd)
+        os.close(self._offset_fd)
+
+
+def _row(values: list[Any]) -> Row:
+    """A row read back: its time a datetime again (JSON has only the text)."""
+    values[_TIME] = datetime.fromisoformat(values[_TIME])
+    return tuple(values)

@@ -1,0 +1,129 @@
+"""The log writer's spool on disk: rows kept in order across reopening, its bounds, a full
+disk; and the thread writer spooling while a real PostgreSQL is stopped, then replaying."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bankrisk.prediction_log.spool import Spool, SpoolFullError, SpoolLimits
+from bankrisk.prediction_log.store import Row, open_store
+from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
+from helpers.log_rows import prediction_row
+from helpers.postgres import PostgresServer
+from helpers.tiny_disk import mount_tiny_disk, unmount
+
+WAIT_S = 60.0
+
+
+def row(i: int) -> Row:
+    return prediction_row(i)
+
+
+def spool_at(folder: Path, max_bytes: int = 10_000_000, max_age: float = 3600.0) -> Spool:
+    return Spool(SpoolLimits(str(folder / "rows.jsonl"), max_bytes, max_age))
+
+
+def test_batches_come_back_in_order_and_survive_reopening(tmp_path: Path) -> None:
+    spool = spool_at(tmp_path)
+    assert not spool.pending and spool.waiting_bytes == 0 and spool.age() == 0.0
+    for begin in (0, 10, 20):
+        spool.append([row(i) for i in range(begin, begin + 10)])
+    assert spool.pending and spool.waiting_bytes > 0
+    assert spool.head() == [row(i) for i in range(10)]  # times are datetimes again
+    spool.done()
+    spool.close()
+
+    reopened = spool_at(tmp_path)  # a new writer process: starts after what was replayed
+    assert reopened.head() == [row(i) for i in range(10, 20)]
+    reopened.done()
+    assert reopened.head() == [row(i) for i in range(20, 30)]
+    reopened.done()
+    assert not reopened.pending and (tmp_path / "rows.jsonl").stat().st_size == 0
+
+
+def test_the_spool_refuses_beyond_its_bytes_and_its_age(tmp_path: Path) -> None:
+    small = spool_at(tmp_path / "small", max_bytes=2_000)
+    small.append([row(0)])
+    with pytest.raises(SpoolFullError, match="limit of 2,000"):
+        small.append([row(i) for i in range(50)])
+    assert small.head() == [row(0)]  # what it held is intact
+
+    brief = spool_at(tmp_path / "brief", max_age=0.01)
+    brief.append([row(0)])
+    time.sleep(0.05)
+    with pytest.raises(SpoolFullError, match="oldest rows wait"):
+        brief.append([row(1)])
+    brief.done()
+    brief.append([row(2)])  # empty again: it takes rows
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    folder = mount_tiny_disk(tmp_path / "tiny")
+    try:
+        yield folder
+    finally:
+        unmount(folder)
+
+
+def test_a_full_disk_raises_and_leaves_no_torn_line(tiny_disk: Path) -> None:
+    spool = spool_at(tiny_disk)
+    batch = [row(i) for i in range(20)]
+    appended = 0
+    with pytest.raises(OSError, match="No space left"):
+        while appended < 1000:
+            spool.append(batch)
+            appended += 1
+    assert appended > 0
+    for _ in range(appended):  # every batch kept before the disk filled reads back whole
+        assert spool.head() == batch
+        spool.done()
+    assert not spool.pending
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    pg = PostgresServer()  # started by its constructor
+    try:
+        yield pg
+    finally:
+        pg.destroy()
+
+
+def test_the_writer_spools_while_postgresql_is_stopped_and_replays_in_order(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = postgres.create_database()
+    store = open_store(url, connect_timeout=2)
+    assert store is not None
+    spool = spool_at(tmp_path)
+    limits = WriterLimits(max_rows=100, batch_size=20, flush_seconds=0.02, max_backoff_seconds=0.5)
+    writer = PredictionLogWriter(store, limits, spool=spool)
+    try:
+        for i in range(50):
+            assert writer.submit(row(i))
+        assert writer.flush(WAIT_S) and writer.written == 50
+        postgres.stop()
+        for i in range(50, 1050):  # ten times what memory may hold: kept on disk instead
+            while writer.held >= limits.max_rows:
+                time.sleep(0.005)  # the buffer is full for a moment: the writer catches up
+            assert writer.submit(row(i))
+        deadline = time.monotonic() + WAIT_S
+        while writer.spooled < 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert writer.spooled == 1000 and writer.dropped == 0 and spool.pending
+        postgres.start()
+        deadline = time.monotonic() + WAIT_S
+        while spool.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not spool.pending and writer.replayed == 1000 and writer.written == 1050
+    finally:
+        assert writer.close(10)
+    logged = store.read_predictions()
+    assert [r["customer_id"] for r in sorted(logged, key=lambda r: r["id"])] == [
+        str(1000 + i) for i in range(1050)
+    ]
