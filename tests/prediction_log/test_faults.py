@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,67 +16,18 @@ import pytest
 
 from bankrisk.prediction_log.store import open_store
 from helpers.api import customer
+from helpers.log_faults import (
+    WAIT_S,
+    assert_every_answer_logged,
+    logged_by_request,
+    metric,
+    wait_for,
+    writer_pid,
+)
 from helpers.log_load import LOAD_THREADS, Load
 from helpers.postgres import PostgresServer
 from helpers.processes import free_port, server
 from helpers.tiny_disk import mount_tiny_disk, unmount
-
-WAIT_S = 60.0  # bounds waits that take about a second: a hang fails instead of blocking
-
-
-def wait_for(condition: Callable[[], object], what: str) -> object:
-    end = time.monotonic() + WAIT_S
-    while time.monotonic() < end:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def writer_pid(server_pid: int) -> int | None:
-    """The pid of the server's prediction-log writer process (its child), if one runs."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == server_pid and b"bankrisk.prediction_log.process_writer" in command:
-            return int(entry.name)
-    return None
-
-
-def logged_by_request(url: str) -> dict[str, int]:
-    store = open_store(url, create=False)
-    assert store is not None
-    try:
-        rows = store.read_predictions()
-    finally:
-        store.close()
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["request_id"]] = counts.get(row["request_id"], 0) + 1
-    return counts
-
-
-def assert_every_answer_logged(loads: list[Load], url: str) -> int:
-    answered: dict[str, int] = {}
-    for load in loads:
-        answered.update(load.answered)
-    logged = logged_by_request(url)
-    missing = {r: n for r, n in answered.items() if logged.get(r, 0) < n}
-    assert missing == {}, f"{len(missing)} answered requests not (fully) in the log"
-    return sum(answered.values())
-
-
-def metric(url: str, name: str) -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not on /metrics")
 
 
 def test_the_writer_process_killed_twice_under_load_loses_no_answered_customer(

@@ -69,9 +69,9 @@ class Spool:
         self._offset = self._read_offset()
         self._write_offset()
         self._oldest: float | None = None  # when the first waiting line was appended
-        self._head: tuple[int, list[Row], float] | None = None  # the next line, read ahead
+        self._head: tuple[int, list[Row]] | None = None  # (bytes, rows) `head` returned
         if self.pending:
-            self._oldest = self._peek()[2]
+            self._oldest = self._time_at(self._offset)
 
     def _read_offset(self) -> int:
         try:
@@ -128,17 +128,26 @@ class Spool:
             self._oldest = now
         self._size += len(line)
 
-    def head(self) -> list[Row]:
-        """The oldest waiting batch (the spool must be `pending`)."""
-        return self._peek()[1]
+    def head(self, max_rows: int = 1) -> list[Row]:
+        """The oldest waiting batches, one or more, up to about `max_rows` rows (the spool
+        must be `pending`): several lines per insert replay faster than one at a time."""
+        if self._head is None or self._head_rows < max_rows:
+            rows: list[Row] = []
+            offset = self._offset
+            while offset < self._size and (not rows or len(rows) < max_rows):
+                line = self._line_at(offset)
+                rows.extend(_row(values) for values in orjson.loads(line)["rows"])
+                offset += len(line)
+            self._head = (offset - self._offset, rows)
+        return self._head[1]
 
-    def _peek(self) -> tuple[int, list[Row], float]:
-        if self._head is None:
-            line = self._line_at(self._offset)
-            data: dict[str, Any] = orjson.loads(line)
-            rows = [_row(values) for values in data["rows"]]
-            self._head = (len(line), rows, float(data["t"]))
-        return self._head
+    @property
+    def _head_rows(self) -> int:
+        return 0 if self._head is None else len(self._head[1])
+
+    def _time_at(self, offset: int) -> float:
+        data: dict[str, Any] = orjson.loads(self._line_at(offset))
+        return float(data["t"])
 
     def _line_at(self, offset: int) -> bytes:
         parts: list[bytes] = []
@@ -152,16 +161,19 @@ class Spool:
             offset += len(chunk)
 
     def done(self) -> None:
-        """The head batch is in the store: move past it; empty the spool once all are."""
-        length = self._peek()[0]
+        """The batches `head` returned (or the oldest one) are in the store: move past them;
+        empty the spool once all are."""
+        if self._head is None:
+            self.head()
+        assert self._head is not None
+        self._offset += self._head[0]
         self._head = None
-        self._offset += length
         if not self.pending:
             os.ftruncate(self._fd, 0)
             self._size = self._offset = 0
             self._oldest = None
         else:
-            self._oldest = self._peek()[2]
+            self._oldest = self._time_at(self._offset)
         self._write_offset()
 
     def close(self) -> None:

@@ -107,6 +107,9 @@ class WriterLimits:
 
 
 DEFAULT_LIMITS = WriterLimits()
+# Rows replayed from the spool per insert: several of its batches at once (the store, just
+# back, has the backlog and the new rows to take).
+REPLAY_ROWS = 5_000
 
 
 @dataclass
@@ -246,9 +249,11 @@ class PredictionLogWriter:
 
     def _take_batch(self) -> list[Item]:
         """Items of about `batch_size` rows (a group is never split here: a large one is
-        written in several inserts by `_run`)."""
+        written in several inserts by `_run`). Waits for a full batch up to `flush_seconds`,
+        unless the spool has rows to replay meanwhile."""
+        replaying = self.spool is not None and self.spool.pending and not self._backing_off()
         with self._lock:
-            if not self._stopping and self._buffered < self.batch_size:
+            if not self._stopping and not replaying and self._buffered < self.batch_size:
                 self._wake.wait(self.limits.flush_seconds)
             batch: list[Item] = []
             count = 0
@@ -398,6 +403,9 @@ class PredictionLogWriter:
         self.failing = False  # kept on disk, for the store
         return _Outcome(dropped=rejected, spooled=len(records))
 
+    def _backing_off(self) -> bool:
+        return time.monotonic() < self._replay_at
+
     def _replay(self, spool: Spool) -> None:
         """Insert the spool's waiting batches, oldest first, while the store takes them
         (for at most `flush_seconds`: new rows go behind them meanwhile); back off when it
@@ -407,7 +415,7 @@ class PredictionLogWriter:
             return
         end = now + self.limits.flush_seconds
         while spool.pending and time.monotonic() < end:
-            rows = spool.head()
+            rows = spool.head(REPLAY_ROWS)
             try:
                 written = self._insert([self.store.record_of(row) for row in rows])
             except Exception as exc:
