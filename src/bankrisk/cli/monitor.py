@@ -22,13 +22,16 @@ from bankrisk.cli.common import (
     print_json_text,
     settings_default,
 )
+from bankrisk.cli.score import Engine
 from bankrisk.config import Settings
 from bankrisk.errors import UsageError
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from bankrisk.monitoring.drift import CharacteristicDrift, DriftOverTime, DriftResult
     from bankrisk.monitoring.performance import PerformanceResult
-    from bankrisk.prediction_log.columns import Period, Selection
+    from bankrisk.prediction_log.columns import Selection
     from bankrisk.prediction_log.store import PredictionStore
 
 app = typer.Typer(
@@ -73,7 +76,9 @@ VersionOption = Annotated[
 ]
 RunOption = Annotated[
     str | None,
-    typer.Option("--run", help="Only the rows of this portfolio run (`bankrisk score --log`)."),
+    typer.Option(
+        "--run", help="Only the rows of this portfolio run (`bankrisk score --log|--record`)."
+    ),
 ]
 WarnOption = Annotated[
     float | None, typer.Option(help=f"PSI warn threshold. {settings_default('drift_warn_psi')}")
@@ -81,6 +86,26 @@ WarnOption = Annotated[
 AlertOption = Annotated[
     float | None,
     typer.Option(help=f"PSI alert threshold. {settings_default('drift_alert_psi')}"),
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="local: the SQL prediction log (--log); spark: a Spark run record (--record), "
+        "read and counted by Spark where it lies.",
+    ),
+]
+RecordOption = Annotated[
+    str | None,
+    typer.Option(
+        "--record",
+        help="--engine spark: the run record folder `bankrisk score --engine spark --record` "
+        "writes (portfolio rows: --role is portfolio).",
+    ),
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option("--master", help=r"Spark master URL (--engine spark). \[default: local[*]]"),
 ]
 ALL_ROLES = "all"
 
@@ -104,6 +129,44 @@ def monitor_extra() -> Iterator[None]:
     """Around imports of monitoring code: a missing library of the extra is one clear line."""
     with needs_extra("bankrisk monitor", "monitor", MONITOR_LIBRARIES):
         yield
+
+
+def _record_folder(engine: Engine, record: str | None, master: str | None, role: str) -> str | None:
+    """The run record to monitor on Spark (None: the SQL log); UsageError for options that
+    do not go together."""
+    if engine is Engine.spark:
+        from bankrisk.portfolio.record import ROLE
+
+        if record is None:
+            raise UsageError(
+                "--engine spark monitors a Spark run record: give --record FOLDER (written by "
+                "`bankrisk score --engine spark --record FOLDER`)"
+            )
+        if role not in ("champion", ROLE, ALL_ROLES):  # champion: the default
+            raise UsageError(f"--role {role}: a run record holds {ROLE} rows only")
+        return record
+    if record is not None:
+        raise UsageError("--record is a Spark run record: monitor it with --engine spark")
+    if master is not None:
+        raise UsageError("--master is for --engine spark")
+    return None
+
+
+def _role(role: str, record: str | None) -> str:
+    """The role of the rows to monitor: a run record's are all `portfolio`."""
+    if record is None:
+        return role
+    from bankrisk.portfolio.record import ROLE
+
+    return ROLE
+
+
+def _spark(master: str | None) -> SparkSession:
+    """The Spark session that monitors a run record."""
+    with needs_extra("bankrisk monitor --engine spark", "spark", ("pyspark",)):
+        from bankrisk.monitoring.spark_monitor import monitor_session
+
+        return monitor_session(master)
 
 
 def _open_log(settings: Settings, url: str | None) -> PredictionStore:
@@ -136,12 +199,19 @@ def drift(
     report: ReportOption = None,
     warn: WarnOption = None,
     alert: AlertOption = None,
+    engine: EngineOption = Engine.local,
+    record: RecordOption = None,
+    master: MasterOption = None,
 ) -> None:
     """PSI of every input, engineered feature, the PD and the score in the window against the
-    bundle's frozen training bins (the champion's rows by default). Exit code 0: no alert
-    (by period: none in the latest period); 1: an alert; 2: bad input."""
+    bundle's frozen training bins (the champion's rows by default; a Spark run record's,
+    counted by Spark, with --record). Exit code 0: no alert (by period: none in the latest
+    period); 1: an alert; 2: bad input."""
     settings = load_settings()
-    selection = _selection(since, until, role, model_version, run)
+    folder = _record_folder(engine, record, master, role)
+    if folder is not None and log is not None:
+        raise UsageError("--log is read by --engine local: --engine spark reads --record")
+    selection = _selection(since, until, _role(role, folder), model_version, run)
     with monitor_extra():
         from bankrisk.monitoring.drift import check_thresholds, check_window
         from bankrisk.prediction_log.columns import PERIODS
@@ -155,13 +225,28 @@ def drift(
     if by is not None and report is not None:
         raise UsageError("--report shows one window: use it without --by")
     directory = model_dir or settings.model_dir
-    store = _open_log(settings, log)
     if by is not None:
-        _drift_over_time(store, directory, selection, by, warn_at, alert_at, as_json)
-        return
-    from bankrisk.monitoring.drift import run_drift
+        if folder is None:
+            from bankrisk.monitoring.drift import run_drift_over_time
 
-    result = run_drift(store, directory, selection, warn_at, alert_at)
+            store = _open_log(settings, log)
+            over_time = run_drift_over_time(store, directory, selection, by, warn_at, alert_at)
+        else:
+            from bankrisk.monitoring.spark_monitor import record_drift_over_time
+
+            over_time = record_drift_over_time(
+                _spark(master), folder, directory, selection, by, warn_at, alert_at
+            )
+        _show_drift_over_time(over_time, as_json)
+        return
+    if folder is None:
+        from bankrisk.monitoring.drift import run_drift
+
+        result = run_drift(_open_log(settings, log), directory, selection, warn_at, alert_at)
+    else:
+        from bankrisk.monitoring.spark_monitor import record_drift
+
+        result = record_drift(_spark(master), folder, directory, selection, warn_at, alert_at)
     if report is not None:
         with monitor_extra():
             from bankrisk.monitoring.report import drift_html, write_report
@@ -176,18 +261,7 @@ def drift(
     raise typer.Exit(1 if result.alerts else 0)
 
 
-def _drift_over_time(
-    store: PredictionStore,
-    model_dir: Path,
-    selection: Selection,
-    by: Period,
-    warn: float,
-    alert: float,
-    as_json: bool,
-) -> None:
-    from bankrisk.monitoring.drift import run_drift_over_time
-
-    result = run_drift_over_time(store, model_dir, selection, by, warn, alert)
+def _show_drift_over_time(result: DriftOverTime, as_json: bool) -> None:
     if as_json:
         print_json_text(result.to_json())
     else:
@@ -291,16 +365,28 @@ def performance(
     run: RunOption = None,
     as_json: JsonOption = False,
     report: ReportOption = None,
+    engine: EngineOption = Engine.local,
+    record: RecordOption = None,
+    master: MasterOption = None,
 ) -> None:
     """Realised AUC, Brier, ECE and KS (overall, by version, by month), the PD back-test per
     grade (Jeffreys both ways, binomial, Hosmer-Lemeshow) and approval fairness by month, on
-    each customer's latest prediction in the window (the champion's by default)."""
+    each customer's latest prediction in the window (the champion's by default; a Spark run
+    record's, ranked and joined by Spark with the outcomes ingested into the log, with
+    --record)."""
     settings = load_settings()
-    selection = _selection(since, until, role, model_version, run)
+    folder = _record_folder(engine, record, master, role)
+    selection = _selection(since, until, _role(role, folder), model_version, run)
     with monitor_extra():
         from bankrisk.monitoring.performance import run_performance
 
-    result = run_performance(_open_log(settings, log), selection)
+    store = _open_log(settings, log)
+    if folder is None:
+        result = run_performance(store, selection)
+    else:
+        from bankrisk.monitoring.spark_monitor import record_performance
+
+        result = record_performance(_spark(master), folder, store, selection)
     if report is not None:
         with monitor_extra():
             from bankrisk.monitoring.report import performance_html, write_report

@@ -18,7 +18,8 @@ from bankrisk.errors import UsageError
 
 if TYPE_CHECKING:
     from bankrisk.portfolio.local import Summary
-    from bankrisk.portfolio.record import Recorder
+    from bankrisk.portfolio.record import Recorder, Run
+    from bankrisk.portfolio.spark import RunRecord
 
 
 class Engine(StrEnum):
@@ -63,17 +64,31 @@ def score(
         str | None,
         typer.Option(
             "--log",
-            help="Also record the run in this prediction log (SQLAlchemy URL), for `bankrisk "
-            "monitor ... --role portfolio --run RUN_ID`.",
+            help="--engine local: also record the run in this prediction log (SQLAlchemy URL), "
+            "for `bankrisk monitor ... --role portfolio --run RUN_ID`.",
+        ),
+    ] = None,
+    record: Annotated[
+        str | None,
+        typer.Option(
+            "--record",
+            help="--engine spark: also record the run in this folder (Parquet in the "
+            "prediction log's row layout, runs appended), for `bankrisk monitor ... --engine "
+            "spark --record FOLDER --run RUN_ID`.",
         ),
     ] = None,
     run_id: Annotated[
         str | None,
-        typer.Option("--run-id", help=r"The run's id in the log. \[default: INPUT_STEM-UTC_TIME]"),
+        typer.Option(
+            "--run-id",
+            help=r"The run's id in the log or record. \[default: INPUT_STEM-UTC_TIME]",
+        ),
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help=r"The run's date in the log, ISO 8601. \[default: now]"),
+        typer.Option(
+            "--as-of", help=r"The run's date in the log or record, ISO 8601. \[default: now]"
+        ),
     ] = None,
 ) -> None:
     """Score a portfolio file: per customer the PD, score, grade, decision, up to four reason
@@ -83,31 +98,39 @@ def score(
     lines, on runs longer than ten seconds."""
     settings = load_settings()
     directory = model_dir or settings.model_dir
-    if log is None and (run_id is not None or as_of is not None):
-        raise UsageError("--run-id and --as-of name a run recorded with --log")
+    if log is None and record is None and (run_id is not None or as_of is not None):
+        raise UsageError("--run-id and --as-of name a run recorded with --log or --record")
     if engine is Engine.spark:
         if log is not None:
             raise UsageError(
-                "--log records local runs only: score with --engine local, or record the "
-                "Spark output later"
+                "--log records a local run in the SQL prediction log: record a Spark run with "
+                "--record FOLDER"
             )
         from bankrisk.portfolio.spark import score_with_spark
 
+        target = _run_record(record, run_id, as_of, input_path, directory, settings)
         summary = score_with_spark(
-            directory, input_path, output, master=master, skip_invalid=skip_invalid
+            directory, input_path, output, master=master, skip_invalid=skip_invalid, record=target
         )
+        if target is not None:
+            _print_recorded(target.run, target.folder, f"--engine spark --record {target.folder}")
     else:
         if master is not None:
             raise UsageError("--master is for --engine spark")
+        if record is not None:
+            raise UsageError(
+                "--record records a Spark run: record a local run in the prediction log with "
+                "--log URL"
+            )
         from bankrisk.portfolio.local import score_file
         from bankrisk.portfolio.progress import progress_reporter
 
         with (
             progress_reporter(console) as on_progress,
-            _recording(log, run_id, as_of, input_path, directory, settings) as record,
+            _recording(log, run_id, as_of, input_path, directory, settings) as recorder,
         ):
             summary = score_file(
-                directory, input_path, output, chunk_rows, skip_invalid, on_progress, record
+                directory, input_path, output, chunk_rows, skip_invalid, on_progress, recorder
             )
     _print_summary(summary)
 
@@ -125,15 +148,12 @@ def _recording(
     if log is None:
         yield None
         return
-    from bankrisk.bundle.store import read_metadata
-    from bankrisk.portfolio.record import ROLE, Run, recorder
+    from bankrisk.portfolio.record import ROLE, recorder
     from bankrisk.prediction_log.columns import Selection, count_rows
     from bankrisk.prediction_log.opening import open_reader
 
-    when = parse_time(as_of, "--as-of") or datetime.now(UTC)
-    name = run_id or f"{input_path.stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    metadata = read_metadata(model_dir)
-    run = Run(name, when, str(metadata.get("name")), str(metadata.get("version")))
+    run = _run(run_id, as_of, input_path, model_dir)
+    name = run.run_id
     store = open_reader(
         log,
         pseudonymise=settings.prediction_log_pseudonymise,
@@ -146,13 +166,48 @@ def _recording(
             raise UsageError(f"--run-id {name}: that run is already in the log {store}")
         with store.inserting() as insert:
             yield recorder(run, insert)
-        Console(soft_wrap=True).print(
-            f"recorded as run {name} (as of {when.isoformat()}) in {store}: `bankrisk monitor "
-            f"drift --role {ROLE} --run {name}`",
-            highlight=False,
-        )
+        _print_recorded(run, str(store), f"--role {ROLE}")
     finally:
         store.close()
+
+
+def _run(run_id: str | None, as_of: str | None, input_path: Path, model_dir: Path) -> Run:
+    """The run to record: its id and as-of date (defaults: INPUT_STEM-UTC_TIME and now)
+    and the bundle's name and version."""
+    from bankrisk.bundle.store import read_metadata
+    from bankrisk.portfolio.record import Run
+
+    when = parse_time(as_of, "--as-of") or datetime.now(UTC)
+    name = run_id or f"{input_path.stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    metadata = read_metadata(model_dir)
+    return Run(name, when, str(metadata.get("name")), str(metadata.get("version")))
+
+
+def _run_record(
+    folder: str | None,
+    run_id: str | None,
+    as_of: str | None,
+    input_path: Path,
+    model_dir: Path,
+    settings: Settings,
+) -> RunRecord | None:
+    """Where a Spark run is recorded (`--record`), customer ids pseudonymised as the log's
+    (BANKRISK_PREDICTION_LOG_PSEUDONYMISE), so that outcomes ingested there join them."""
+    if folder is None:
+        return None
+    from bankrisk.portfolio.spark import RunRecord
+
+    pseudonymise = settings.prediction_log_pseudonymise  # Settings require a salt then
+    salt = settings.prediction_log_salt.get_secret_value() if pseudonymise else None
+    return RunRecord(folder.rstrip("/"), _run(run_id, as_of, input_path, model_dir), salt)
+
+
+def _print_recorded(run: Run, where: str, monitor_options: str) -> None:
+    Console(soft_wrap=True).print(
+        f"recorded as run {run.run_id} (as of {run.as_of.isoformat()}) in {where}: `bankrisk "
+        f"monitor drift {monitor_options} --run {run.run_id}`",
+        highlight=False,
+    )
 
 
 def _print_summary(summary: Summary) -> None:

@@ -451,6 +451,14 @@ class BinCounts:
         for item in self.plan.features:
             self._add(FEATURE_PREFIX + item.name, item.count(matrix[:, item.column]))
 
+    def merge(self, other: BinCounts) -> None:
+        """Add the counts of other rows made with the same plan (Spark's executors count
+        their partitions apart; the driver sums them)."""
+        self.rows += other.rows
+        self.complete += other.complete
+        for name, counts in other.counts.items():
+            self._add(name, counts)
+
     def add_chunk(self, chunk: Mapping[str, np.ndarray], rows: np.ndarray | None = None) -> None:
         """Count a chunk of `DRIFT_COLUMNS` (only `rows` of it: a boolean mask)."""
         raw = np.column_stack([chunk[name] for name in FIELD_NAMES])
@@ -625,7 +633,10 @@ class DriftOverTime:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedDrift:
+    """What drift compares a window with, checked before any row is read: the bundle's plan,
+    its name and version, and why its features cannot be computed (None: they can)."""
+
     plan: DriftPlan
     model: ModelRef
     why_no_features: str | None
@@ -645,21 +656,63 @@ class _Prepared:
         )
 
 
-def _prepare(model_dir: Path, selection: Selection, warn: float, alert: float) -> _Prepared:
-    from bankrisk.bundle.store import read_metadata
-
+def prepare_drift(
+    model_dir: Path, selection: Selection, warn: float, alert: float
+) -> PreparedDrift:
+    """The window and thresholds checked and the bundle's plan built, before any row is
+    read (errors as `run_drift`'s)."""
     check_window(selection.since, selection.until)
     check_thresholds(warn, alert)
     if not model_dir.is_dir():
         raise MissingBundleError(f"--model-dir {model_dir}: no such bundle folder")
+    return load_plan(model_dir)
+
+
+def load_plan(model_dir: Path) -> PreparedDrift:
+    """The drift plan of the bundle in `model_dir` (a Spark executor's copy too)."""
+    from bankrisk.bundle.store import read_metadata
+
     metadata = read_metadata(model_dir)
     features, why = bundle_features(model_dir)
     plan = DriftPlan.of(metadata, features)
-    return _Prepared(plan, ModelRef(metadata.get("name"), metadata.get("version")), why)
+    return PreparedDrift(plan, ModelRef(metadata.get("name"), metadata.get("version")), why)
 
 
 def _nothing_logged(selection: Selection) -> DriftInputError:
     return DriftInputError(f"no logged predictions ({selection.describe()}): nothing to compare")
+
+
+def drift_of(
+    prepared: PreparedDrift, counts: BinCounts, selection: Selection, warn: float, alert: float
+) -> DriftResult:
+    """The drift report of the selected rows' counts, wherever they were counted (the log
+    read in chunks here, a Spark run record on the executors: `spark_monitor`)."""
+    if not counts.rows:
+        raise _nothing_logged(selection)
+    return prepared.finish(counts.result(warn, alert), selection)
+
+
+def drift_over_time_of(
+    prepared: PreparedDrift,
+    per_period: Mapping[str, BinCounts],
+    selection: Selection,
+    by: Period,
+    warn: float,
+    alert: float,
+) -> DriftOverTime:
+    """`drift_of` each period's counts (by period label), oldest first."""
+    if not per_period:
+        raise _nothing_logged(selection)
+    return DriftOverTime(
+        by=by,
+        rows=selection.describe(),
+        thresholds=Thresholds(warn, alert),
+        model=prepared.model,
+        periods=tuple(
+            PeriodDrift(period, drift_of(prepared, per_period[period], selection, warn, alert))
+            for period in sorted(per_period)
+        ),
+    )
 
 
 def run_drift(
@@ -670,13 +723,11 @@ def run_drift(
     DriftInputError for a window that ends before it starts, thresholds out of order or no
     rows; MissingBundleError when `model_dir` is no folder, BundleError for a broken bundle;
     PredictionLogError when the log cannot be read."""
-    prepared = _prepare(model_dir, selection, warn, alert)
+    prepared = prepare_drift(model_dir, selection, warn, alert)
     counts = BinCounts(prepared.plan)
     for chunk in read_columns(store, DRIFT_COLUMNS, selection):
         counts.add_chunk(chunk)
-    if not counts.rows:
-        raise _nothing_logged(selection)
-    return prepared.finish(counts.result(warn, alert), selection)
+    return drift_of(prepared, counts, selection, warn, alert)
 
 
 def run_drift_over_time(
@@ -688,22 +739,11 @@ def run_drift_over_time(
     alert: float,
 ) -> DriftOverTime:
     """`run_drift` of each period (`by`) of the selected rows, in one pass over the log."""
-    prepared = _prepare(model_dir, selection, warn, alert)
+    prepared = prepare_drift(model_dir, selection, warn, alert)
     per_period: dict[str, BinCounts] = {}
     for chunk in read_columns(store, DRIFT_COLUMNS, selection, by=by):
         labels = chunk[PERIOD]
         for period in np.unique(labels):
             counts = per_period.setdefault(str(period), BinCounts(prepared.plan))
             counts.add_chunk(chunk, labels == period)
-    if not per_period:
-        raise _nothing_logged(selection)
-    return DriftOverTime(
-        by=by,
-        rows=selection.describe(),
-        thresholds=Thresholds(warn, alert),
-        model=prepared.model,
-        periods=tuple(
-            PeriodDrift(period, prepared.finish(per_period[period].result(warn, alert), selection))
-            for period in sorted(per_period)
-        ),
-    )
+    return drift_over_time_of(prepared, per_period, selection, by, warn, alert)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,7 +48,9 @@ from bankrisk.evaluation.metrics import classification_metrics
 from bankrisk.monitoring.drift import fields_of, json_text
 from bankrisk.prediction_log.columns import (
     PERIOD,
+    Chunk,
     Selection,
+    Unindexed,
     count_rows,
     model_versions,
     period_of,
@@ -449,7 +451,8 @@ def _latest(selection: Selection, per_version: bool) -> Select[Any]:
     `per_version`; rows without a customer id each count), its outcome (NaN if none) and
     its UTC month: the query, for `read_query`."""
     c = predictions.c
-    partition = [c.customer_id, c.model_version, c.model_role] if per_version else [c.customer_id]
+    customer = Unindexed(c.customer_id)
+    partition = [customer, c.model_version, c.model_role] if per_version else [customer]
     rank = func.row_number().over(partition_by=partition, order_by=(c.time.desc(), c.id.desc()))
     ranked = (
         select(
@@ -489,18 +492,31 @@ def _latest(selection: Selection, per_version: bool) -> Select[Any]:
     )
 
 
+# The columns of the chunks performance counts, in order (as `_latest` selects them): the
+# first `LATEST_NUMERIC` numbers (NaN for a missing outcome), then texts.
+LATEST_COLUMNS = (
+    *("pd", "defaulted", "SEX", "MARRIAGE", "AGE"),
+    *("grade", "decision", PERIOD, "model_version", "model_role"),
+)
+LATEST_NUMERIC = 5
+VersionPairs = Callable[[], Sequence[tuple[str, str]]]
+
+
 def _by_version(
-    store: PredictionStore, selection: Selection, selected: _Outcomes
+    selection: Selection,
+    selected: _Outcomes,
+    pairs: VersionPairs,
+    latest_per_version: Callable[[], Iterable[Chunk]],
 ) -> dict[tuple[str, str], _Outcomes]:
     """Each model version and role in the window (whatever the selection's role): the
     outcomes of each customer's latest prediction by it. When the window holds one version
-    of the selected role alone, that is what was `selected`, and the log is not read again."""
-    every_role = replace(selection, role=None)
-    pairs = model_versions(store, every_role)
-    if len(pairs) == 1 and pairs[0][1] == selection.role:
-        return {pairs[0]: selected}
+    of the selected role alone (`pairs`), that is what was `selected`, and the rows are not
+    read again."""
+    held = pairs()
+    if len(held) == 1 and held[0][1] == selection.role:
+        return {held[0]: selected}
     versions: dict[tuple[str, str], _Outcomes] = defaultdict(_Outcomes)
-    for chunk in read_query(store, _latest(every_role, per_version=True), numeric=5):
+    for chunk in latest_per_version():
         for version in np.unique(chunk["model_version"]).tolist():
             of_version = chunk["model_version"] == version
             for role in np.unique(chunk["model_role"][of_version]).tolist():
@@ -515,17 +531,39 @@ def run_performance(store: PredictionStore, selection: Selection) -> Performance
     from bankrisk.monitoring.drift import check_window
 
     check_window(selection.since, selection.until)
+    every_role = replace(selection, role=None)
+    return performance_from(
+        selection,
+        read_query(store, _latest(selection, per_version=False), numeric=LATEST_NUMERIC),
+        lambda: model_versions(store, every_role),
+        lambda: read_query(store, _latest(every_role, per_version=True), numeric=LATEST_NUMERIC),
+        lambda: (count_rows(store, selection), store.count_outcomes()),
+    )
+
+
+def performance_from(
+    selection: Selection,
+    latest: Iterable[Chunk],
+    pairs: VersionPairs,
+    latest_per_version: Callable[[], Iterable[Chunk]],
+    counts: Callable[[], tuple[int, int]],
+) -> PerformanceResult:
+    """The performance report from chunks of `LATEST_COLUMNS`, wherever they are ranked and
+    joined (the log's database here, Spark for a run record: `spark_monitor`): `latest`,
+    each customer's latest selected prediction with its outcome; `pairs`, the (version,
+    role) pairs of the window in every role; `latest_per_version`, the same rows per version
+    and role in every role; `counts`, the selection's rows and the outcomes stored."""
     approvals: Approvals = {}
     matched_champion = _Outcomes()
     customers = approved = 0
-    for chunk in read_query(store, _latest(selection, per_version=False), numeric=5):
+    for chunk in latest:
         month_labels, approved_rows = chunk[PERIOD], chunk["decision"] != "decline"
         customers += len(month_labels)
         approved += int(approved_rows.sum())
         _count_approvals(approvals, month_labels, approved_rows.astype(np.float64), chunk)
         matched_champion.add(chunk)
-    versions = _by_version(store, selection, matched_champion)
-    logged, stored_outcomes = count_rows(store, selection), store.count_outcomes()
+    versions = _by_version(selection, matched_champion, pairs, latest_per_version)
+    logged, stored_outcomes = counts()
     y, p, grade_of, month_of = matched_champion.arrays()
     if not y.size:
         raise PerformanceInputError(

@@ -1,5 +1,7 @@
-"""A portfolio run recorded in the prediction log, so that monitoring watches it as it
-watches the API's traffic (`bankrisk score --log URL`).
+"""A portfolio run recorded for monitoring, so that monitoring watches it as it watches the
+API's traffic: in the prediction log (`bankrisk score --log URL`), or, for a Spark run, in a
+run record (`bankrisk score --engine spark --record FOLDER`: Parquet in the log's row layout,
+monitored on Spark by `monitoring.spark_monitor`).
 
 Each scored customer becomes a log row like the service's: the run's id as the request id,
 its as-of date as the time, the model, the role `portfolio`, the customer's id and inputs, the
@@ -20,9 +22,21 @@ import numpy as np
 import pyarrow as pa
 
 from bankrisk.bundle.model_bundle import MAX_REASONS
-from bankrisk.prediction_log.store import Row
+from bankrisk.prediction_log.store import Row, normalise_customer_id, pseudonym
+from bankrisk.schema import FIELD_NAMES
 
 ROLE = "portfolio"
+# The log's columns taken from a scored chunk's output columns.
+FROM_OUTPUT = {
+    "pd": "probability_of_default",
+    "score": "score",
+    "grade": "risk_grade",
+    "decision": "decision",
+}
+# The columns a Spark run's staging holds for its record besides the output's: the customer's
+# id as the log stores it, the inputs as numbers (FIELD_NAMES) and the reason codes' JSON.
+RECORD_CUSTOMER = "record_customer_id"
+REASONS = "reason_codes"
 
 
 @dataclass(frozen=True)
@@ -57,17 +71,11 @@ def log_rows(run: Run, raw: np.ndarray, table: pa.Table, id_column: str | None) 
     n = table.num_rows
     ids = table.column(id_column).to_pylist() if id_column else [None] * n
     head = (run.run_id, run.as_of, run.model_name, run.model_version, ROLE)
+    pd, score, grade, decision = (table.column(c).to_pylist() for c in FROM_OUTPUT.values())
     return [
-        (*head, customer, *inputs, pd, float(score), grade, decision, reasons, None)
-        for customer, inputs, pd, score, grade, decision, reasons in zip(
-            ids,
-            raw.tolist(),
-            table.column("probability_of_default").to_pylist(),
-            table.column("score").to_pylist(),
-            table.column("risk_grade").to_pylist(),
-            table.column("decision").to_pylist(),
-            _reasons(table),
-            strict=True,
+        (*head, customer, *inputs, p, float(s), g, d, reasons, None)
+        for customer, inputs, p, s, g, d, reasons in zip(
+            ids, raw.tolist(), pd, score, grade, decision, _reasons(table), strict=True
         )
     ]
 
@@ -82,3 +90,28 @@ def recorder(run: Run, insert: Callable[[Sequence[Row]], int]) -> Recorder:
         insert(log_rows(run, raw, table, id_column))
 
     return record
+
+
+def record_fields() -> list[pa.Field]:
+    """The staging's record columns (`record_columns`)."""
+    numbers = [pa.field(name, pa.float64()) for name in FIELD_NAMES]
+    return [pa.field(RECORD_CUSTOMER, pa.string()), *numbers, pa.field(REASONS, pa.string())]
+
+
+def _customer_key(value: object, salt: str | None) -> str | None:
+    """A customer id as the log stores it (`PredictionStore.customer_key`): as text, or its
+    pseudonym under `salt`."""
+    text = normalise_customer_id(value)
+    return text if text is None or salt is None else pseudonym(text, salt)
+
+
+def record_columns(
+    raw: np.ndarray, table: pa.Table, id_column: str | None, salt: str | None
+) -> list[pa.Array]:
+    """The record columns of a scored chunk (`record_fields`), valued as `log_rows` and the
+    log's insert value them: what a Spark run record holds besides the output's columns."""
+    n = table.num_rows
+    ids = table.column(id_column).to_pylist() if id_column else [None] * n
+    customers = pa.array([_customer_key(v, salt) for v in ids], pa.string())
+    numbers = [pa.array(raw[:, j], pa.float64()) for j in range(len(FIELD_NAMES))]
+    return [customers, *numbers, pa.array(_reasons(table), pa.string())]

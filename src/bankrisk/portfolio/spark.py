@@ -9,6 +9,11 @@ The job writes every row (scores, or the reasons a row was refused) to a staging
 beside the output, once; then the valid rows go to the output and, with `skip_invalid`, the
 refused ones to `<output>.rejects`; without it, any refused row stops the job before the
 output is written. Spark has no row order, so a refused row is named by its id.
+
+With a `RunRecord`, the staging also holds what the prediction log would hold of each scored
+row (`portfolio.record`), and after the output the run's rows are appended to the record
+folder in the log's row layout (`COLUMNS`): Parquet that Spark monitors in place
+(`monitoring.spark_monitor`). A job that fails records nothing.
 """
 
 from __future__ import annotations
@@ -21,16 +26,27 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from bankrisk.errors import BankRiskError, MissingBundleError
+from bankrisk.errors import BankRiskError, DataError, MissingBundleError, UsageError
 from bankrisk.portfolio.checks import check_chunk
 from bankrisk.portfolio.columns import ChunkScorer, output_schema
 from bankrisk.portfolio.local import MAX_LISTED, InvalidRowsError, Summary
 from bankrisk.portfolio.readers import input_columns
+from bankrisk.portfolio.record import (
+    FROM_OUTPUT,
+    REASONS,
+    RECORD_CUSTOMER,
+    ROLE,
+    Run,
+    record_columns,
+    record_fields,
+)
+from bankrisk.prediction_log.store import COLUMNS
 from bankrisk.schema import FIELD_NAMES
 
 if TYPE_CHECKING:
@@ -39,6 +55,17 @@ if TYPE_CHECKING:
 REJECTED = "rejected"
 ROWS_PER_BATCH = 50_000
 _SCORERS: dict[str, ChunkScorer] = {}  # per Python worker: the bundle, loaded once
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Where a Spark run is recorded for monitoring (`--record`): the record folder (any
+    file system Spark writes to), the run, and the salt customer ids are pseudonymised with
+    as the log does (None: stored as they are)."""
+
+    folder: str
+    run: Run
+    salt: str | None = None
 
 
 def java_home() -> str | None:
@@ -69,17 +96,21 @@ def spark_session(master: str | None = None, app_name: str = "bankrisk-score") -
         builder.config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ROWS_PER_BATCH))
+        # Timestamps in Parquet as the standard UTC instants (not Spark's legacy INT96).
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .getOrCreate()
     )
 
 
-def combined_schema(id_column: str | None) -> pa.Schema:
+def combined_schema(id_column: str | None, recording: bool = False) -> pa.Schema:
     """The job's rows: the output columns, the reasons a row was refused (null when
-    scored) and its input cells as text (null when scored)."""
+    scored), its input cells as text (null when scored) and, `recording`, the record's
+    columns (`record_fields`, null when refused)."""
     schema = output_schema(id_column)
     extra = [
         pa.field(REJECTED, pa.string()),
         *(pa.field(f"input_{n}", pa.string()) for n in FIELD_NAMES),
+        *(record_fields() if recording else []),
     ]
     return pa.schema([*schema, *extra])
 
@@ -93,10 +124,11 @@ def _scorer(bundle_path: str) -> ChunkScorer:
 
 
 def score_batches(
-    bundle_name: str, id_column: str | None
+    bundle_name: str, id_column: str | None, record: RunRecord | None = None
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The `mapInArrow` function: input batches (normalised columns) to `combined_schema`."""
-    schema = combined_schema(id_column)
+    """The `mapInArrow` function: input batches (normalised columns) to `combined_schema`
+    (with the record's columns when there is a `record`)."""
+    schema = combined_schema(id_column, record is not None)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import SparkFiles
@@ -107,8 +139,13 @@ def score_batches(
             if checked.raw.shape[0]:
                 scored = scorer.table(checked.raw, checked.ids, id_column)
                 nulls = [pa.nulls(scored.num_rows, pa.string())] * (len(FIELD_NAMES) + 1)
+                recorded = (
+                    record_columns(checked.raw, scored, id_column, record.salt)
+                    if record is not None
+                    else []
+                )
                 yield from pa.Table.from_arrays(
-                    [*scored.columns, *nulls], schema=schema
+                    [*scored.columns, *nulls, *recorded], schema=schema
                 ).to_batches()
             if checked.rejected:
                 yield _rejected_batch(checked.rejected, schema, id_column)
@@ -164,12 +201,80 @@ def read_portfolio(spark: SparkSession, path: str) -> tuple[DataFrame, str | Non
     return frame, id_column
 
 
-def _delete(spark: SparkSession, path: str) -> None:
-    """Remove a folder on any file system Spark writes to (local, gs://, hdfs://)."""
+def _file_system(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """The Hadoop file system of a path Spark reads or writes (local, gs://, hdfs://), and
+    the path as Hadoop names it."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     target = jvm.org.apache.hadoop.fs.Path(path)
-    target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(target, True)
+    return target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), target
+
+
+def delete(spark: SparkSession, path: str) -> None:
+    """Remove a folder on any file system Spark writes to."""
+    file_system, target = _file_system(spark, path)
+    file_system.delete(target, True)
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    """Whether a file or folder exists, on any file system Spark reads."""
+    file_system, target = _file_system(spark, path)
+    return bool(file_system.exists(target))
+
+
+def read_record(spark: SparkSession, folder: str) -> DataFrame:
+    """A run record: DataError naming the folder when there is none there, or naming the
+    columns of the log's row layout it lacks."""
+    from pyspark.errors import AnalysisException
+
+    if not exists(spark, folder):
+        raise DataError(f"--record {folder}: no such run record (no file or folder there)")
+    try:
+        frame = spark.read.parquet(folder)
+    except AnalysisException as exc:
+        why = str(exc).strip().splitlines()[0]
+        raise DataError(f"--record {folder}: not a run record (Parquet): {why}") from None
+    missing = [name for name in COLUMNS if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"--record {folder}: not a run record: no column {', '.join(missing)} "
+            "(`bankrisk score --engine spark --record` writes one)"
+        )
+    return frame
+
+
+def _check_new_run(spark: SparkSession, record: RunRecord) -> None:
+    """A run id is recorded once: a run already in the record folder is a UsageError."""
+    from pyspark.sql import functions as sf
+
+    if not exists(spark, record.folder):
+        return
+    held = read_record(spark, record.folder).filter(sf.col("request_id") == record.run.run_id)
+    if held.limit(1).count():
+        raise UsageError(
+            f"--run-id {record.run.run_id}: that run is already in the record {record.folder}"
+        )
+
+
+def _record_frame(scored: DataFrame, run: Run) -> DataFrame:
+    """The run's rows in the log's layout (`COLUMNS`, valued as `record.log_rows`) from the
+    staging's scored rows."""
+    from pyspark.sql import functions as sf
+
+    values = {
+        "request_id": sf.lit(run.run_id),
+        "time": sf.lit(run.as_of),
+        "model_name": sf.lit(run.model_name),
+        "model_version": sf.lit(run.model_version),
+        "model_role": sf.lit(ROLE),
+        "customer_id": sf.col(RECORD_CUSTOMER),
+        **{name: sf.col(name) for name in FIELD_NAMES},
+        **{name: sf.col(column) for name, column in FROM_OUTPUT.items()},
+        "score": sf.col(FROM_OUTPUT["score"]).cast("double"),  # the log's type
+        REASONS: sf.col(REASONS),
+        "latency_ms": sf.lit(None).cast("double"),  # a batch run has no request latency
+    }
+    return scored.select(*(values[name].alias(name) for name in COLUMNS))
 
 
 def _write(frame: DataFrame, path: str) -> None:
@@ -186,9 +291,10 @@ def score_with_spark(
     master: str | None = None,
     skip_invalid: bool = False,
     spark: SparkSession | None = None,
+    record: RunRecord | None = None,
 ) -> Summary:
     """Score a portfolio with Spark into the folder `output` (Parquet, or CSV if it ends in
-    .csv); see the module docstring."""
+    .csv), and record the run in `record` if given; see the module docstring."""
     from pyspark.sql import functions as sf
 
     start = time.monotonic()
@@ -196,12 +302,14 @@ def score_with_spark(
     if "://" not in model and not Path(model, "manifest.json").is_file():
         raise MissingBundleError(f"--model-dir {model}: no bundle there (no manifest.json)")
     spark = spark or spark_session(master)
+    if record is not None:
+        _check_new_run(spark, record)
     bundle_name = ship_bundle(spark, model)
     frame, id_column = read_portfolio(spark, source)
     staging = f"{target}.staging"
     combined = frame.mapInArrow(
-        score_batches(bundle_name, id_column),
-        _spark_schema(combined_schema(id_column)),
+        score_batches(bundle_name, id_column, record),
+        _spark_schema(combined_schema(id_column, record is not None)),
     )
     try:
         combined.write.mode("overwrite").parquet(staging)
@@ -213,6 +321,8 @@ def score_with_spark(
             raise InvalidRowsError(_describe(listed.collect(), n_rejected, source, id_column))
         scored = staged.filter(sf.col(REJECTED).isNull())
         _write(scored.select(*output_schema(id_column).names), target)
+        if record is not None:
+            _record_frame(scored, record.run).write.mode("append").parquet(record.folder)
         summary = Summary(Path(target), rows_rejected=n_rejected)
         if skip_invalid:
             summary.rejects = Path(f"{target}.rejects")
@@ -225,7 +335,7 @@ def score_with_spark(
             summary.decisions[row["decision"]] = int(row["count"])
             summary.rows_scored += int(row["count"])
     finally:
-        _delete(spark, staging)
+        delete(spark, staging)
     summary.seconds = time.monotonic() - start
     return summary
 
