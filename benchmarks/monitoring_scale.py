@@ -82,21 +82,23 @@ def fill(store: PredictionStore, model_dir: Path, data: Path, rows: int) -> None
                 for name in COLUMNS
             ]
             connection.execute(insert(predictions).from_select(list(COLUMNS), select(*values)))
-            copy_outcomes(connection, copy)
+            copy_outcomes(connection, copy, take)
             held += take
             copy += 1
         count = connection.execute(select(func.count()).select_from(predictions)).scalar_one()
     print(f"  log filled: {count:,} predictions", flush=True)
 
 
-def copy_outcomes(connection: Connection, copy: int) -> None:
-    """The outcomes of the copy `copy` of the customers (`ID.copy`): the originals'."""
+def copy_outcomes(connection: Connection, copy: int, take: int) -> None:
+    """The outcomes of the copy `copy` of the first `take` customers logged (`ID.copy`):
+    theirs, so that every customer in the log has one."""
+    copied = select(predictions.c.customer_id).order_by(predictions.c.id).limit(take).subquery()
     marked = select(
         (outcomes.c.customer_id + literal(f".{copy}")),
         outcomes.c.defaulted,
         outcomes.c.source,
         outcomes.c.ingested_at,
-    ).where(~outcomes.c.customer_id.contains("."))
+    ).join_from(outcomes, copied, copied.c.customer_id == outcomes.c.customer_id)
     connection.execute(
         insert(outcomes).from_select(["customer_id", "defaulted", "source", "ingested_at"], marked)
     )

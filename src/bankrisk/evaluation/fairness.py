@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from bankrisk.evaluation.metrics import (
     both_classes,
     check_positive_int,
     check_threshold,
+    ranking_metrics,
     validate_scores,
 )
 
@@ -85,7 +85,7 @@ def _attribute_report(
             "n": n,
             "default_rate": float(y_g.mean()),
             "mean_pd": float(p_g.mean()),
-            "roc_auc": float(roc_auc_score(y_g, p_g)) if both_classes(y_g) else None,
+            "roc_auc": ranking_metrics(y_g, p_g).roc_auc if both_classes(y_g) else None,
             "approval_rate": float(np.mean(~declined[mask])),
             "included_in_ratio": n >= min_group_size,
         }

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas
 from scipy import stats
 from sqlalchemy import Select, func, or_, select
 
@@ -280,12 +281,19 @@ def grade_backtest(
     grades: Sequence[str], y: np.ndarray, p: np.ndarray
 ) -> tuple[list[GradeBacktest], HosmerLemeshow]:
     """Per-grade back-test and Hosmer-Lemeshow over grades."""
+    labels = Labels()
+    return _backtest(labels.codes(np.asarray(grades, dtype=object)), labels, y, p)
+
+
+def _backtest(
+    codes: np.ndarray, labels: Labels, y: np.ndarray, p: np.ndarray
+) -> tuple[list[GradeBacktest], HosmerLemeshow]:
+    """`grade_backtest` of grades given as `labels` codes."""
     out: list[GradeBacktest] = []
     hl = 0.0
     used = 0
-    labels = np.asarray(grades, dtype=object)
-    for grade in sorted(set(labels.tolist())):
-        mask = labels == grade
+    for code, grade in labels.in_order(codes):
+        mask = codes == code
         n = int(mask.sum())
         d = int(y[mask].sum())
         mean_pd = float(p[mask].mean())
@@ -321,8 +329,9 @@ def grade_backtest(
 
 # The protected attributes approvals are compared by: each row's group label, and the
 # labels known in order (others follow, sorted).
-def _coded(values: np.ndarray, labels: Mapping[int, str]) -> np.ndarray:
-    """Each code's label; `missing` for NaN, `code X` for an undocumented code."""
+def _coded(values: np.ndarray, labels: Mapping[int, str]) -> tuple[list[str], np.ndarray]:
+    """Each distinct code's label (`missing` for NaN, `code X` for an undocumented code) and
+    each row's index into them."""
     unique, inverse = np.unique(values, return_inverse=True)
     names = []
     for value in unique.tolist():
@@ -332,15 +341,16 @@ def _coded(values: np.ndarray, labels: Mapping[int, str]) -> np.ndarray:
             names.append(labels[int(value)])
         else:
             names.append(f"code {value:g}")
-    return np.asarray(names, dtype=object)[inverse.reshape(-1)]
+    return names, inverse.reshape(-1)
 
 
-def _age_bands(ages: np.ndarray) -> np.ndarray:
+def _age_bands(ages: np.ndarray) -> tuple[list[str], np.ndarray]:
     bands = np.full(ages.shape[0], "missing", dtype=object)
     finite = np.isfinite(ages)
     if finite.any():
         bands[finite] = age_band(ages[finite])
-    return bands
+    inverse, names = pandas.factorize(bands)
+    return [str(n) for n in names], np.asarray(inverse)
 
 
 ATTRIBUTES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -350,7 +360,7 @@ ATTRIBUTES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _group_labels(chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _group_labels(chunk: Mapping[str, np.ndarray]) -> dict[str, tuple[list[str], np.ndarray]]:
     return {
         "SEX": _coded(chunk["SEX"], SEX_LABELS),
         "AGE_BAND": _age_bands(chunk["AGE"]),
@@ -390,16 +400,15 @@ Approvals = dict[tuple[str, str, str], tuple[int, int]]
 def _count_approvals(
     approvals: Approvals, months: np.ndarray, approved: np.ndarray, chunk: Mapping[str, np.ndarray]
 ) -> None:
-    month_names, month_of = np.unique(months, return_inverse=True)
-    for attribute, labels in _group_labels(chunk).items():
-        group_names, group_of = np.unique(labels, return_inverse=True)
-        cell = month_of.reshape(-1) * len(group_names) + group_of.reshape(-1)
+    month_of, month_names = pandas.factorize(months)
+    for attribute, (group_names, group_of) in _group_labels(chunk).items():
+        cell = month_of * len(group_names) + group_of
         size = len(month_names) * len(group_names)
         customers = np.bincount(cell, minlength=size)
         approvals_in = np.bincount(cell, weights=approved, minlength=size)
         for k in np.flatnonzero(customers).tolist():
             month = str(month_names[k // len(group_names)])
-            group = str(group_names[k % len(group_names)])
+            group = group_names[k % len(group_names)]
             for key in ((month, attribute, group), (_OVERALL, attribute, group)):
                 n, a = approvals.get(key, (0, 0))
                 approvals[key] = (n + int(customers[k]), a + int(approvals_in[k]))
@@ -414,32 +423,65 @@ def _fairness_of(approvals: Approvals, month: str) -> dict[str, AttributeFairnes
     }
 
 
+class Labels:
+    """Text labels (grades, months) as small integer codes shared by every chunk: two bytes
+    a customer instead of a Python string (tens of millions of customers fit)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        local, uniques = pandas.factorize(values)
+        mapping = np.array([self._code(str(u)) for u in uniques], dtype=np.int16)
+        return mapping[local] if mapping.size else np.empty(0, dtype=np.int16)
+
+    def _code(self, name: str) -> int:
+        if name not in self._codes:
+            self._codes[name] = len(self.names)
+            self.names.append(name)
+        return self._codes[name]
+
+    def in_order(self, codes: np.ndarray) -> list[tuple[int, str]]:
+        """(code, label) of the labels among `codes`, by label."""
+        present = np.flatnonzero(np.bincount(codes, minlength=len(self.names)))
+        return sorted(((int(c), self.names[c]) for c in present), key=lambda item: item[1])
+
+
 @dataclass
 class _Outcomes:
-    """Predictions with an outcome, collected as arrays chunk by chunk: about 12 bytes a
+    """Predictions with an outcome, collected as arrays chunk by chunk: about 13 bytes a
     customer (an exact AUC needs every PD)."""
 
     y: list[np.ndarray] = field(default_factory=list)
     pd: list[np.ndarray] = field(default_factory=list)
     grade: list[np.ndarray] = field(default_factory=list)
     month: list[np.ndarray] = field(default_factory=list)
+    grades: Labels = field(default_factory=Labels)
+    months: Labels = field(default_factory=Labels)
 
     def add(self, chunk: Mapping[str, np.ndarray]) -> None:
         known = np.isfinite(chunk["defaulted"])
         self.y.append(chunk["defaulted"][known].astype(np.int8))
         self.pd.append(chunk["pd"][known])
-        self.grade.append(chunk["grade"][known])
-        self.month.append(chunk[PERIOD][known])
+        self.grade.append(self.grades.codes(chunk["grade"][known]))
+        self.month.append(self.months.codes(chunk[PERIOD][known]))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The outcomes (0/1), PDs, grade codes and month codes of every customer held (the
+        chunks are joined once, in place: never held twice)."""
+
         def joined(parts: list[np.ndarray], kind: Any) -> np.ndarray:
-            return np.concatenate(parts) if parts else np.empty(0, dtype=kind)
+            if len(parts) != 1:
+                whole = np.concatenate(parts) if parts else np.empty(0, dtype=kind)
+                parts[:] = [whole]
+            return parts[0]
 
         return (
-            joined(self.y, np.int8).astype(np.int64),
+            joined(self.y, np.int8),
             joined(self.pd, np.float64),
-            joined(self.grade, object),
-            joined(self.month, object),
+            joined(self.grade, np.int16),
+            joined(self.month, np.int16),
         )
 
 
@@ -571,7 +613,7 @@ def performance_from(
             f"predictions, {stored_outcomes} outcomes): ingest outcomes with "
             "`bankrisk monitor outcomes`"
         )
-    grades, hosmer = grade_backtest(grade_of.tolist(), y, p)
+    grades, hosmer = _backtest(grade_of, matched_champion.grades, y, p)
     overall = _metrics(y, p)
     version_metrics = []
     for (version, role), held in sorted(versions.items()):
@@ -592,8 +634,8 @@ def performance_from(
         approval_rate=approved / customers,
         by_model_version=tuple(version_metrics),
         by_month=tuple(
-            MonthPerformance(m, _metrics(y[month_of == m], p[month_of == m]))
-            for m in sorted(set(month_of.tolist()))
+            MonthPerformance(m, _metrics(y[month_of == c], p[month_of == c]))
+            for c, m in matched_champion.months.in_order(month_of)
         ),
         grades=tuple(grades),
         underestimated_grades=tuple(g.grade for g in grades if g.underestimated),
