@@ -211,7 +211,14 @@ def test_prune(tmp_path: Path) -> None:
 
     now = datetime.now(UTC)
     store.insert_predictions([prediction_row(i, when=now - timedelta(days=i)) for i in range(10)])
-    code, out, err = invoke("monitor", "prune", "--log", url, "--older-than", "4.5")
+    prune = ("monitor", "prune", "--log", url, "--older-than", "4.5")
+    code, out, err = invoke(*prune, "--dry-run")
+    assert code == 0, err
+    assert "would delete 5 predictions" in out and len(store.read_predictions()) == 10
+    code, out, err = invoke(*prune)  # no terminal to ask on, no --yes: nothing deleted
+    assert code == 2 and "not confirmed (--yes deletes" in err
+    assert len(store.read_predictions()) == 10
+    code, out, err = invoke(*prune, "--yes")
     assert code == 0, err
     assert "deleted 5 predictions" in out and len(store.read_predictions()) == 5
 

@@ -138,10 +138,16 @@ def test_prune_deletes_old_rows_and_orphan_outcomes(url: str) -> None:
     )
     store.upsert_outcomes([("1000", 1), ("1009", 0)], "x.csv")
     # Older than 45 days: rows 0..5 (100..50 days old); outcomes are newer: kept.
-    assert store.prune(45) == {"predictions": 6, "outcomes": 0}
+    counted = store.prune(45, now=now, dry_run=True)
+    assert (counted.predictions, counted.outcomes) == (6, 0)
+    assert len(store.read_predictions()) == 10  # a dry run deletes nothing
+    assert store.prune(45, now=now) == counted
     assert len(store.read_predictions()) == 4
     # A year on, everything is old: the predictions go, then the outcomes left without one.
-    assert store.prune(45, now=now + timedelta(days=365)) == {"predictions": 4, "outcomes": 2}
+    later = now + timedelta(days=365)
+    counted = store.prune(45, now=later, dry_run=True)
+    assert (counted.predictions, counted.outcomes) == (4, 2)
+    assert store.prune(45, now=later) == counted
     assert store.read_outcomes() == {} and store.read_predictions() == []
     with pytest.raises(PredictionLogError, match="older-than"):
         store.prune(-1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -462,11 +463,37 @@ def prune(
         float, typer.Option("--older-than", help="Delete predictions older than this many days.")
     ],
     log: LogOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
 ) -> None:
-    """Retention: delete logged predictions older than DAYS (and outcomes left unmatched)."""
+    """Retention: delete logged predictions older than DAYS (and outcomes left unmatched).
+
+    Asks before deleting unless --yes (without a terminal to ask on, --yes is needed)."""
     settings = load_settings()
-    gone = _open_log(settings, log).prune(older_than)
-    Console(soft_wrap=True).print(
-        f"deleted {gone['predictions']:,} predictions older than {older_than:g} days and "
-        f"{gone['outcomes']:,} unmatched outcomes"
+    store = _open_log(settings, log)
+    out = Console(soft_wrap=True)
+    going = store.prune(older_than, dry_run=True)
+    what = (
+        f"{going.predictions:,} predictions logged before {going.cutoff:%Y-%m-%d %H:%M} UTC "
+        f"(older than {older_than:g} days) and {going.outcomes:,} outcomes left unmatched"
+    )
+    if dry_run:
+        out.print(f"would delete {what} from {store}", highlight=False)
+        return
+    if not going.predictions and not going.outcomes:
+        out.print(f"nothing to delete: no prediction older than {older_than:g} days")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"would delete {what}: not confirmed (--yes deletes, --dry-run counts)"
+            )
+        typer.confirm(f"Delete {what} from {store}?", abort=True)
+    gone = store.prune(older_than)
+    out.print(
+        f"deleted {gone.predictions:,} predictions older than {older_than:g} days and "
+        f"{gone.outcomes:,} unmatched outcomes",
+        highlight=False,
     )

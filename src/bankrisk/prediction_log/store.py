@@ -441,30 +441,47 @@ class PredictionStore:
                 f"cannot read outcomes from {self}: {short_error(exc)}"
             ) from exc
 
-    def prune(self, older_than_days: float, now: datetime | None = None) -> dict[str, int]:
+    def prune(
+        self, older_than_days: float, now: datetime | None = None, *, dry_run: bool = False
+    ) -> Pruned:
         """Delete predictions logged more than `older_than_days` ago, and outcomes ingested
-        before then that no longer match any prediction. Returns the counts deleted."""
+        before then that no longer match any prediction; with `dry_run`, only count them."""
         if not math.isfinite(older_than_days) or older_than_days < 0:
             raise PredictionLogError(
                 f"--older-than must be a number of days >= 0, got {older_than_days!r}"
             )
         cutoff = as_utc(now or datetime.now(UTC)) - timedelta(days=older_than_days)
-        orphan = ~exists().where(predictions.c.customer_id == outcomes.c.customer_id)
+        old = predictions.c.time < cutoff
+        kept = predictions.c.customer_id == outcomes.c.customer_id
+        orphan = (outcomes.c.ingested_at < cutoff) & ~exists().where(kept & ~old)
         try:
             with self.engine.begin() as connection:
-                gone = connection.execute(delete(predictions).where(predictions.c.time < cutoff))
-                orphans = connection.execute(
-                    delete(outcomes).where(outcomes.c.ingested_at < cutoff).where(orphan)
-                )
+                if dry_run:
+                    count = select(func.count())
+                    gone = connection.execute(count.select_from(predictions).where(old))
+                    orphans = connection.execute(count.select_from(outcomes).where(orphan))
+                    return Pruned(int(gone.scalar_one()), int(orphans.scalar_one()), cutoff)
+                deleted = connection.execute(delete(predictions).where(old)).rowcount
+                unmatched = connection.execute(delete(outcomes).where(orphan)).rowcount
         except SQLAlchemyError as exc:
             raise PredictionLogError(f"cannot prune {self}: {short_error(exc)}") from exc
-        return {"predictions": int(gone.rowcount), "outcomes": int(orphans.rowcount)}
+        return Pruned(int(deleted), int(unmatched), cutoff)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def __str__(self) -> str:
         return redact(self.url)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What `prune` deleted (or, on a dry run, would delete): predictions logged before
+    `cutoff`, and outcomes ingested before it that match no prediction left."""
+
+    predictions: int
+    outcomes: int
+    cutoff: datetime
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
