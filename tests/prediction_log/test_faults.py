@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bankrisk.prediction_log.store import open_store
 from helpers.api import customer
@@ -62,15 +60,6 @@ def test_the_writer_process_killed_twice_under_load_loses_no_answered_customer(
     (closed,) = [line for line in lines if "prediction log closed" in str(line.get("message"))]
     assert closed["dropped"] == 0
     assert assert_every_answer_logged(loads, url) > 100
-
-
-@pytest.fixture
-def postgres() -> Iterator[PostgresServer]:
-    pg = PostgresServer()  # started by its constructor
-    try:
-        yield pg
-    finally:
-        pg.destroy()
 
 
 def test_a_required_log_refuses_to_score_while_its_store_is_down_then_resumes(

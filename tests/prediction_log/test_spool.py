@@ -85,15 +85,6 @@ def test_a_full_disk_raises_and_leaves_no_torn_line(tiny_disk: Path) -> None:
     assert not spool.pending
 
 
-@pytest.fixture
-def postgres() -> Iterator[PostgresServer]:
-    pg = PostgresServer()  # started by its constructor
-    try:
-        yield pg
-    finally:
-        pg.destroy()
-
-
 def test_the_writer_spools_while_postgresql_is_stopped_and_replays_in_order(
     tmp_path: Path, postgres: PostgresServer
 ) -> None:
