@@ -80,7 +80,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PORT=8080 \
     BANKRISK_MODEL_DIR=/app/model \
-    BANKRISK_MODEL_VERSION=${MODEL_VERSION}
+    BANKRISK_MODEL_VERSION=${MODEL_VERSION} \
+    BANKRISK_DATA_DIR=/tmp/bankrisk
+# The image's file system is read-only (run with --read-only and a tmpfs on /tmp, as the
+# container test does): the default SQLite log and the writer's spool go under /tmp.
 
 RUN groupadd --system --gid 10001 bankrisk \
     && useradd --system --uid 10001 --gid bankrisk --no-create-home \

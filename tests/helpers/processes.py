@@ -36,7 +36,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     """This environment without PORT or BANKRISK_* settings (so none leak in), plus `extra`.
 
     The prediction log is off unless `extra` names one (`bankrisk serve` would otherwise
-    write predictions.db in the working directory)."""
+    write data/prediction-log/predictions.db in the working directory)."""
     env = {k: v for k, v in os.environ.items() if k != "PORT" and not k.startswith("BANKRISK_")}
     env.pop("GOOGLE_CLOUD_PROJECT", None)
     return {**env, "BANKRISK_PREDICTION_LOG": "off", **extra}

@@ -102,3 +102,25 @@ def test_a_store_that_is_down_does_not_stop_start_up(bundle_dir: Path, tmp_path:
     # The row waits in the spool (under the data folder) for the next start: not dropped.
     assert closed["dropped"] == 0
     assert (tmp_path / "data/prediction-log/spool/rows.jsonl").stat().st_size > 0
+
+
+def test_a_log_folder_that_cannot_be_made_exits_2_with_one_critical_line(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")  # the data folder is a file: the log's folder cannot be made
+    done = subprocess.run(
+        [str(BANKRISK), "serve", "--model-dir", str(bundle_dir), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(BANKRISK_DATA_DIR=str(not_a_folder), BANKRISK_PREDICTION_LOG=""),
+        cwd=tmp_path,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    (line,) = [json.loads(text) for text in done.stdout.splitlines()]
+    assert line["severity"] == "CRITICAL"
+    assert "cannot make the prediction log's folder" in line["message"]
+    assert "BANKRISK_DATA_DIR" in line["message"] and "Traceback" not in done.stderr

@@ -55,7 +55,10 @@ def make_challenged(
 
     def build(mode: str, **settings: Any) -> tuple[Api, str]:
         url = f"sqlite:///{tmp_path / f'{mode}-{len(built)}.db'}"
-        config = Settings(challenger_mode=mode, prediction_log=url, **settings)
+        spool = str(tmp_path / f"spool-{len(built)}")
+        config = Settings(
+            challenger_mode=mode, prediction_log=url, prediction_log_spool=spool, **settings
+        )
         store = open_prediction_log(config)
         assert store is not None
         log = io.StringIO()

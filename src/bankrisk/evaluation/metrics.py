@@ -107,16 +107,15 @@ class CalibrationBins:
     def of(cls, y_true: object, probabilities: object, n_bins: int = 10) -> CalibrationBins:
         check_positive_int(n_bins, "n_bins")
         y, p = validate_scores(y_true, probabilities)
-        scaled = p * n_bins
-        np.minimum(scaled, n_bins - 1, out=scaled)
-        bins = scaled.astype(np.int64 if n_bins > 127 else np.int8)
-        del scaled
-        return cls(
-            edges=np.linspace(0.0, 1.0, n_bins + 1),
-            counts=np.bincount(bins, minlength=n_bins),
-            sum_pd=np.bincount(bins, weights=p, minlength=n_bins),
-            sum_defaults=np.bincount(bins[y == 1], minlength=n_bins).astype(np.float64),
-        )
+        counts = np.zeros(n_bins, dtype=np.int64)
+        sum_pd = np.zeros(n_bins)
+        sum_defaults = np.zeros(n_bins)
+        for part in _blocks(p.shape[0]):
+            bins = np.minimum((p[part] * n_bins).astype(np.int64), n_bins - 1)
+            counts += np.bincount(bins, minlength=n_bins)
+            sum_pd += np.bincount(bins, weights=p[part], minlength=n_bins)
+            sum_defaults += np.bincount(bins[y[part] == 1], minlength=n_bins)
+        return cls(np.linspace(0.0, 1.0, n_bins + 1), counts, sum_pd, sum_defaults)
 
     @property
     def used(self) -> np.ndarray:
@@ -159,7 +158,7 @@ class RankingMetrics:
     ks: float
 
 
-def ranking_metrics(y: np.ndarray, p: np.ndarray) -> RankingMetrics:
+def ranking_metrics(y: np.ndarray, p: np.ndarray, *, sort_in_place: bool = False) -> RankingMetrics:
     """The curves of scikit-learn's `roc_curve` and `precision_recall_curve`, built once.
 
     At each distinct PD from the highest down, the defaults (true positives) and non-defaults
@@ -167,14 +166,17 @@ def ranking_metrics(y: np.ndarray, p: np.ndarray) -> RankingMetrics:
     precision the sum of precision times each step in recall, KS the largest |TPR - FPR|.
     Counted with two sorts and binary searches (the PDs, and the defaulters' PDs), not by
     ordering the labels: no index array of every row, which the monitoring of tens of
-    millions of customers cannot afford."""
+    millions of customers cannot afford. `sort_in_place` sorts `p` itself (the caller's last
+    use of it in its order) instead of a copy."""
     if not both_classes(y):
         return RankingMetrics(math.nan, math.nan, math.nan)
-    ascending = np.sort(p)
+    defaults = np.sort(p[y == 1])
+    if sort_in_place:  # the caller's array, no longer needed in its order
+        p.sort()
+    ascending = p if sort_in_place else np.sort(p)
     distinct = ascending[np.r_[0, np.flatnonzero(ascending[1:] != ascending[:-1]) + 1]]
     at_or_above = ascending.shape[0] - np.searchsorted(ascending, distinct[::-1], side="left")
     del ascending
-    defaults = np.sort(p[y == 1])
     tps = (defaults.shape[0] - np.searchsorted(defaults, distinct[::-1], side="left")).astype(
         np.float64
     )
@@ -203,22 +205,27 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     """Mean negative log-likelihood, PDs clipped to [eps, 1 - eps] (float64's eps, as
     scikit-learn does): a confident miss is finite."""
     eps = float(np.finfo(np.float64).eps)
-    chosen = 1.0 - p  # the probability given to what happened, computed in place
-    np.copyto(chosen, p, where=y == 1)
-    np.clip(chosen, eps, 1.0 - eps, out=chosen)
-    np.log(chosen, out=chosen)
-    return float(-np.mean(chosen))
+    total = 0.0
+    for part in _blocks(p.shape[0]):
+        chosen = np.where(y[part] == 1, p[part], 1.0 - p[part])  # what happened's probability
+        total += float(np.sum(np.log(np.clip(chosen, eps, 1.0 - eps))))
+    return -total / int(p.shape[0])
 
 
 def brier_score(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean squared difference between PD and outcome (one temporary array)."""
-    gap = p - y
-    np.square(gap, out=gap)
-    return float(np.mean(gap))
+    """Mean squared difference between PD and outcome."""
+    total = sum(float(np.sum((p[part] - y[part]) ** 2)) for part in _blocks(p.shape[0]))
+    return total / int(p.shape[0])
+
+
+def _blocks(n: int, size: int = 1 << 20) -> list[slice]:
+    """Slices of a million rows: element-wise sums over a window of tens of millions hold
+    a block's temporaries, not the window's."""
+    return [slice(begin, min(begin + size, n)) for begin in range(0, n, size)]
 
 
 def classification_metrics(
-    y_true: np.ndarray, probabilities: np.ndarray, threshold: float
+    y_true: np.ndarray, probabilities: np.ndarray, threshold: float, *, sort_in_place: bool = False
 ) -> dict[str, float]:
     """All evaluation metrics of PDs against labels; a row is declined when its PD >= threshold.
 
@@ -229,16 +236,18 @@ def classification_metrics(
     y, p = validate_scores(y_true, probabilities)
     cut = check_threshold(threshold)
     n = y.shape[0]
-    ranking = ranking_metrics(y, p)
     declined = p >= cut
     positive = y == 1
+    brier, loss = brier_score(y, p), log_loss(y, p)
+    ece = CalibrationBins.of(y, p).expected_calibration_error()
+    ranking = ranking_metrics(y, p, sort_in_place=sort_in_place)  # last: may reorder p
     return {
         "roc_auc": ranking.roc_auc,
         "gini": 2.0 * ranking.roc_auc - 1.0,
         "ks": ranking.ks,
-        "brier": brier_score(y, p),
-        "log_loss": log_loss(y, p),
-        "ece": CalibrationBins.of(y, p).expected_calibration_error(),
+        "brier": brier,
+        "log_loss": loss,
+        "ece": ece,
         "pr_auc": ranking.pr_auc,
         "threshold": cut,
         "tn": float(np.sum(~declined & ~positive)),

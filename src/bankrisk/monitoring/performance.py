@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -260,13 +260,17 @@ def _defined(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _metrics(y: np.ndarray, p: np.ndarray) -> RealisedMetrics:
-    full = classification_metrics(y, p, 0.5)  # the threshold only moves counts we drop
+def _metrics(y: np.ndarray, p: np.ndarray, *, last_use: bool = False) -> RealisedMetrics:
+    """The realised metrics; `last_use`: the caller no longer needs `p` in its order, and
+    the ranking sorts it in place (no copy of a window's PDs)."""
+    mean_pd = float(p.mean())
+    # The threshold only moves counts we drop.
+    full = classification_metrics(y, p, 0.5, sort_in_place=last_use)
     return RealisedMetrics(
         n=int(y.size),
         defaults=int(y.sum()),
         default_rate=float(y.mean()),
-        mean_pd=float(p.mean()),
+        mean_pd=mean_pd,
         roc_auc=_defined(full["roc_auc"]),
         gini=_defined(full["gini"]),
         ks=_defined(full["ks"]),
@@ -448,41 +452,42 @@ class Labels:
         return sorted(((int(c), self.names[c]) for c in present), key=lambda item: item[1])
 
 
-@dataclass
 class _Outcomes:
-    """Predictions with an outcome, collected as arrays chunk by chunk: about 13 bytes a
-    customer (an exact AUC needs every PD)."""
+    """Predictions with an outcome, collected chunk by chunk: about 13 bytes a customer (an
+    exact AUC needs every PD). With `capacity` (an upper bound on the customers, e.g. the
+    selection's rows) the arrays are allocated once and filled: joining chunks at the end
+    would hold every PD twice, and the allocator keeps what the chunks freed."""
 
-    y: list[np.ndarray] = field(default_factory=list)
-    pd: list[np.ndarray] = field(default_factory=list)
-    grade: list[np.ndarray] = field(default_factory=list)
-    month: list[np.ndarray] = field(default_factory=list)
-    grades: Labels = field(default_factory=Labels)
-    months: Labels = field(default_factory=Labels)
+    def __init__(self, capacity: int = 0) -> None:
+        self.grades = Labels()
+        self.months = Labels()
+        self.n = 0
+        self._y = np.empty(capacity, dtype=np.int8)
+        self._pd = np.empty(capacity, dtype=np.float64)
+        self._grade = np.empty(capacity, dtype=np.int16)
+        self._month = np.empty(capacity, dtype=np.int16)
 
     def add(self, chunk: Mapping[str, np.ndarray]) -> None:
         known = np.isfinite(chunk["defaulted"])
-        self.y.append(chunk["defaulted"][known].astype(np.int8))
-        self.pd.append(chunk["pd"][known])
-        self.grade.append(self.grades.codes(chunk["grade"][known]))
-        self.month.append(self.months.codes(chunk[PERIOD][known]))
+        count = int(known.sum())
+        end = self.n + count
+        if end > self._pd.shape[0]:  # past the bound given (or none): grow, doubling
+            size = max(end, 2 * self._pd.shape[0])
+            for name in ("_y", "_pd", "_grade", "_month"):
+                grown = np.empty(size, dtype=getattr(self, name).dtype)
+                grown[: self.n] = getattr(self, name)[: self.n]
+                setattr(self, name, grown)
+        self._y[self.n : end] = chunk["defaulted"][known]
+        self._pd[self.n : end] = chunk["pd"][known]
+        self._grade[self.n : end] = self.grades.codes(chunk["grade"][known])
+        self._month[self.n : end] = self.months.codes(chunk[PERIOD][known])
+        self.n = end
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The outcomes (0/1), PDs, grade codes and month codes of every customer held (the
-        chunks are joined once, in place: never held twice)."""
-
-        def joined(parts: list[np.ndarray], kind: Any) -> np.ndarray:
-            if len(parts) != 1:
-                whole = np.concatenate(parts) if parts else np.empty(0, dtype=kind)
-                parts[:] = [whole]
-            return parts[0]
-
-        return (
-            joined(self.y, np.int8),
-            joined(self.pd, np.float64),
-            joined(self.grade, np.int16),
-            joined(self.month, np.int16),
-        )
+        """The outcomes (0/1), PDs, grade codes and month codes of every customer held
+        (views: no copies)."""
+        n = self.n
+        return self._y[:n], self._pd[:n], self._grade[:n], self._month[:n]
 
 
 _READ = ("pd", "defaulted", "SEX", "MARRIAGE", "AGE", "grade", "decision", PERIOD)
@@ -596,7 +601,8 @@ def performance_from(
     role) pairs of the window in every role; `latest_per_version`, the same rows per version
     and role in every role; `counts`, the selection's rows and the outcomes stored."""
     approvals: Approvals = {}
-    matched_champion = _Outcomes()
+    logged, stored_outcomes = counts()
+    matched_champion = _Outcomes(capacity=logged)
     customers = approved = 0
     for chunk in latest:
         month_labels, approved_rows = chunk[PERIOD], chunk["decision"] != "decline"
@@ -605,7 +611,6 @@ def performance_from(
         _count_approvals(approvals, month_labels, approved_rows.astype(np.float64), chunk)
         matched_champion.add(chunk)
     versions = _by_version(selection, matched_champion, pairs, latest_per_version)
-    logged, stored_outcomes = counts()
     y, p, grade_of, month_of = matched_champion.arrays()
     if not y.size:
         raise PerformanceInputError(
@@ -614,7 +619,11 @@ def performance_from(
             "`bankrisk monitor outcomes`"
         )
     grades, hosmer = _backtest(grade_of, matched_champion.grades, y, p)
-    overall = _metrics(y, p)
+    by_month = tuple(
+        MonthPerformance(m, _metrics(y[month_of == c], p[month_of == c]))
+        for c, m in matched_champion.months.in_order(month_of)
+    )
+    overall = _metrics(y, p, last_use=True)  # after every use of the PDs in their order
     version_metrics = []
     for (version, role), held in sorted(versions.items()):
         if held is matched_champion:  # the selection's own rows: computed above
@@ -633,10 +642,7 @@ def performance_from(
         matched=sum(v.metrics.n for v in version_metrics),
         approval_rate=approved / customers,
         by_model_version=tuple(version_metrics),
-        by_month=tuple(
-            MonthPerformance(m, _metrics(y[month_of == c], p[month_of == c]))
-            for c, m in matched_champion.months.in_order(month_of)
-        ),
+        by_month=by_month,
         grades=tuple(grades),
         underestimated_grades=tuple(g.grade for g in grades if g.underestimated),
         overestimated_grades=tuple(g.grade for g in grades if g.overestimated),

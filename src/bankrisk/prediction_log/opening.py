@@ -38,7 +38,14 @@ def open_log(settings: Settings) -> PredictionStore | None:
     from bankrisk.config import LOG_FOLDER, default_log_url
 
     if settings.prediction_log == default_log_url(settings.data_dir):  # SQLite makes no folder
-        Path(settings.data_dir, LOG_FOLDER).mkdir(parents=True, exist_ok=True)
+        folder = Path(settings.data_dir, LOG_FOLDER)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PredictionLogError(
+                f"cannot make the prediction log's folder {folder} ({exc.strerror}): set "
+                "BANKRISK_DATA_DIR to a writable folder, or BANKRISK_PREDICTION_LOG"
+            ) from None
     salt = settings.prediction_log_salt.get_secret_value()
     return open_store(
         settings.prediction_log,
