@@ -42,7 +42,11 @@ def shift(raw: np.ndarray) -> np.ndarray:
 def serve_and_log(model_dir: Path, url: str, raw: np.ndarray, ids: list[str]) -> None:
     """Score every row through /v1/predict/batch of a real server logging to `url`; stopping
     the server (SIGTERM) flushes the log, which then holds every row."""
-    with served(model_dir, BANKRISK_PREDICTION_LOG=url) as base, httpx.Client() as client:
+    spool = url.removeprefix("sqlite:///") + ".spool"  # beside the log, not in the work tree
+    with (
+        served(model_dir, BANKRISK_PREDICTION_LOG=url, BANKRISK_PREDICTION_LOG_SPOOL=spool) as base,
+        httpx.Client() as client,
+    ):
         for start in range(0, len(raw), BATCH):
             records = [
                 {"customer_id": ids[i], **dict(zip(FIELD_NAMES, raw[i].tolist(), strict=True))}

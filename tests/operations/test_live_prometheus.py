@@ -87,6 +87,7 @@ def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         BANKRISK=str(BANKRISK),
         PROMETHEUS=prometheus_bin,
         BANKRISK_PREDICTION_LOG=f"sqlite:///{state / 'predictions.db'}",
+        BANKRISK_PREDICTION_LOG_SPOOL=str(state / "spool"),
     )
     process = subprocess.Popen(
         ["bash", str(MONITORING / "up.sh")],
