@@ -340,6 +340,42 @@ class Settings(BaseSettings):
         "greater than `BANKRISK_DRIFT_WARN_PSI`.",
     )
 
+    # --- fairness ------------------------------------------------------------------------
+    gate_fairness: Literal["warn", "refuse"] = Field(
+        "warn",
+        description="What the promotion gate does with a candidate that fails the four-fifths "
+        "rule on a protected attribute: `warn` (promote, and record the finding in the "
+        "registry) or `refuse` (keep the champion).",
+    )
+    # --- the analyst console (`bankrisk console`) ------------------------------------------
+    console_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key an analyst signs in to the console with (a secret, not one of the API "
+        "keys); empty: `bankrisk console` makes one at start and prints it.",
+    )
+    console_upload_rows: int = Field(
+        50_000,
+        ge=1,
+        description="Most rows of a portfolio file uploaded to the console; more: use "
+        "`bankrisk score` (or `--engine spark`).",
+    )
+    creditor_name: str = Field(
+        "", description="The creditor's name, printed on adverse-action notices."
+    )
+    creditor_address: str = Field(
+        "", description="The creditor's postal address, printed on adverse-action notices."
+    )
+    creditor_agency: str = Field(
+        "",
+        description="Name and address of the federal agency that supervises the creditor "
+        "(the ECOA notice of an adverse-action notice).",
+    )
+    prometheus_url: str = Field(
+        "",
+        description="Prometheus the console asks for the alerts firing now "
+        "(`http://HOST:9090`); empty: the console shows none and says why.",
+    )
+
     @property
     def feature_set(self) -> FeatureSet:
         return FeatureSet(use_age=self.use_age, use_education=self.use_education)
