@@ -18,7 +18,6 @@ from sklearn.metrics import roc_auc_score
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
-from bankrisk.data.training_data import encode_digests, row_digests
 from bankrisk.training.gate import (
     CHALLENGER,
     CHAMPION,
@@ -32,6 +31,7 @@ from bankrisk.training.gate import (
     promotion_gate,
 )
 from helpers.factories import make_raw
+from helpers.gate_stubs import StubBundle
 
 # ---- DeLong ---------------------------------------------------------------------------------
 
@@ -129,30 +129,6 @@ def test_decision_tolerates_a_slightly_worse_brier() -> None:
 
 
 # ---- the gate -------------------------------------------------------------------------------
-
-
-class StubBundle:
-    """What the gate uses of a bundle: PDs by row content, and the training-row digests."""
-
-    def __init__(self, rows: np.ndarray, labels: np.ndarray, pd: np.ndarray, trained_on: Any):
-        self._pd = dict(zip(row_digests(rows, labels).tolist(), pd, strict=True))
-        self._labels = dict(zip(row_digests(rows, labels).tolist(), labels, strict=True))
-        self.metadata: dict[str, Any] = {}
-        if trained_on is not None:
-            self.metadata["training_rows"] = encode_digests(row_digests(*trained_on))
-
-    def predict_pd(self, rows: np.ndarray) -> np.ndarray:
-        # The stubs only score rows they know; the label is part of the digest.
-        out = []
-        for row in rows:
-            for label in (0, 1):
-                key = int(row_digests(row[None, :], np.array([label]))[0])
-                if key in self._pd:
-                    out.append(self._pd[key])
-                    break
-            else:
-                raise KeyError("unknown row")
-        return np.asarray(out)
 
 
 @pytest.fixture(scope="module")

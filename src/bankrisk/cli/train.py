@@ -8,7 +8,7 @@ import os
 import warnings
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +28,12 @@ from bankrisk.cli.common import (
 )
 from bankrisk.errors import UsageError
 from bankrisk.schema import TARGET
+
+if TYPE_CHECKING:
+    from bankrisk.training.fairness_verdict import FairnessVerdict
+    from bankrisk.training.gate import GateResult
+    from bankrisk.training.model_inputs import InputChange
+    from bankrisk.training.registry_view import RegisteredVersion
 
 
 def quiet_training_libraries() -> None:
@@ -98,6 +104,8 @@ def train(
         f"{settings.registered_model_name} v{report.registered_version} "
         f"with alias [bold]{report.alias}[/] ({escape(report.gate_reason)})."
     )
+    if report.verdict is not None:
+        print_judgement(out, report.verdict, report.registered_version)
     if report.alias == "champion":
         if report.replaced_version:
             out.print(f"v{report.replaced_version} is now `previous` (bankrisk rollback).")
@@ -106,6 +114,58 @@ def train(
         out.print(f"Not promoted: restored the registry's champion bundle in {report.model_dir}.")
     else:
         out.print(f"Not promoted: the champion bundle in {report.model_dir} is unchanged.")
+
+
+def print_judgement(out: Console, verdict: GateResult, version: str) -> None:
+    """The gate's fairness verdict (with the approval rates behind each ratio) and input
+    check, each with what it did to the promotion."""
+    if verdict.fairness is not None:
+        _print_fairness(out, verdict, verdict.fairness, version)
+    if verdict.inputs is not None and verdict.inputs.changed:
+        _print_inputs(out, verdict, verdict.inputs, version)
+
+
+def _print_fairness(
+    out: Console, verdict: GateResult, fairness: FairnessVerdict, version: str
+) -> None:
+    policy = verdict.fairness_policy
+    out.print(
+        f"Fairness of v{version} (four-fifths rule on the test split, gate_fairness={policy}):"
+    )
+    if not fairness.known:
+        out.print(f"  {escape(fairness.sentences()[0])}")
+    for attribute in fairness.attributes:
+        line = escape(attribute.sentence())
+        out.print(f"  [bold red]{line}[/]" if attribute.failed else f"  {line}")
+    held = "fairness" in verdict.held_by
+    if held and verdict.forced:
+        out.print(f"  Promoted by --force although gate_fairness is {policy}.")
+    elif held:
+        out.print(f"  Not promoted: gate_fairness is {policy} (recorded in the registry).")
+    elif fairness.passed is False and verdict.promoted:
+        out.print(
+            "  [bold]Promoted although it fails[/]: gate_fairness is warn; the finding is "
+            "recorded in the registry (fairness.findings). BANKRISK_GATE_FAIRNESS=refuse "
+            "keeps such a model from champion."
+        )
+    elif fairness.passed is False:
+        out.print("  The finding is recorded in the registry (fairness.findings).")
+
+
+def _print_inputs(out: Console, verdict: GateResult, inputs: InputChange, version: str) -> None:
+    out.print(
+        f"[bold]Inputs changed[/]: {escape(inputs.description())} against champion "
+        f"v{verdict.champion_version} (v{version} reads {', '.join(inputs.candidate)})."
+    )
+    if "inputs" not in verdict.held_by:
+        return
+    if verdict.forced:
+        out.print("  Promoted by --force without a review of the new inputs.")
+    else:
+        out.print(
+            "  Not promoted automatically: review what the new inputs change (fairness, "
+            f"notices, requests), then promote it by hand: bankrisk promote {version}"
+        )
 
 
 def evaluate(
@@ -150,50 +210,67 @@ def evaluate(
 # ---- the model registry --------------------------------------------------------------------
 
 
-def _tag_float(tags: dict[str, str], key: str) -> str:
-    try:
-        return f"{float(tags[key]):.4f}"
-    except (KeyError, ValueError):  # a version without the tag, or not a number: shown as "-"
-        return "-"
+def _float(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def models() -> None:
-    """List the registered versions: aliases, family, test metrics, data fingerprint, gate."""
+    """List the registered versions: aliases, family, test metrics, data fingerprint, gate,
+    fairness (the four-fifths rule) and whether the inputs changed from the champion's."""
     settings = load_settings()
     quiet_training_libraries()
     from bankrisk.training import tracking
+    from bankrisk.training.registry_view import registered_versions
 
     tracking.configure_mlflow(settings)
-    versions = tracking.list_versions(settings)
-    out = Console(width=160)
+    versions = registered_versions(settings)
+    out = Console(width=200)
     if not versions:
         out.print(f"No versions of {settings.registered_model_name} are registered.")
         return
     table = Table(title=f"{settings.registered_model_name} ({settings.mlflow_tracking_uri})")
     for column in ("version", "aliases", "family", "test AUC", "Brier", "data sha256"):
         table.add_column(column, justify="right" if column != "aliases" else "left")
-    table.add_column("split")
-    table.add_column("created (UTC)")
-    table.add_column("gate")
+    for column in ("split", "created (UTC)", "gate", "fairness", "inputs"):
+        table.add_column(column)
     for v in versions:
-        tags = v["tags"]
-        split = (
-            f"seed {tags['split.seed']}, test {tags['split.test_size']}"
-            if "split.seed" in tags and "split.test_size" in tags
-            else "-"
-        )
+        gate = v.gate_decision or "-"
+        if v.held_by:
+            gate += f" ({'forced over' if v.gate_forced else 'held'}: {', '.join(v.held_by)})"
+        elif v.gate_forced:
+            gate += " (forced)"
+        fairness = v.fairness.label()
         table.add_row(
-            v["version"],
-            ", ".join(v["aliases"]) or "-",
-            tags.get("model_family", "-"),
-            _tag_float(tags, "test_roc_auc"),
-            _tag_float(tags, "test_brier"),
-            tags.get("data.sha256", "-")[:12],
-            split,
-            v["created"].strftime("%Y-%m-%d %H:%M:%S"),
-            escape(tags.get("gate.decision", "-")),
+            v.version,
+            ", ".join(v.aliases) or "-",
+            v.model_family or "-",
+            _float(v.test_roc_auc),
+            _float(v.test_brier),
+            (v.data_sha256 or "-")[:12],
+            v.split or "-",
+            v.created.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(gate),
+            f"[bold red]{escape(fairness)}[/]" if v.fairness.passed is False else fairness,
+            f"[bold]{escape(v.inputs.label())}[/]" if v.inputs.changed else v.inputs.label(),
         )
     out.print(table)
+    _print_flags(out, versions)
+
+
+def _print_flags(out: Console, versions: list[RegisteredVersion]) -> None:
+    """Below the table, in full: the fairness findings of the aliased versions and every held
+    input change, so that neither hides in a truncated cell."""
+    for v in versions:
+        if v.fairness.passed is False and v.aliases:
+            out.print(
+                f"v{v.version} ({', '.join(v.aliases)}) fails the four-fifths rule: "
+                f"{escape(v.fairness.findings)}"
+            )
+        if v.inputs.changed and "inputs" in v.held_by and "champion" not in v.aliases:
+            out.print(
+                f"v{v.version} reads other inputs than the champion did "
+                f"({escape(v.inputs.change or '')}): review it, then bankrisk promote {v.version}"
+            )
 
 
 def promote(
@@ -216,6 +293,7 @@ def promote(
     out = Console(width=120, soft_wrap=True)
     name = settings.registered_model_name
     verdict = result.verdict
+    print_judgement(out, verdict, version)
     if verdict.promoted:
         old = f"; v{result.replaced_version} is now `previous`" if result.replaced_version else ""
         out.print(f"{name} v{version} is now the champion{old} ({escape(verdict.reason)}).")

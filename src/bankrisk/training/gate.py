@@ -21,13 +21,23 @@ Anything that prevents the comparison -- a champion whose bundle cannot be downl
 or scored, or a registry error other than "no champion alias" -- makes the new version the
 `challenger`, with the reason, unless the promotion is forced. Only "no champion yet"
 promotes without a comparison.
+
+Two more checks can hold back a version the comparison would promote (`--force` overrides
+both; every finding is recorded on the version either way):
+
+* fairness: the new model's four-fifths verdict (its fairness report, computed on its test
+  split at training). Under `gate_fairness=warn` a failing model is still promoted and the
+  finding recorded; under `refuse` it is not (nor a model without a fairness report);
+* inputs: a model that reads other raw fields than the champion (EDUCATION or AGE switched on
+  or off) is never promoted automatically: a person reviews it and runs `bankrisk promote`,
+  which passes `inputs_reviewed` (why: `training.model_inputs`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,8 +51,11 @@ from bankrisk.bundle.store import BUNDLE_ARTIFACT_PATH
 from bankrisk.config import Settings
 from bankrisk.data.training_data import decode_digests, overlap, row_digests
 from bankrisk.errors import BankRiskError
+from bankrisk.training.fairness_verdict import FairnessVerdict
+from bankrisk.training.model_inputs import InputChange, model_inputs
 
 Alias = Literal["champion", "challenger"]
+Hold = Literal["fairness", "inputs"]  # what held back a version the comparison would promote
 CHAMPION: Alias = "champion"
 CHALLENGER: Alias = "challenger"
 PREVIOUS = "previous"  # the champion before the current one: `bankrisk rollback` returns to it
@@ -236,6 +249,10 @@ class GateResult:
     # The downloaded champion bundle (to restore a deleted serving folder), if there is one.
     champion_bundle_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    fairness: FairnessVerdict | None = None  # the new model's four-fifths verdict
+    fairness_policy: str = "warn"
+    inputs: InputChange | None = None  # the new model's inputs against the champion's
+    held_by: tuple[Hold, ...] = ()  # checks that kept it from champion (unless forced)
 
     @property
     def promoted(self) -> bool:
@@ -253,6 +270,11 @@ class GateResult:
         if self.comparison is not None:
             tags["gate.rows_case"] = self.comparison.rows_case
             tags.update({k: repr(v) for k, v in self.comparison.metrics().items()})
+        if self.fairness is not None:
+            tags.update(self.fairness.tags(self.fairness_policy))
+        if self.inputs is not None:
+            tags.update(self.inputs.tags())
+        tags["gate.held_by"] = ",".join(self.held_by) or "none"
         return tags
 
 
@@ -385,14 +407,23 @@ def promotion_gate(
     workdir: Path,
     fetch_champion: ChampionFetcher = champion_bundle,
     force: bool = False,
+    inputs_reviewed: bool = False,
 ) -> GateResult:
-    """Compare `new` with the current champion on the test rows (raw fields) of `data`."""
+    """Compare `new` with the current champion on the test rows (raw fields) of `data`, then
+    hold it back if it fails the fairness policy or reads other inputs than the champion
+    (unless `inputs_reviewed`: a person promotes it by hand)."""
+    checks = _Checks(
+        FairnessVerdict.of_metadata(new.metadata),
+        settings.gate_fairness,
+        model_inputs(new.feature_set),
+        inputs_reviewed,
+    )
     try:
         champion = fetch_champion(settings, workdir)
     except GateError as exc:
-        return _refused(str(exc), force)
+        return checks.apply(_refused(str(exc)), None, force)
     if champion is None:
-        return GateResult(CHAMPION, "no champion yet")
+        return checks.apply(GateResult(CHAMPION, "no champion yet"), None, force, first=True)
     try:
         comparison = compare(
             new,
@@ -403,28 +434,94 @@ def promotion_gate(
             min_rows=settings.promotion_min_rows,
         )
     except GateError as exc:
-        return _refused(f"champion v{champion.version}: {exc}", force, champion)
+        return checks.apply(
+            _refused(f"champion v{champion.version}: {exc}", champion), champion, force
+        )
     alias, reason = promotion_decision(comparison, settings)
-    forced = force and alias != CHAMPION
-    return GateResult(
-        alias=CHAMPION if force else alias,
-        reason=f"forced; gate: {reason}" if forced else reason,
+    verdict = GateResult(
+        alias=alias,
+        reason=reason,
         champion_version=champion.version,
         comparison=comparison,
-        forced=forced,
         champion_bundle_dir=champion.directory,
     )
+    return checks.apply(verdict, champion, force)
 
 
-def _refused(reason: str, force: bool, champion: Champion | None = None) -> GateResult:
-    """No comparison possible: challenger, or champion when forced."""
+def _refused(reason: str, champion: Champion | None = None) -> GateResult:
+    """No comparison possible: challenger (or champion when forced, `_Checks.apply`)."""
     return GateResult(
-        alias=CHAMPION if force else CHALLENGER,
-        reason=f"forced; no comparison: {reason}" if force else f"no comparison: {reason}",
+        alias=CHALLENGER,
+        reason=f"no comparison: {reason}",
         champion_version=champion.version if champion else None,
-        forced=force,
         champion_bundle_dir=champion.directory if champion else None,
     )
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """What the gate checks of the new model beside the comparison: its fairness verdict
+    against the policy, and its inputs against the champion's."""
+
+    fairness: FairnessVerdict
+    policy: str
+    inputs: tuple[str, ...]
+    inputs_reviewed: bool
+
+    def holds(self, change: InputChange, champion: str | None) -> list[tuple[Hold, str]]:
+        """What keeps the new model from champion, with why, whatever the comparison says."""
+        found: list[tuple[Hold, str]] = []
+        if change.changed and not self.inputs_reviewed:
+            found.append(
+                (
+                    "inputs",
+                    f"inputs changed ({change.description()} against champion v{champion}): "
+                    "not promoted automatically, a person reviews it and runs `bankrisk promote`",
+                )
+            )
+        if self.policy == "refuse" and self.fairness.passed is not True:
+            found.append(("fairness", self._fairness_hold()))
+        return found
+
+    def _fairness_hold(self) -> str:
+        what = (
+            f"fails the four-fifths rule: {self.fairness.findings()}"
+            if self.fairness.known
+            else "carries no fairness report"
+        )
+        return f"{what} (gate_fairness=refuse)"
+
+    def apply(
+        self,
+        verdict: GateResult,
+        champion: Champion | None,
+        force: bool,
+        first: bool = False,
+    ) -> GateResult:
+        """The verdict with the checks' findings, their holds, and `force` applied."""
+        if champion is not None:
+            change = InputChange(self.inputs, model_inputs(champion.bundle.feature_set))
+        else:
+            change = InputChange(self.inputs, None, first=first)
+        holds = self.holds(change, champion.version if champion else None)
+        notes = [text for _, text in holds]
+        if change.changed and self.inputs_reviewed:
+            notes.append(f"inputs changed ({change.description()}), reviewed by hand")
+        reason = "; ".join([*notes, verdict.reason])
+        alias: Alias = CHALLENGER if holds else verdict.alias
+        forced = force and alias != CHAMPION
+        if forced:
+            reason = f"forced; {'gate: ' if verdict.comparison is not None else ''}{reason}"
+        return replace(
+            verdict,
+            alias=CHAMPION if force else alias,
+            reason=reason,
+            forced=forced,
+            fairness=self.fairness,
+            fairness_policy=self.policy,
+            inputs=change,
+            held_by=tuple(hold for hold, _ in holds),
+        )
 
 
 # ---- moving aliases --------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 `promote` runs the same gate as training: the bundles' own test rows are not stored, so both
 models are rescored on the test split of a data file (`--data`, split with the configured seed
 and test share by `training.splits.split_dev_test`, exactly as `bankrisk train` splits it),
-without the rows either was developed on. If the gate passes (or `--force`), the version
+without the rows either was developed on. A version that reads other inputs than the champion
+is promoted here only (training never promotes it): asking for it by name is the person's
+review of the change, so the gate does not hold it for its inputs, though the comparison and
+the fairness policy still apply. If the gate passes (or `--force`), the version
 becomes `champion`, the old champion `previous`, and its bundle is exported to the serving
 folder; otherwise it becomes the `challenger` and nothing else moves.
 
@@ -83,6 +86,7 @@ def promote_version(
             data.labels[test],
             Path(tmp) / "champion",
             force=force,
+            inputs_reviewed=True,  # a person asked for this version: the review of its inputs
         )
         verdict = replace(verdict, extra={"gate.context": f"promote --data {data_path.name}"})
         replaced = gate.apply_verdict(settings, version, verdict)
