@@ -28,10 +28,11 @@ from bankrisk.features.reasons import (
     measure,
     select_reasons,
     select_reasons_row,
+    stated_columns,
 )
 from bankrisk.schema import FIELD_NAMES
 from helpers.factories import make_bundle, make_raw
-from helpers.reason_checker import FAVOURABLE, tally
+from helpers.reason_checker import ADVERSE_PHRASINGS, FAVOURABLE, non_adverse, tally, tally_adverse
 
 POLICY = ReasonPolicy(low_credit_limit=50_000, baseline_rows=100)
 CODES = [r.code for r in REASON_CODES]
@@ -116,8 +117,8 @@ CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
         (
             "credit_balance",
             "average balance -1.0% of the limit",
-            "Card in credit on average over the last six months: average balance -1.0% of "
-            "the credit limit",
+            "Little use of the credit limit: card in credit on average over the last six "
+            "months (average balance -1.0% of the limit)",
         ),
     ),
     (
@@ -153,7 +154,7 @@ CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
         (
             "part_paid",
             "average payment 5% of the bill",
-            "Paid on average 5% of each bill over the last five months",
+            "Only part of each bill paid: on average 5% of the bill over the last five months",
         ),
     ),
     (
@@ -171,8 +172,7 @@ CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
         (
             "low",
             "NT$ 20,000",
-            "Low credit limit: NT$ 20,000, at or below the lower quartile of the training "
-            "data (NT$ 50,000)",
+            "Low credit limit: NT$ 20,000 (a limit of NT$ 50,000 or less counts as low)",
         ),
     ),
     (row(), "R05", ("other", "NT$ 100,000", "Credit limit of NT$ 100,000")),
@@ -182,7 +182,8 @@ CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
         (
             "rising",
             "10.0% of the limit in April, 60.0% in September",
-            "Balance rose from 10.0% to 60.0% of the credit limit from April to September",
+            "Growing balance: it rose from 10.0% to 60.0% of the credit limit from April to "
+            "September",
         ),
     ),
     (
@@ -219,6 +220,16 @@ CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
         ),
     ),
     (
+        row(**{f"PAY_AMT{m}": 1_999 for m in range(1, 7)}),
+        "R07",
+        (
+            "small",
+            "NT$ 1,999 a month",
+            "Small payments: on average NT$ 1,999 a month over the last six months (2.0% of the "
+            "credit limit)",
+        ),
+    ),
+    (
         row(PAY_0=-2, PAY_4=-2, PAY_2=-1),
         "R09",
         (
@@ -233,7 +244,7 @@ CASES: list[tuple[dict[str, float], str, tuple[str, str, str]]] = [
         (
             "some_paid_in_full",
             "2 of 6 months paid in full",
-            "Bill paid in full in 2 of the last six months",
+            "Bill not paid in full in 4 of the last six months",
         ),
     ),
     (
@@ -268,12 +279,48 @@ def test_attribute_value_and_text(
     assert described(customer, code) == expected
 
 
-def test_every_attribute_is_covered_and_favourable_ones_are_marked() -> None:
+def test_every_attribute_is_covered_and_only_adverse_ones_may_be_stated() -> None:
     covered = {(code, expected[0]) for _, code, expected in CASES}
-    assert covered == {(r.code, a.key) for r in REASON_CODES for a in r.attributes}
-    favourable = {(r.code, a.key) for r in REASON_CODES for a in r.attributes if not a.adverse}
-    assert favourable == FAVOURABLE
+    every = {(r.code, a.key) for r in REASON_CODES for a in r.attributes}
+    assert covered == every
+    stated = {(r.code, a.key) for r in REASON_CODES for a in r.attributes if a.adverse}
+    # The checker's own list of adverse attributes, written apart from the catalogue.
+    assert stated == set(ADVERSE_PHRASINGS)
+    assert not stated & FAVOURABLE
+    assert {("R05", "other"), ("R06", "falling"), ("R06", "steady")} <= every - stated
     assert "R08" not in CODES, "EDUCATION (R08) is never a reason"
+
+
+@pytest.mark.parametrize(
+    ("customer", "code", "expected"),
+    [case for case in CASES if (case[1], case[2][0]) in ADVERSE_PHRASINGS],
+    ids=[f"{c}-{e[0]}" for _, c, e in CASES if (c, e[0]) in ADVERSE_PHRASINGS],
+)
+def test_every_adverse_text_is_worded_as_a_reason_against_the_customer(
+    customer: dict[str, float], code: str, expected: tuple[str, str, str]
+) -> None:
+    key, value, text = expected
+    reason = {"code": code, "attribute": key, "value": value, "text": text}
+    assert non_adverse([reason]) == []
+    # The checker is not a rubber stamp: the old neutral wordings fail it.
+    assert non_adverse([{**reason, "text": "Credit limit of NT$ 90,000"}]) != []
+
+
+def test_shares_just_below_zero_never_print_as_minus_zero() -> None:
+    # Balances a hair below zero: shares of -0.04% of the limit, shown as 0.0%.
+    in_credit = {f"BILL_AMT{m}": -40 for m in range(1, 7)}
+    rising = row(**{**in_credit, "BILL_AMT1": 30_000})
+    credit = row(**in_credit)
+    texts = [described(rising, "R03"), described(rising, "R06"), described(credit, "R03")]
+    assert [t[0] for t in texts] == ["low_use", "rising", "credit_balance"]
+    assert texts[1][2].startswith("Growing balance: it rose from 0.0% to 30.0%"), texts[1]
+    assert texts[2][1] == "average balance 0.0% of the limit", texts[2]
+    for _, value, text in texts:
+        assert "-0.0%" not in value and "-0.0%" not in text
+    raw = raw_of(rising, credit)
+    by_group = np.ones((2, len(CODES)))
+    for reasons in select_reasons(raw, build_features(raw), by_group, POLICY):
+        assert reasons and non_adverse(reasons) == []
 
 
 def test_every_code_names_its_attributes_by_distinct_keys() -> None:
@@ -339,13 +386,10 @@ def test_only_positive_adverse_reasons_largest_first_at_most_four() -> None:
     assert [r["contribution"] for r in first] == [0.9, 0.5, 0.3, 0.2]
     assert len(first) == MAX_REASONS
     second_keys = [(r["code"], r["attribute"]) for r in second]
-    assert not set(second_keys) & FAVOURABLE
-    assert second_keys == [
-        ("R03", "moderate"),
-        ("R04", "part_paid"),
-        ("R05", "other"),
-        ("R06", "steady"),
-    ]
+    # A moderate balance, a limit that is not low, a steady balance and payments that are not
+    # small counted against this customer too, but are no reason: only part-paid bills are.
+    assert second_keys == [("R04", "part_paid")]
+    assert non_adverse(first) == [] and non_adverse(second) == []
     assert ADVERSE.shape[0] == len(CODES)
     # A contribution that rounds to 0.0000 (R06 above) or is negative (R05) is no reason.
     by_group[0] = [0, 0, 0, 0, -0.2, 0.00004, 0, 0]
@@ -386,6 +430,30 @@ def test_texts_formatted_in_bulk_equal_each_rows_own() -> None:
     assert select_reasons(raw[::-1], features[::-1], by_group[::-1], POLICY) == batch[::-1]
     assert sum(map(len, batch)) > 2 * len(raw)
     assert len({(r["code"], r["attribute"]) for reasons in batch for r in reasons}) > 12
+
+
+def test_stated_columns_are_the_batchs_reasons_slot_by_slot() -> None:
+    """The columnar reasons of a portfolio file (`stated_columns`) are `select_reasons`'
+    reasons: the same codes, attributes, values, texts and contributions, in the same slots,
+    with nothing where a row has fewer reasons."""
+    raw = np.vstack([raw_of(*(customer for customer, _, _ in CASES)), make_raw(300, seed=5)[0]])
+    by_group = np.random.default_rng(1).uniform(-0.5, 1.0, (len(raw), len(CODES)))
+    features = build_features(raw)
+    expected = select_reasons(raw, features, by_group, POLICY)
+    columns = stated_columns(measure(raw, features, POLICY), by_group)
+    assert {len(reasons) for reasons in expected} >= {1, 2, 3, 4}
+    for i, reasons in enumerate(expected):
+        for k in range(MAX_REASONS):
+            j, a = int(columns.codes[i, k]), int(columns.attributes[i, k])
+            got = (j, a, columns.values[k, i], columns.texts[k, i], columns.contributions[i, k])
+            if k >= len(reasons):
+                assert got[:4] == (-1, -1, None, None) and np.isnan(got[4])
+                continue
+            r = reasons[k]
+            code = REASON_CODES[j]
+            assert (code.code, code.attributes[a].key, got[2], got[3], got[4]) == (
+                r["code"], r["attribute"], r["value"], r["text"], r["contribution"]
+            )  # fmt: skip
 
 
 def test_policy_from_development_rows() -> None:
@@ -440,6 +508,8 @@ def test_every_family_gives_true_reasons_on_one_path(family_bundle: ModelBundle)
     )
     assert sum(given.values()) > 1000, given
     assert not untrue and not problems, problems
+    not_adverse, _, problems = tally_adverse(reasons)
+    assert not not_adverse, problems
     # The single-row path gives the very same reasons.
     assert [family_bundle.score_row(r.tolist()).reasons for r in raw[:100]] == reasons[:100]
     # Reasons centred on the good payers: a typical good payer has few reasons.

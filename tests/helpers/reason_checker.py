@@ -1,10 +1,13 @@
-"""An independent checker of reason codes: is every stated reason true of the customer?
+"""An independent checker of reason codes: is every stated reason true of the customer, and
+does it read as a reason against them?
 
 Written from the README's definitions, in plain Python over one customer's raw fields, never
 calling `bankrisk.features.reasons`: for each answer's reason it re-derives the condition its
 attribute states (e.g. UTILIZATION `high`: the six bills average at least half the limit)
-and the numbers its text and value must show. Used by the tests and by
-`benchmarks/reason_truth.py`, so the benchmark counts exactly what the tests assert.
+and the numbers its text and value must show (`contradictions`). Separately, it checks that
+every stated (code, attribute) is one of an explicit list of adverse attributes and that its
+text is worded as an adverse statement (`non_adverse`, `ADVERSE_PHRASINGS`). Used by the tests
+and by `benchmarks/reason_truth.py`, so the benchmark counts exactly what the tests assert.
 """
 
 from __future__ import annotations
@@ -24,8 +27,18 @@ FAVOURABLE = {
     ("R04", "paid"),
     ("R09", "paid_in_full"),
 }
+# Little use of the credit line (mean balance share below this) and small payments (mean
+# monthly payment, NT$, above 0 and below this): the README's definitions.
+LITTLE_USE = 0.05
+SMALL_PAYMENT = 2000.0
 NEVER_GROUPS = ("PROTECTED", "EDUCATION")
 NEVER_WORDS = re.compile(r"\b(sex|marri\w*|age|education)\b", re.IGNORECASE)
+
+
+def _percent(share: float) -> str:
+    """One decimal, and a share just below zero shown as 0.0%, never "-0.0%"."""
+    text = f"{share:.1%}"
+    return "0.0%" if text == "-0.0%" else text
 
 
 def _delay(months: int) -> str:
@@ -67,13 +80,13 @@ def _expected(
             return not late and revolving > 0, [f"in {revolving} of the five months"], None
     if code == "R03":
         mean = sum(c[b] / limit for b in BILLS) / 6
-        shown = f"average balance {mean:.1%} of the limit"
+        shown = f"average balance {_percent(mean)} of the limit"
         if attribute == "credit_balance":
-            return mean < 0, ["in credit", f"{mean:.1%}"], shown
+            return mean < 0, ["in credit", _percent(mean)], shown
         if attribute == "low_use":
-            return 0 <= mean < 0.10, ["Little use", f"{mean:.1%}"], shown
+            return 0 <= mean < LITTLE_USE, ["Little use", _percent(mean)], shown
         if attribute == "moderate":
-            return 0.10 <= mean < 0.50, [f"Average balance {mean:.0%}"], shown
+            return LITTLE_USE <= mean < 0.50, [f"Average balance {mean:.0%}"], shown
         if attribute == "high":
             return mean >= 0.50, ["Balance high", f"average {mean:.0%}"], shown
     if code == "R04":
@@ -86,15 +99,19 @@ def _expected(
         if attribute == "missed":
             return missed > 0, [f"Nothing paid against the bill in {missed} of"], None
         if attribute == "part_paid":
-            return missed == 0 and ratio < 0.9, [f"Paid on average {ratio:.0%}"], None
+            return missed == 0 and ratio < 0.9, [f"on average {ratio:.0%} of the bill"], None
     if code == "R05":
         if attribute == "low":
-            return limit <= low_limit, ["Low credit limit", f"NT$ {limit:,.0f}"], None
+            return (
+                limit <= low_limit,
+                ["Low credit limit", f"NT$ {limit:,.0f}", f"NT$ {low_limit:,.0f} or less"],
+                f"NT$ {limit:,.0f}",
+            )
         if attribute == "other":
             return limit > low_limit, [f"NT$ {limit:,.0f}"], f"NT$ {limit:,.0f}"
     if code == "R06":
         start, end = c["BILL_AMT6"] / limit, c["BILL_AMT1"] / limit
-        numbers = [f"{start:.1%}", f"{end:.1%}"]
+        numbers = [_percent(start), _percent(end)]
         if attribute == "rising":
             return end - start >= 0.01, ["rose", *numbers], None
         if attribute == "falling":
@@ -105,17 +122,91 @@ def _expected(
         total = sum(c[p] for p in PAID)
         if attribute == "none":
             return total == 0, ["No payments"], "NT$ 0"
+        mean, shown = total / 6, f"NT$ {total / 6:,.0f} a month"
+        if attribute == "small":
+            return 0 < mean < SMALL_PAYMENT, ["Small payments", f"NT$ {mean:,.0f}"], shown
         if attribute == "some":
-            return total > 0, [f"NT$ {total / 6:,.0f}"], f"NT$ {total / 6:,.0f} a month"
+            return mean >= SMALL_PAYMENT, [f"NT$ {mean:,.0f}"], shown
     if code == "R09":
         no_use, full = status.count(-2), status.count(-1)
         if attribute == "no_use":
             return no_use > 0, [f"No use of the card in {no_use} of"], None
         if attribute == "some_paid_in_full":
-            return no_use == 0 and 0 < full < 6, [f"paid in full in {full} of"], None
+            return no_use == 0 and 0 < full < 6, [f"not paid in full in {6 - full} of"], None
         if attribute == "never_paid_in_full":
             return no_use == 0 and full == 0, ["not paid in full in any"], None
     return False, [], None  # an unknown or favourable (never stated) attribute
+
+
+_DELAY = r"(1 month|[2-8] months|9 or more months)"
+_MONTH = "(" + "|".join(MONTHS) + ")"
+_SHARE = r"(-?[1-9]\d*|-?0|\d+)\.\d%"  # one decimal, "-0.0%" excluded below
+_NT = r"NT\$ [1-9][\d,]*"
+# The only (code, attribute)s that may be stated, each with the adverse wording its text must
+# have in full: what counted against the customer, said as such. Anything else (a credit limit
+# that is not low, a balance that fell or stayed the same, a moderate balance, payments that
+# are not small, months without use, any favourable attribute) is not a reason.
+ADVERSE_PHRASINGS: dict[tuple[str, str], re.Pattern[str]] = {
+    key: re.compile(pattern)
+    for key, pattern in {
+        ("R01", "late"): rf"Payment {_DELAY} late in September",
+        ("R01", "revolving"): r"Only part of the bill was paid in September \(revolving credit\)",
+        ("R02", "late"): rf"Late in [1-6] of the last six months, up to {_DELAY} late "
+        rf"\(most recently in {_MONTH}\)",
+        ("R02", "revolving"): r"Only part of the bill paid \(revolving credit\) in [1-5] of the "
+        r"five months before September",
+        ("R03", "credit_balance"): r"Little use of the credit limit: card in credit on average "
+        rf"over the last six months \(average balance {_SHARE} of the limit\)",
+        ("R03", "low_use"): rf"Little use of the credit limit: average balance {_SHARE} of the "
+        r"limit over the last six months",
+        ("R03", "high"): r"Balance high relative to the credit limit: average \d+% over the last "
+        r"six months",
+        ("R04", "missed"): r"Nothing paid against the bill in [1-5] of the last five months",
+        ("R04", "part_paid"): r"Only part of each bill paid: on average \d+% of the bill over "
+        r"the last five months",
+        ("R05", "low"): rf"Low credit limit: {_NT} \(a limit of {_NT} or less counts as low\)",
+        ("R06", "rising"): rf"Growing balance: it rose from {_SHARE} to {_SHARE} of the credit "
+        r"limit from April to September",
+        ("R07", "none"): r"No payments in the last six months",
+        ("R07", "small"): rf"Small payments: on average NT\$ [\d,]+ a month over the last six "
+        rf"months \({_SHARE} of the credit limit\)",
+        ("R09", "never_paid_in_full"): r"Bill not paid in full in any of the last six months",
+        ("R09", "some_paid_in_full"): r"Bill not paid in full in [1-5] of the last six months",
+    }.items()
+}
+
+
+def non_adverse(reasons: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each stated reason of one answer that does not read as a reason against the customer:
+    a (code, attribute) outside `ADVERSE_PHRASINGS`, a text not worded as its adverse
+    phrasing, or a number shown as "-0.0%"."""
+    problems = []
+    for r in reasons:
+        phrasing = ADVERSE_PHRASINGS.get((r["code"], r["attribute"]))
+        if phrasing is None:
+            problems.append(f"not an adverse attribute: {r}")
+        elif not phrasing.fullmatch(r["text"]):
+            problems.append(f"not worded as adverse: {r}")
+        if "-0.0%" in r["text"] or "-0.0%" in r["value"]:
+            problems.append(f"negative zero shown: {r}")
+    return problems
+
+
+def tally_adverse(
+    answers: Sequence[Sequence[Mapping[str, Any]]],
+) -> tuple[Counter[tuple[str, str]], int, list[str]]:
+    """(non-adverse reasons per (code, attribute), answers with at least one, the first
+    problems found)."""
+    found: Counter[tuple[str, str]] = Counter()
+    answers_with = 0
+    problems: list[str] = []
+    for reasons in answers:
+        bad = [r for r in reasons if non_adverse([r])]
+        found.update((r["code"], r["attribute"]) for r in bad)
+        answers_with += bool(bad)
+        if bad and len(problems) < 20:
+            problems += non_adverse(bad)
+    return found, answers_with, problems
 
 
 def contradictions(
@@ -137,7 +228,7 @@ def contradictions(
             problems.append(f"favourable attribute given: {r}")
         elif not holds or missing or (value is not None and r["value"] != value):
             problems.append(f"untrue: {r} (missing {missing}, value {value!r})")
-        if r["group"] in NEVER_GROUPS or NEVER_WORDS.search(r["text"]):
+        if r.get("group") in NEVER_GROUPS or NEVER_WORDS.search(r["text"]):
             problems.append(f"protected or EDUCATION reason: {r}")
     return problems
 

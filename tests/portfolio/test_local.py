@@ -50,9 +50,11 @@ def api_answers(scorer: Scorer, frame: pd.DataFrame, id_column: str) -> list[dic
             "warnings": "; ".join(p["warnings"]) or None,
         }
         for k in range(1, 5):
-            reason = p["reason_codes"][k - 1] if k <= len(p["reason_codes"]) else None
-            row[f"reason_{k}_code"] = reason["code"] if reason else None
-            row[f"reason_{k}_feature"] = reason["feature"] if reason else None
+            reason: dict[str, Any] | None = (
+                dict(p["reason_codes"][k - 1]) if k <= len(p["reason_codes"]) else None
+            )
+            for part in ("code", "feature", "attribute", "value", "text", "contribution"):
+                row[f"reason_{k}_{part}"] = reason[part] if reason else None
         rows.append(row)
     return rows
 
@@ -69,7 +71,15 @@ def read_output(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".csv":
         frame = pd.read_csv(path, dtype={"ID": str, "customer_id": str}, keep_default_na=False)
         frame = frame.replace("", None)
-        return [{k: v for k, v in r.items()} for r in frame.to_dict("records")]
+        # Contributions are numbers, read as text with the empty cells of rows with fewer
+        # reasons.
+        return [
+            {
+                k: float(v) if k.endswith("_contribution") and v is not None else v
+                for k, v in r.items()
+            }
+            for r in frame.to_dict("records")
+        ]
     return list(pq.read_table(path).to_pylist())
 
 

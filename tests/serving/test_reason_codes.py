@@ -14,7 +14,7 @@ import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from helpers.api import Api, customer
-from helpers.reason_checker import tally
+from helpers.reason_checker import tally, tally_adverse
 
 PAY = ("PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6")
 
@@ -127,7 +127,7 @@ def test_reasons_are_ordered_and_at_most_four(
     assert leading >= 0.8 * len(late), "recent delinquency should usually lead when PAY_0 >= 2"
 
 
-def test_every_reason_is_true_of_the_customer(
+def test_every_reason_is_true_of_the_customer_and_adverse(
     api: Api, bundle: ModelBundle, random_customers: list[dict[str, Any]]
 ) -> None:
     predictions = scores(api, random_customers)
@@ -136,6 +136,8 @@ def test_every_reason_is_true_of_the_customer(
         random_customers, [p["reason_codes"] for p in predictions], low_limit
     )
     assert sum(given.values()) > 400 and not untrue and not problems, problems
+    not_adverse, _, problems = tally_adverse([p["reason_codes"] for p in predictions])
+    assert not not_adverse, problems
     single = [
         api.client.post("/v1/predict", json=r).json()["reason_codes"] for r in random_customers[:50]
     ]

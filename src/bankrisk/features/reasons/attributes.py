@@ -25,8 +25,12 @@ from bankrisk.features.reasons.policy import ReasonPolicy
 from bankrisk.features.reasons.texts import TEMPLATES
 from bankrisk.schema import FIELD_NAMES, PAY_AMOUNTS
 
-# Mean utilisation below LOW_USE is "little use", from HIGH_USE on it is "high".
-LOW_USE, HIGH_USE = 0.10, 0.50
+# Mean utilisation below LOW_USE is "little use", from HIGH_USE on it is "high" (between
+# them "moderate", which is not adverse and never stated).
+LOW_USE, HIGH_USE = 0.05, 0.50
+# A mean monthly payment (NT$) above 0 and below this is "small" (adverse); from it on,
+# payments are not stated as a reason.
+SMALL_PAYMENT = 2000.0
 # A mean payment ratio from this on (and no bill left unpaid) counts as bills paid.
 PAID_RATIO = 0.90
 # A change of utilisation between April and September smaller than this is "about the same".
@@ -50,7 +54,7 @@ def _indices(code: str, keys: Iterable[str]) -> tuple[int, ...]:
 _R02_LATE, _R02_REVOLVING, _R02_NEVER_LATE = _indices("R02", ("late", "revolving", "never_late"))
 _R04_MISSED, _R04_PART_PAID, _R04_PAID = _indices("R04", ("missed", "part_paid", "paid"))
 _R05_LOW, _R05_OTHER = _indices("R05", ("low", "other"))
-_R07_NONE, _R07_SOME = _indices("R07", ("none", "some"))
+_R07_NONE, _R07_SMALL, _R07_SOME = _indices("R07", ("none", "small", "some"))
 _R09_NO_USE = ATTRIBUTE_INDEX["R09"]["no_use"]
 # Tables for `Ops.lookup`. R01 by September's status -2..9 (the position is status + 2).
 _R01_BY_STATUS = _indices(
@@ -107,8 +111,12 @@ def evaluate(
         "R05": where(limit > cut, _R05_OTHER, _R05_LOW),
         # Utilisation in April (BILL_AMT6) against September (BILL_AMT1).
         "R06": lookup(_TREND_BINS, bin_(_TREND_EDGES, end - start)),
-        # Nothing paid in six months, or the mean monthly payment.
-        "R07": where(mean_paid != 0, _R07_SOME, _R07_NONE),
+        # Nothing paid in six months, else a small mean monthly payment, else neither.
+        "R07": where(
+            mean_paid == 0,
+            _R07_NONE,
+            where((mean_paid > 0) & (mean_paid < SMALL_PAYMENT), _R07_SMALL, _R07_SOME),
+        ),
         # Months without use (-2), else how many months were paid in full (-1).
         "R09": where(no_use > 0, _R09_NO_USE, lookup(_R09_BY_FULL, full)),
     }
@@ -121,7 +129,7 @@ def evaluate(
         "R05": {"limit": limit},
         "R06": {"start": start, "end": end},
         "R07": {"mean": mean_paid, "share": mean_paid / limit},
-        "R09": {"no_use": no_use, "full": full},
+        "R09": {"no_use": no_use, "full": full, "unpaid": _N_MONTHS - full},
     }  # fmt: skip
     return list(_BY_CODE(index)), list(_BY_CODE(values))
 

@@ -20,7 +20,8 @@ from bankrisk.features.engineering import FeatureSet, feature_groups
 class Attribute:
     """One bin of a characteristic: a stable `key`, and `text` and `value` templates over the
     characteristic's named values (`str.format` syntax plus the specs of `reasons.texts`);
-    `adverse` is False for a favourable attribute, never stated as a reason."""
+    `adverse` is False for an attribute that does not read as a reason against the customer
+    (favourable or neutral), never stated as a reason."""
 
     key: str
     text: str
@@ -42,6 +43,14 @@ class ReasonCode:
         return next(a for a in self.attributes if a.key == key)
 
 
+# Every attribute that may be stated reads as a reason against the customer: it says what
+# about the record counted against them ("late", "high", "low", "small", "not paid in full").
+# An attribute that does not (a limit that is not low, a falling or steady balance, a
+# moderate balance, payments that are not small) is `adverse=False` and never stated, even
+# when its characteristic's contribution is positive: the next adverse reason is taken
+# instead. So is an attribute whose direction the model's monotone constraints make
+# favourable (no use of the card: fewer months with use never raise the PD). Percentages that
+# can be negative use `{x:percent}` (one decimal, never "-0.0%", `reasons.texts`).
 REASON_CODES: tuple[ReasonCode, ...] = (
     ReasonCode(
         "R01",
@@ -54,7 +63,7 @@ REASON_CODES: tuple[ReasonCode, ...] = (
                 "Only part of the bill was paid in September (revolving credit)",
                 "PAY_0 = 0 (revolving)",
             ),
-            Attribute("no_use", "No use of the card in September", "PAY_0 = -2 (no use)"),
+            Attribute("no_use", "No use of the card in September", "PAY_0 = -2 (no use)", False),
             Attribute("paid_in_full", "Bill paid in full in September", "PAY_0 = -1 (paid)", False),
         ),
     ),
@@ -88,28 +97,30 @@ REASON_CODES: tuple[ReasonCode, ...] = (
         "UTILIZATION",
         "BILL_AMT1..6, LIMIT_BAL",
         (
+            # The model scores little use of the line as riskier than a moderate balance.
             Attribute(
                 "credit_balance",
-                "Card in credit on average over the last six months: average balance "
-                "{mean:.1%} of the credit limit",
-                "average balance {mean:.1%} of the limit",
+                "Little use of the credit limit: card in credit on average over the last six "
+                "months (average balance {mean:percent} of the limit)",
+                "average balance {mean:percent} of the limit",
             ),
             Attribute(
                 "low_use",
-                "Little use of the credit limit: average balance {mean:.1%} of the limit over "
-                "the last six months",
-                "average balance {mean:.1%} of the limit",
+                "Little use of the credit limit: average balance {mean:percent} of the limit "
+                "over the last six months",
+                "average balance {mean:percent} of the limit",
             ),
             Attribute(
                 "moderate",
                 "Average balance {mean:.0%} of the credit limit over the last six months",
-                "average balance {mean:.1%} of the limit",
+                "average balance {mean:percent} of the limit",
+                False,
             ),
             Attribute(
                 "high",
                 "Balance high relative to the credit limit: average {mean:.0%} over the last "
                 "six months",
-                "average balance {mean:.1%} of the limit",
+                "average balance {mean:percent} of the limit",
             ),
         ),
     ),
@@ -125,7 +136,8 @@ REASON_CODES: tuple[ReasonCode, ...] = (
             ),
             Attribute(
                 "part_paid",
-                "Paid on average {ratio:.0%} of each bill over the last five months",
+                "Only part of each bill paid: on average {ratio:.0%} of the bill over the last "
+                "five months",
                 "average payment {ratio:.0%} of the bill",
             ),
             Attribute(
@@ -143,11 +155,11 @@ REASON_CODES: tuple[ReasonCode, ...] = (
         (
             Attribute(
                 "low",
-                "Low credit limit: NT$ {limit:,.0f}, at or below the lower quartile of the "
-                "training data (NT$ {cut:,.0f})",
+                "Low credit limit: NT$ {limit:,.0f} (a limit of NT$ {cut:,.0f} or less counts "
+                "as low)",
                 "NT$ {limit:,.0f}",
             ),
-            Attribute("other", "Credit limit of NT$ {limit:,.0f}", "NT$ {limit:,.0f}"),
+            Attribute("other", "Credit limit of NT$ {limit:,.0f}", "NT$ {limit:,.0f}", False),
         ),
     ),
     ReasonCode(
@@ -157,21 +169,23 @@ REASON_CODES: tuple[ReasonCode, ...] = (
         (
             Attribute(
                 "falling",
-                "Balance fell from {start:.1%} to {end:.1%} of the credit limit from April to "
-                "September",
-                "{start:.1%} of the limit in April, {end:.1%} in September",
+                "Balance fell from {start:percent} to {end:percent} of the credit limit from "
+                "April to September",
+                "{start:percent} of the limit in April, {end:percent} in September",
+                False,
             ),
             Attribute(
                 "steady",
                 "Balance about the same share of the credit limit in April and September "
-                "({start:.1%} and {end:.1%})",
-                "{start:.1%} of the limit in April, {end:.1%} in September",
+                "({start:percent} and {end:percent})",
+                "{start:percent} of the limit in April, {end:percent} in September",
+                False,
             ),
             Attribute(
                 "rising",
-                "Balance rose from {start:.1%} to {end:.1%} of the credit limit from April to "
-                "September",
-                "{start:.1%} of the limit in April, {end:.1%} in September",
+                "Growing balance: it rose from {start:percent} to {end:percent} of the credit "
+                "limit from April to September",
+                "{start:percent} of the limit in April, {end:percent} in September",
             ),
         ),
     ),
@@ -182,10 +196,17 @@ REASON_CODES: tuple[ReasonCode, ...] = (
         (
             Attribute("none", "No payments in the last six months", "NT$ 0"),
             Attribute(
+                "small",
+                "Small payments: on average NT$ {mean:,.0f} a month over the last six months "
+                "({share:percent} of the credit limit)",
+                "NT$ {mean:,.0f} a month",
+            ),
+            Attribute(
                 "some",
-                "Average monthly payment NT$ {mean:,.0f} ({share:.1%} of the credit limit) "
+                "Average monthly payment NT$ {mean:,.0f} ({share:percent} of the credit limit) "
                 "over the last six months",
                 "NT$ {mean:,.0f} a month",
+                False,
             ),
         ),
     ),
@@ -199,10 +220,11 @@ REASON_CODES: tuple[ReasonCode, ...] = (
                 "no_use",
                 "No use of the card in {no_use:.0f} of the last six months",
                 "{no_use:.0f} of 6 months without use",
+                False,
             ),
             Attribute(
                 "some_paid_in_full",
-                "Bill paid in full in {full:.0f} of the last six months",
+                "Bill not paid in full in {unpaid:.0f} of the last six months",
                 "{full:.0f} of 6 months paid in full",
             ),
             Attribute(

@@ -5,9 +5,11 @@ A reason is stated when both hold:
   (`by_group`: scorecard points, tree Saabas or MLP gradient x input, summed over its
   features, minus the mean contribution over the good-risk reference population) is served as
   positive (`_raised`: rounded to CONTRIBUTION_DIGITS decimals, it is not 0.0);
-- the attribute is adverse. Favourable attributes (paid in full, never late, bills paid) are
-  never stated as a reason for a decline, even when the model scores them slightly above the
-  good payers' mean: that would be true to the arithmetic but untrue in spirit.
+- the attribute is adverse. Favourable or neutral attributes (paid in full, never late, bills
+  paid, a limit that is not low, a falling or steady balance, payments that are not small) are
+  never stated as a reason for a decline, even when the model scores them above the good
+  payers' mean: that would be true to the arithmetic but not a reason a customer can read as
+  one (Regulation B asks for the specific reasons the application counted against them).
 Reasons are ranked by contribution, largest first (ties in REASON_CODES order), at most
 `MAX_REASONS`. A batch (`select_reasons`, `reason_indices`) works on numpy arrays and fills
 each (code, attribute)'s texts in bulk; one row (`select_reasons_row`, a single request) is
@@ -17,6 +19,7 @@ plain Python, with the same answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypedDict
 
 import numpy as np
@@ -164,6 +167,46 @@ def _select(measured: Measured, by_group: np.ndarray) -> list[list[Reason]]:
         out.append(made[begin : begin + count])
         begin += count
     return out
+
+
+@dataclass(frozen=True)
+class StatedColumns:
+    """The reasons of n rows slot by slot, for columnar output (a portfolio file): slot k is
+    each row's k-th reason, largest contribution first. `codes` (n, MAX_REASONS) indexes
+    `REASON_CODES` and `attributes` that code's attributes, both -1 where a row has fewer
+    reasons; `values` and `texts` (MAX_REASONS, n) object arrays of str, None there;
+    `contributions` (n, MAX_REASONS) rounded as the API serves them, NaN there."""
+
+    codes: np.ndarray
+    attributes: np.ndarray
+    values: np.ndarray
+    texts: np.ndarray
+    contributions: np.ndarray
+
+
+def stated_columns(measured: Measured, by_group: np.ndarray) -> StatedColumns:
+    """`select_reasons`' reasons as columns (`StatedColumns`): the same rule
+    (`reason_indices`), texts and rounding, without a dict per reason."""
+    chosen = reason_indices(measured.index, by_group)
+    rows, slots = np.nonzero(chosen >= 0)
+    codes = chosen[rows, slots]
+    attributes = np.full_like(chosen, -1)
+    attributes[rows, slots] = measured.index[rows, codes]
+    contributions = np.full(chosen.shape, np.nan)
+    contributions[rows, slots] = COLUMNS.rounded(by_group[rows, codes], CONTRIBUTION_DIGITS)
+    values = np.full((MAX_REASONS, len(chosen)), None, dtype=object)
+    texts = np.full((MAX_REASONS, len(chosen)), None, dtype=object)
+    # Grouped by (code, attribute), each group's texts filled in bulk by its one template.
+    keys = codes * N_ATTRIBUTES + attributes[rows, slots]
+    order = np.argsort(keys, kind="stable")
+    ends = np.flatnonzero(np.diff(keys[order])) + 1
+    for group in np.split(order, ends) if len(order) else []:
+        j, a = divmod(int(keys[group[0]]), N_ATTRIBUTES)
+        filled_values, filled_texts = measured.fill(j, a, rows[group])
+        where = (slots[group], rows[group])
+        values[where] = filled_values
+        texts[where] = filled_texts
+    return StatedColumns(chosen, attributes, values, texts, contributions)
 
 
 def reason_frequencies(

@@ -1,8 +1,9 @@
 """The texts: an attribute's `value` and `text` templates filled with the customer's values.
 
-The templates are `str.format` strings over a characteristic's named values, plus two specs of
-their own (`{x:month}`, `{x:delay}`). They are compiled once per attribute (`Template`,
-`TEMPLATES`), so that filling them is cheap both for a large batch and for one request:
+The templates are `str.format` strings over a characteristic's named values, plus three specs
+of their own (`{x:month}`, `{x:delay}`, `{x:percent}`). They are compiled once per attribute
+(`Template`, `TEMPLATES`), so that filling them is cheap both for a large batch and for one
+request:
 - each distinct (named value, spec) pair of an attribute's two templates is formatted once per
   row, and with `format` (in C) on Python floats, never on numpy scalars (formatting those
   is done in Python);
@@ -41,13 +42,33 @@ def _delay(value: float) -> str:
     return f"{months} month" if months == 1 else f"{months} months"
 
 
+def _percent(value: float) -> str:
+    """`{x:percent}`: a share as a percentage with one decimal, like `.1%`, but never "-0.0%"
+    (a share just below zero rounds to "0.0%")."""
+    text = format(value, ".1%")
+    return "0.0%" if text == "-0.0%" else text
+
+
+def _percents(values: list[float]) -> list[str]:
+    """`_percent` of many values: formatted in C (`format`), the rare "-0.0%" then fixed."""
+    texts = list(map(format, values, repeat(".1%")))
+    if "-0.0%" in texts:
+        texts = ["0.0%" if text == "-0.0%" else text for text in texts]
+    return texts
+
+
 # The templates' own specs, besides those of `format`.
-_CUSTOM_SPECS: dict[str, Callable[[float], str]] = {"month": _month, "delay": _delay}
+_CUSTOM_SPECS: dict[str, Callable[[float], str]] = {
+    "month": _month,
+    "delay": _delay,
+    "percent": _percent,
+}
 # Named values that take few distinct values (counts, statuses, months, and credit limits,
 # in round thousands in practice; and the low-limit cut): the texts of an attribute that uses
 # only these are cached by value (bounded by `_CACHE_LIMIT`).
 _DISCRETE = frozenset(
-    {"status", "late", "worst", "recent", "revolving", "missed", "no_use", "full", "limit", "cut"}
+    {"status", "late", "worst", "recent", "revolving", "missed", "no_use", "full", "unpaid"}
+    | {"limit", "cut"}
 )
 _CACHE_LIMIT = 4096
 _Texts = list[tuple[str, str]]  # (value, text) of each row
@@ -86,7 +107,9 @@ class Template:
     def _pieces(self, columns: list[list[float]]) -> list[list[str]]:
         """Each piece's text for every row, from each piece's column of values."""
         return [
-            list(map(_CUSTOM_SPECS[spec], column))
+            _percents(column)
+            if spec == "percent"
+            else list(map(_CUSTOM_SPECS[spec], column))
             if spec in _CUSTOM_SPECS
             else list(map(format, column, repeat(spec)))
             for (_, spec), column in zip(self.args, columns, strict=True)
