@@ -1,6 +1,6 @@
 """`ModelBundle.score_columns`, the batch scorer's core, against `ModelBundle.score`, the
-API's: the same PDs, points, grades, decisions and reasons (codes, in the same order), for a
-tree model and a scorecard, on rows with every number of reasons from 0 to 4."""
+API's: the same PDs, points, grades, decisions and reasons (codes in the same order, texts),
+for a tree model and a scorecard, on rows with every number of reasons from 0 to 4."""
 
 from __future__ import annotations
 
@@ -21,10 +21,13 @@ def test_score_columns_equal_score(family: str, bundle: ModelBundle) -> None:
     np.testing.assert_array_equal(columns.points, scores.points)
     assert [model.policy.grades[i] for i in columns.grade_index] == scores.grades
     assert [("approve", "review", "decline")[i] for i in columns.decision_index] == scores.decisions
-    assert columns.reasons.shape == (3000, MAX_REASONS)
-    codes = [[REASON_CODES[j].code for j in row if j >= 0] for row in columns.reasons.tolist()]
-    assert codes == [[r["code"] for r in reasons] for reasons in scores.reasons]
-    counts = {len(c) for c in codes}
+    codes = columns.reasons.codes
+    assert codes.shape == (3000, MAX_REASONS)
+    listed = [[REASON_CODES[j].code for j in row if j >= 0] for row in codes.tolist()]
+    assert listed == [[r["code"] for r in reasons] for reasons in scores.reasons]
+    texts = [[t for t in column if t is not None] for column in columns.reasons.texts.T]
+    assert texts == [[r["text"] for r in reasons] for reasons in scores.reasons]
+    counts = {len(c) for c in listed}
     assert counts >= {0, 1, 2, 3} if family == "scorecard" else counts >= {0, 1, 2, 3, 4}
-    padded = columns.reasons[:, 1:] >= 0
-    assert not (padded & (columns.reasons[:, :-1] < 0)).any()  # -1 only after the reasons
+    padded = codes[:, 1:] >= 0
+    assert not (padded & (codes[:, :-1] < 0)).any()  # -1 only after the reasons

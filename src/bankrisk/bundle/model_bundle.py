@@ -30,11 +30,12 @@ from bankrisk.features.reasons import (
     REASON_CODES,
     Reason,
     ReasonPolicy,
+    StatedColumns,
     measure,
     reason_frequencies,
-    reason_indices,
     select_reasons,
     select_reasons_row,
+    stated_columns,
 )
 
 __all__ = ["MAX_REASONS", "ModelBundle", "RowScore", "ScoreColumns", "Scores"]
@@ -53,15 +54,14 @@ class Scores:
 
 @dataclass(frozen=True)
 class ScoreColumns:
-    """`Scores` as arrays, without reason texts (`ModelBundle.score_columns`): grades index
-    `policy.grades`, decisions `DECISIONS`, and `reasons` (n, MAX_REASONS) `REASON_CODES`,
-    largest contribution first, -1 padded."""
+    """`Scores` as arrays (`ModelBundle.score_columns`): grades index `policy.grades`,
+    decisions `DECISIONS`, and the reasons slot by slot (`StatedColumns`)."""
 
     pd: np.ndarray
     points: np.ndarray
     grade_index: np.ndarray
     decision_index: np.ndarray
-    reasons: np.ndarray
+    reasons: StatedColumns
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,19 +145,17 @@ class ModelBundle:
         )
 
     def score_columns(self, raw: np.ndarray) -> ScoreColumns:
-        """`score` for batch scoring: the same model call and policy, and the same reasons
-        (`reason_indices`, the rule `score` formats from), as codes only: formatting texts
-        is the slowest part of scoring and a portfolio file does not need them."""
+        """`score` for batch scoring: the same model call, policy and reasons, as columns
+        (`stated_columns`: texts filled in bulk, no dict per reason)."""
         features = self.features(raw)
         logit, by_group = self.predictor.explain(features)
         probability = self.calibrator(logit)
-        attributes = measure(raw, features, self.reason_policy).index
         return ScoreColumns(
             pd=probability,
             points=self.policy.scaling.points(probability),
             grade_index=self.policy.grade_index(probability),
             decision_index=self.policy.decision_index(probability),
-            reasons=reason_indices(attributes, by_group),
+            reasons=stated_columns(measure(raw, features, self.reason_policy), by_group),
         )
 
     def score_row(self, raw: list[float]) -> RowScore:

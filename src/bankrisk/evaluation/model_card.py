@@ -293,8 +293,9 @@ def _section_reasons(card: ModelCardInput) -> list[str]:
         f"{_fmt(baseline.get('population', 'a reference population'))} "
         f"({_fmt_count(baseline.get('rows'))} rows), and the attribute is adverse; ranked by "
         f"contribution, at most {_fmt_count(card.reason_policy.get('max_reasons', 4))}. "
-        "Favourable attributes (paid in full, never late, bills paid) are never stated: "
-        "'suppressed' counts the customers whose favourable attribute still had a positive "
+        "Favourable and neutral attributes (paid in full, never late, a limit that is not "
+        "low, a falling or steady balance, ordinary payments, months without use) are never "
+        "stated: 'suppressed' counts the customers whose such attribute still had a positive "
         "contribution. AGE and EDUCATION are never a reason. Counts are on the test split.",
         "",
     ]

@@ -15,7 +15,7 @@ import pyarrow as pa
 from bankrisk.bundle.model_bundle import MAX_REASONS, ModelBundle
 from bankrisk.bundle.policy import DECISIONS
 from bankrisk.core.scorer import Scorer
-from bankrisk.features.reasons import REASON_CODES, StatedColumns, measure, stated_columns
+from bankrisk.features.reasons import REASON_CODES, StatedColumns
 from bankrisk.features.reasons.catalogue import N_ATTRIBUTES
 
 # Each reason's columns, `reason_{k}_{part}`: the API's reason fields but the group (implied
@@ -103,19 +103,14 @@ class ChunkScorer:
         return pa.array(texts, type=pa.string())
 
     def table(self, raw: np.ndarray, ids: pa.Array | None, id_column: str | None) -> pa.Table:
-        """Output rows for valid raw rows (n, 23) in FIELD_NAMES order and their ids: the
-        model call, calibration and policy of `ModelBundle.score`, its reasons as columns."""
-        bundle = self.bundle
-        features = bundle.features(raw)
-        logit, by_group = bundle.predictor.explain(features)
-        probability = bundle.calibrator(logit)
-        stated = stated_columns(measure(raw, features, bundle.reason_policy), by_group)
+        """Output rows for valid raw rows (n, 23) in FIELD_NAMES order and their ids."""
+        scores = self.bundle.score_columns(raw)
         columns: list[pa.Array] = [
-            pa.array(probability, type=pa.float64()),
-            pa.array(bundle.policy.scaling.points(probability).astype(np.int64)),
-            _labels(bundle.policy.grade_index(probability), self.grades),
-            _labels(bundle.policy.decision_index(probability), _DECISIONS),
-            *_reason_columns(stated),
+            pa.array(scores.pd, type=pa.float64()),
+            pa.array(scores.points.astype(np.int64)),
+            _labels(scores.grade_index, self.grades),
+            _labels(scores.decision_index, _DECISIONS),
+            *_reason_columns(scores.reasons),
             self.warnings(raw),
         ]
         if id_column is not None:
