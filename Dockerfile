@@ -4,6 +4,9 @@
 #   make image [VERSION=N]                     # fetches the bundle if missing, then builds
 #   docker build --build-arg MODEL_VERSION=7 -t bankrisk:dev .
 #   docker build --build-arg FEATURES=true -t bankrisk:features .   # with Feast (by-id scoring)
+#   docker build --build-arg CONSOLE=true -t bankrisk:console .      # also the analyst console
+#       (run it beside the API: docker run ... --entrypoint bankrisk bankrisk:console console
+#        --model-dir /app/model --host 0.0.0.0 --port 8080)
 #
 # The build context is an allowlist (.dockerignore); models/champion/ must hold the bundle.
 # No `# syntax=` line on purpose: it would pull a frontend image (none can be pulled offline).
@@ -27,13 +30,20 @@ RUN python -m venv /opt/venv
 # Dependencies first: this layer is reused until the requirements change. The default image
 # has no feature-store client; `--build-arg FEATURES=true` adds Feast (scoring by customer id,
 # README "Feature store"; 40 more packages, pandas and pyarrow among them).
+# `--build-arg CONSOLE=true` adds the analyst console's (`bankrisk console`: monitoring's pandas
+# and scipy, Jinja2, Feast for look-ups by id); the scoring service in it is the same.
 ARG FEATURES=false
-COPY requirements/serve.txt requirements/serve-features.txt requirements/
+ARG CONSOLE=false
+COPY requirements/serve.txt requirements/serve-features.txt requirements/console.txt requirements/
 RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
         -r requirements/serve.txt \
     && if [ "$FEATURES" = true ]; then \
         /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
             -r requirements/serve-features.txt; \
+    fi \
+    && if [ "$CONSOLE" = true ]; then \
+        /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
+            -r requirements/console.txt; \
     fi
 
 COPY pyproject.toml README.md ./

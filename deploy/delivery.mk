@@ -58,11 +58,13 @@ system-deps: ## Install Docker engine, debootstrap, chromium, postgresql, promet
 			$$missing >/dev/null; \
 	fi
 
-serve-requirements: $(UV) ## Re-export requirements/serve.txt and serve-features.txt (hash-pinned) from uv.lock
+serve-requirements: $(UV) ## Re-export requirements/serve.txt, serve-features.txt and console.txt (hash-pinned) from uv.lock
 	@$(UV) export --quiet --frozen --no-dev --no-emit-project --extra serve -o requirements/serve.txt
 	@echo "wrote requirements/serve.txt: $$(grep -c '^[A-Za-z0-9]' requirements/serve.txt) hash-pinned packages from uv.lock"
 	@$(UV) export --quiet --frozen --no-dev --no-emit-project --extra serve --extra features -o requirements/serve-features.txt
 	@echo "wrote requirements/serve-features.txt (the image with Feast): $$(grep -c '^[A-Za-z0-9]' requirements/serve-features.txt) packages"
+	@$(UV) export --quiet --frozen --no-dev --no-emit-project --extra console --extra features -o requirements/console.txt
+	@echo "wrote requirements/console.txt (the image with the console): $$(grep -c '^[A-Za-z0-9]' requirements/console.txt) packages"
 
 bundle: ## Put the bundle to bake in MODEL_DIR: registry version VERSION, else @champion if missing
 	@if [ -n "$(VERSION)" ]; then \

@@ -298,15 +298,21 @@ def test_serve_requirements_writes_the_files_and_prints_a_line_each(tree: Path) 
     assert proc.returncode == 0, proc.stderr
     written = (tree / "requirements" / "serve.txt").read_text()
     with_feast = (tree / "requirements" / "serve-features.txt").read_text()
-    packages, feast_packages = (
-        sum(1 for line in text.splitlines() if line[:1].isalnum()) for text in (written, with_feast)
+    with_console = (tree / "requirements" / "console.txt").read_text()
+    packages, feast_packages, console_packages = (
+        sum(1 for line in text.splitlines() if line[:1].isalnum())
+        for text in (written, with_feast, with_console)
     )
     assert proc.stdout.splitlines() == [
         f"wrote requirements/serve.txt: {packages} hash-pinned packages from uv.lock",
         f"wrote requirements/serve-features.txt (the image with Feast): {feast_packages} packages",
+        f"wrote requirements/console.txt (the image with the console): {console_packages} "
+        "packages",
     ]
     assert proc.stderr == ""
     assert packages > 10 and "--hash=sha256:" in written
     assert feast_packages > packages and "\nfeast==" in with_feast
+    assert console_packages > feast_packages and "\njinja2==" in with_console
     assert written == (REPO / "requirements" / "serve.txt").read_text()
     assert with_feast == (REPO / "requirements" / "serve-features.txt").read_text()
+    assert with_console == (REPO / "requirements" / "console.txt").read_text()
