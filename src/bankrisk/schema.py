@@ -1,4 +1,5 @@
-"""The UCI input schema: the 23 raw fields, their valid ranges and which are protected.
+"""The UCI input schema: the 23 raw fields, their valid ranges, which are protected and
+which are optional.
 
 This module is the single source of truth for field names and ranges. The data validator,
 the feature code and the serving request model all read it, so a range changes in one place.
@@ -7,6 +8,7 @@ It imports nothing but the standard library so that serving stays light.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +19,18 @@ PAY_STATUS = ("PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6")
 BILL_AMOUNTS = tuple(f"BILL_AMT{i}" for i in range(1, 7))
 PAY_AMOUNTS = tuple(f"PAY_AMT{i}" for i in range(1, 7))
 
-# Protected attributes: never model inputs by default, always kept for fairness reports.
+# Protected attributes: never model inputs by default, kept for fairness reports when given.
 # AGE may be switched on as an input by configuration (Settings.use_age).
 PROTECTED = ("SEX", "MARRIAGE", "AGE")
+
+# Fields never required unless the model scores them: the protected attributes (Regulation B
+# restricts when a creditor may even ask for sex and marital status) and EDUCATION (an input
+# only with Settings.use_education). Absent, they are unknown: scored alike, logged as null.
+OPTIONAL = ("SEX", "EDUCATION", "MARRIAGE", "AGE")
+
+# The attributes a fairness review groups customers by (the log's columns, or a separate
+# demographics file joined by customer id: `bankrisk monitor performance --demographics`).
+FAIRNESS_ATTRIBUTES = ("SEX", "MARRIAGE", "AGE", "EDUCATION")
 
 
 @dataclass(frozen=True)
@@ -93,3 +104,9 @@ FIELDS: tuple[FieldSpec, ...] = (
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 FIELDS_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+
+
+def required_fields(model_inputs: Collection[str] = ()) -> tuple[str, ...]:
+    """The fields every customer must carry, in FIELD_NAMES order: all but the OPTIONAL
+    ones, plus those of them the model uses (`model_inputs`, e.g. AGE with use_age)."""
+    return tuple(n for n in FIELD_NAMES if n not in OPTIONAL or n in model_inputs)

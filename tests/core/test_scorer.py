@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bankrisk.core.scorer import Scorer
 from bankrisk.core.validation import InvalidRecordsError, validate_one, validate_records
-from bankrisk.schema import FIELD_NAMES
+from bankrisk.schema import FIELD_NAMES, OPTIONAL
 from bankrisk.serving.errors import as_request_error
 from helpers.api import customer
 from helpers.factories import make_raw
@@ -39,6 +40,9 @@ GOOD = [
     {k: v for k, v in customer().items() if k != "customer_id"},
     customer(PAY_0=2.0, LIMIT_BAL=50_000.0),  # whole floats in integer fields
     customer(BILL_AMT1=-12.5, PAY_AMT3=0),
+    {k: v for k, v in customer().items() if k != "AGE"},  # optional: not an input by default
+    {k: v for k, v in customer().items() if k not in OPTIONAL},
+    customer(SEX=None, MARRIAGE=None),
 ]
 BAD = [
     customer(PAY_0=1.5),
@@ -51,7 +55,10 @@ BAD = [
     customer(customer_id=""),
     customer(customer_id=7),
     customer(extra=1),
-    {k: v for k, v in customer().items() if k != "AGE"},
+    {k: v for k, v in customer().items() if k != "LIMIT_BAL"},
+    customer(SEX=3),  # optional, but checked when given
+    customer(MARRIAGE=float("nan")),
+    customer(AGE=None, LIMIT_BAL=None),
     [customer()],
     "customer",
 ]
@@ -61,7 +68,7 @@ BAD = [
 def test_validate_one_accepts_what_validate_records_accepts(body: dict[str, Any]) -> None:
     values, customer_id = validate_one(body)
     rows, ids = validate_records([body], indexed=False)
-    assert values == rows[0].tolist() and [customer_id] == ids
+    assert np.array_equal(values, rows[0], equal_nan=True) and [customer_id] == ids
     assert all(type(v) is float for v in values)
 
 
@@ -74,3 +81,18 @@ def test_validate_one_refuses_what_validate_records_refuses(body: Any) -> None:
         with pytest.raises(InvalidRecordsError) as batch:
             validate_records([body], indexed=False)
         assert (one.value.summary, one.value.errors) == (batch.value.summary, batch.value.errors)
+
+
+def test_optional_fields_unknown_score_alike(scorer: Scorer) -> None:
+    """Without the optional fields (NaN, as validation gives them), every answer is the same:
+    PD, score, grade, decision, reasons and warnings; on both scoring paths."""
+    raw, _ = make_raw(3000, seed=23)
+    raw[:300, FIELD_NAMES.index("LIMIT_BAL")] = 990_000  # some warnings too
+    unknown = raw.copy()
+    unknown[:, [FIELD_NAMES.index(name) for name in OPTIONAL]] = np.nan
+    ids = [f"C{i}" for i in range(len(raw))]
+    given = scorer.predict(raw, ids)
+    assert scorer.predict(unknown, ids) == given
+    for row, customer_id, expected in zip(unknown[:200], ids, given, strict=False):
+        assert scorer.predict_one(row.tolist(), customer_id) == expected
+    assert len({p["decision"] for p in given}) == 3 and any(p["warnings"] for p in given)

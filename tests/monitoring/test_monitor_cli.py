@@ -193,7 +193,7 @@ def test_outcomes_are_idempotent_and_performance_matches_the_metrics(
     )
     assert sum(g["n"] for g in result["grades"]) == 2000
     assert [m["month"] for m in result["by_month"]] == ["2026-09", "2026-10", "2026-11"]
-    assert set(result["fairness"]["overall"]) == {"SEX", "AGE_BAND", "MARRIAGE"}
+    assert set(result["fairness"]["overall"]) == {"SEX", "AGE_BAND", "MARRIAGE", "EDUCATION"}
     assert result["by_model_version"][0]["model_role"] == "champion"
     text = report.read_text()
     assert not re.search(r"https?://", text)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from bankrisk.monitoring.drift import CharacteristicDrift, DriftOverTime, DriftResult
-    from bankrisk.monitoring.performance import PerformanceResult
+    from bankrisk.monitoring.performance import FairnessReport, PerformanceResult
     from bankrisk.prediction_log.columns import Selection
     from bankrisk.prediction_log.store import PredictionStore
 
@@ -108,7 +108,27 @@ MasterOption = Annotated[
     str | None,
     typer.Option("--master", help=r"Spark master URL (--engine spark). \[default: local[*]]"),
 ]
+DemographicsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--demographics",
+        help="A .csv or .parquet of customer_id and any of SEX, MARRIAGE, AGE, EDUCATION, "
+        "joined by customer id (pseudonymised as the log's) for the fairness section; its "
+        "values take precedence over the log's.",
+    ),
+]
+MetricsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--metrics-file",
+        help="Also write the fairness verdict as Prometheus metrics to this .prom file "
+        "(node-exporter's textfile collector), for the alert BankriskFourFifthsRuleFailed.",
+    ),
+]
 ALL_ROLES = "all"
+# `monitor performance`'s exit code when a protected attribute fails the four-fifths rule
+# over the window (0: passed or not judged; 2: bad input; docs/monitoring.md).
+FOUR_FIFTHS_FAILED_EXIT = 3
 
 
 def _selection(
@@ -369,25 +389,36 @@ def performance(
     engine: EngineOption = Engine.local,
     record: RecordOption = None,
     master: MasterOption = None,
+    demographics: DemographicsOption = None,
+    metrics_file: MetricsFileOption = None,
 ) -> None:
     """Realised AUC, Brier, ECE and KS (overall, by version, by month), the PD back-test per
     grade (Jeffreys both ways, binomial, Hosmer-Lemeshow) and approval fairness by month, on
     each customer's latest prediction in the window (the champion's by default; a Spark run
     record's, ranked and joined by Spark with the outcomes ingested into the log, with
-    --record)."""
+    --record). Exit code 3 when a protected attribute fails the four-fifths rule over the
+    window, 2 on bad input, else 0."""
     settings = load_settings()
     folder = _record_folder(engine, record, master, role)
     selection = _selection(since, until, _role(role, folder), model_version, run)
     with monitor_extra():
+        from bankrisk.monitoring.demographics import load_demographics
         from bankrisk.monitoring.performance import run_performance
 
     store = _open_log(settings, log)
-    if folder is None:
+    joined = None if demographics is None else load_demographics(demographics, store.customer_key)
+    if folder is None and joined is None:
         result = run_performance(store, selection)
+    elif folder is None:
+        result = run_performance(store, selection, joined)
     else:
         from bankrisk.monitoring.spark_monitor import record_performance
 
-        result = record_performance(_spark(master), folder, store, selection)
+        result = record_performance(_spark(master), folder, store, selection, joined)
+    if metrics_file is not None:
+        from bankrisk.monitoring.fairness_metrics import write_metrics_file
+
+        write_metrics_file(metrics_file, result.fairness)
     if report is not None:
         with monitor_extra():
             from bankrisk.monitoring.report import performance_html, write_report
@@ -395,12 +426,64 @@ def performance(
         write_report(performance_html(result), report)
     if as_json:
         print_json_text(result.to_json())
-        return
-    _print_performance(result)
+    else:
+        _print_performance(result)
+    if result.fairness.failed:
+        raise typer.Exit(FOUR_FIFTHS_FAILED_EXIT)
 
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _print_fairness(out: Console, fairness: FairnessReport) -> None:
+    """Each attribute's groups on the customers that carry it, and a FAILED line for each
+    protected attribute below the four-fifths rule, with the approval rates behind it."""
+    from bankrisk.monitoring.performance import VERDICT_ATTRIBUTES
+
+    source = f", joined from {fairness.demographics}" if fairness.demographics else ""
+    out.print(
+        f"Fairness (approval: not declined; adverse impact ratio: lowest / highest approval "
+        f"rate of groups of {fairness.min_group_size} or more; four-fifths rule: ratio >= "
+        f"{fairness.four_fifths_threshold:g}{escape(source)}):"
+    )
+    for attribute, found in fairness.overall.items():
+        groups = ", ".join(
+            f"{g} {_percent(v.approval_rate)} (n {v.n:,})" for g, v in found.groups.items()
+        )
+        if found.four_fifths_rule_passed is None:
+            verdict = "not judged (fewer than two groups large enough)"
+        elif attribute not in VERDICT_ATTRIBUTES:
+            verdict = f"ratio {found.adverse_impact_ratio:.4f} (not a protected attribute)"
+        else:
+            passed = "passed" if found.four_fifths_rule_passed else "[bold red]FAILED[/]"
+            verdict = f"ratio {found.adverse_impact_ratio:.4f}: {passed}"
+        out.print(
+            f"  {attribute}: {found.carried:,} of {found.customers:,} customers carry it: "
+            f"{escape(groups) or 'no group'}; {verdict}"
+        )
+    for attribute in fairness.failed:
+        found = fairness.overall[attribute]
+        low, high = found.lowest, found.highest
+        assert low is not None and high is not None and found.adverse_impact_ratio is not None
+        out.print(
+            f"[bold red]FAILED[/]: the four-fifths rule on {attribute}: adverse impact ratio "
+            f"{found.adverse_impact_ratio:.4f} < {fairness.four_fifths_threshold:g} (approval "
+            f"{_percent(found.groups[low].approval_rate)} for {escape(low)} against "
+            f"{_percent(found.groups[high].approval_rate)} for {escape(high)})"
+        )
+    failing_months = [
+        f"{attribute} in {m.month} ({m.attributes[attribute].adverse_impact_ratio:.4f})"
+        for m in fairness.by_month
+        for attribute in VERDICT_ATTRIBUTES
+        if attribute in m.attributes and m.attributes[attribute].four_fifths_rule_passed is False
+    ]
+    if failing_months:
+        out.print(f"  Below the four-fifths rule by month: {', '.join(failing_months)}")
 
 
 def _print_performance(result: PerformanceResult) -> None:
@@ -455,6 +538,7 @@ def _print_performance(result: PerformanceResult) -> None:
             _number(m.metrics.ks),
         )
     out.print(months)
+    _print_fairness(out, result.fairness)
 
 
 @app.command("prune")

@@ -26,6 +26,14 @@ AGE_BAND_EDGES: tuple[float, ...] = (25.0, 35.0, 45.0, 55.0)
 
 SEX_LABELS: dict[int, str] = {1: "male", 2: "female"}
 MARRIAGE_LABELS: dict[int, str] = {1: "married", 2: "single", 3: "others", 0: "unknown"}
+# EDUCATION is not a protected attribute: monitoring reports its approval rates, for a
+# fairness review, but it does not enter the four-fifths verdict.
+EDUCATION_LABELS: dict[int, str] = {
+    1: "graduate school",
+    2: "university",
+    3: "high school",
+    4: "others",
+}
 
 # Groups smaller than this are reported but left out of the adverse impact ratio.
 MIN_GROUP_SIZE = 30

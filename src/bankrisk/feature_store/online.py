@@ -26,7 +26,7 @@ from typing import Any
 
 from bankrisk.feature_store import FEATURE_VIEW, JOIN_KEY, FeatureStoreError
 from bankrisk.feature_store.repo import feast_reads
-from bankrisk.schema import FIELD_NAMES
+from bankrisk.schema import FIELD_NAMES, OPTIONAL
 
 # Ids read from the store in one Feast call at most (see `fetch`).
 MAX_BATCH = 64
@@ -40,12 +40,19 @@ class StoreUnavailableError(FeatureStoreError):
     """The store cannot answer (missing, not materialized, down): the API's 503."""
 
 
+def _known(value: Any) -> Any:
+    """A stored value, None when there is none: an optional field materialized without a
+    value may come back as null or as NaN, depending on the online store."""
+    return None if value is None or value != value else value  # NaN != NaN
+
+
 @dataclass(frozen=True)
 class CustomerFeatures:
     """A customer found in the online store: the 23 fields (None if the store withheld them
-    as expired), when they were recorded, and whether that is longer ago than the TTL."""
+    as expired; an OPTIONAL field the store has no value of is None, not asked for), when they
+    were recorded, and whether that is longer ago than the TTL."""
 
-    values: dict[str, float] | None
+    values: dict[str, float | None] | None
     event_time: datetime | None
     ttl: timedelta | None
 
@@ -184,8 +191,8 @@ class OnlineFeatures:
         if statuses == {_NOT_FOUND}:
             return None
         event_time = datetime.fromtimestamp(seconds, UTC) if seconds else None
-        values = {name: columns[name][row] for name in FIELD_NAMES}
-        missing = [name for name, value in values.items() if value is None]
+        values = {name: _known(columns[name][row]) for name in FIELD_NAMES}
+        missing = [n for n, value in values.items() if value is None and n not in OPTIONAL]
         if missing and _OUTSIDE_MAX_AGE in statuses:
             return CustomerFeatures(None, event_time, self._ttl)
         if missing:
@@ -193,7 +200,9 @@ class OnlineFeatures:
                 f"the feature store holds no value of {', '.join(missing)} for customer "
                 f"{customer_id!r}: materialize a complete data file"
             )
-        return CustomerFeatures({k: float(v) for k, v in values.items()}, event_time, self._ttl)
+        return CustomerFeatures(
+            {k: None if v is None else float(v) for k, v in values.items()}, event_time, self._ttl
+        )
 
     async def fetch(self, customer_id: str) -> CustomerFeatures | None:
         """`read` on the store's own thread, batched: the ids asked for while a read is in

@@ -47,7 +47,13 @@ from bankrisk.monitoring.psi import (
 )
 from bankrisk.prediction_log.columns import PERIOD, Period, Selection, read_columns
 from bankrisk.prediction_log.store import PredictionStore
-from bankrisk.schema import BILL_AMOUNTS, FIELD_NAMES, PAY_AMOUNTS, PAY_STATUS
+from bankrisk.schema import (
+    BILL_AMOUNTS,
+    FIELD_NAMES,
+    PAY_AMOUNTS,
+    PAY_STATUS,
+    required_fields,
+)
 
 CONTINUOUS_INPUTS = ("LIMIT_BAL", "AGE", *BILL_AMOUNTS, *PAY_AMOUNTS)
 CODE_INPUTS = ("SEX", "EDUCATION", "MARRIAGE", *PAY_STATUS)
@@ -319,6 +325,7 @@ class FeatureCode:
 
 
 # The log's columns drift reads: the inputs, the PD and the score.
+_REQUIRED_COLUMNS = [FIELD_NAMES.index(name) for name in required_fields()]
 DRIFT_COLUMNS = (*FIELD_NAMES, "pd", "score")
 
 
@@ -443,7 +450,9 @@ class BinCounts:
             self._add(item.name, item.count(raw[:, item.column]))
         for item in self.plan.outputs:
             self._add(item.name, item.count(outputs[:, item.column]))
-        complete = np.all(np.isfinite(raw), axis=1)
+        # An optional field (a protected attribute) absent is no missing input: features
+        # of it (AGE with use_age) are NaN then, and `Compared.count` skips them.
+        complete = np.all(np.isfinite(raw[:, _REQUIRED_COLUMNS]), axis=1)
         if self.plan.feature_code is None or not complete.any():
             return
         self.complete += int(complete.sum())

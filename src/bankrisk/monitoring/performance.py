@@ -17,10 +17,13 @@ is about 12 bytes per customer with an outcome (an exact AUC needs every PD) and
   binomial test (greater); Hosmer-Lemeshow over grades: sum (D - N PD)^2 / (N PD (1 - PD)),
   chi-square with G degrees of freedom (out of sample). They ignore default correlation, so
   they reject too often in a downturn.
-- Fairness over time: approval rate (a decision other than `decline`) per SEX, age band and
-  MARRIAGE group, and the adverse impact ratio (lowest / highest approval rate, groups of at
-  least 30) against the four-fifths rule, overall and by month, on every customer counted
-  (approvals need no outcome).
+- Fairness over time: approval rate (a decision other than `decline`) per SEX, age band,
+  MARRIAGE and EDUCATION group, and the adverse impact ratio (lowest / highest approval rate,
+  groups of at least 30) against the four-fifths rule, overall and by month, on every customer
+  counted (approvals need no outcome) that carries the attribute: the attributes are optional
+  in scoring, so each attribute says how many customers carry it, and a demographics file
+  (`monitoring.demographics`) may supply them by customer id. The verdict (`failed`) is on
+  the protected attributes (SEX, age band, MARRIAGE), over the whole window.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from sqlalchemy import Select, func, or_, select
 from bankrisk.errors import BankRiskError
 from bankrisk.evaluation.fairness import (
     AGE_BANDS,
+    EDUCATION_LABELS,
     FOUR_FIFTHS,
     MARRIAGE_LABELS,
     MIN_GROUP_SIZE,
@@ -46,6 +50,7 @@ from bankrisk.evaluation.fairness import (
     age_band,
 )
 from bankrisk.evaluation.metrics import classification_metrics
+from bankrisk.monitoring.demographics import CUSTOMER_ID, Demographics
 from bankrisk.monitoring.drift import fields_of, json_text
 from bankrisk.prediction_log.columns import (
     PERIOD,
@@ -166,18 +171,28 @@ class GroupApproval:
 
 @dataclass(frozen=True)
 class AttributeFairness:
-    """Approval by group of one protected attribute, the adverse impact ratio (None with
-    fewer than two groups large enough) and the four-fifths rule's verdict on it."""
+    """Approval by group of one attribute, on the customers that carry it (`carried` of
+    `customers`), the adverse impact ratio (None with fewer than two groups large enough)
+    and the four-fifths rule's verdict on it; `lowest` and `highest` name the groups the
+    ratio compares."""
 
     groups: Mapping[str, GroupApproval]
     adverse_impact_ratio: float | None
     four_fifths_rule_passed: bool | None
+    carried: int = 0
+    customers: int = 0
+    lowest: str | None = None
+    highest: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "groups": {g: v.as_dict() for g, v in self.groups.items()},
             "adverse_impact_ratio": self.adverse_impact_ratio,
             "four_fifths_rule_passed": self.four_fifths_rule_passed,
+            "customers_with_attribute": self.carried,
+            "customers": self.customers,
+            "lowest_group": self.lowest,
+            "highest_group": self.highest,
         }
 
 
@@ -197,12 +212,23 @@ class MonthFairness:
 
 @dataclass(frozen=True)
 class FairnessReport:
-    """Approval fairness over every logged champion prediction and by month."""
+    """Approval fairness over every logged champion prediction and by month; `demographics`
+    names the file the attributes were joined from, if any."""
 
     overall: Mapping[str, AttributeFairness]
     by_month: tuple[MonthFairness, ...]
     four_fifths_threshold: float
     min_group_size: int
+    demographics: str | None = None
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """The protected attributes failing the four-fifths rule over the whole window."""
+        return tuple(
+            a
+            for a in VERDICT_ATTRIBUTES
+            if a in self.overall and self.overall[a].four_fifths_rule_passed is False
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -210,6 +236,8 @@ class FairnessReport:
             "by_month": [m.as_dict() for m in self.by_month],
             "four_fifths_threshold": self.four_fifths_threshold,
             "min_group_size": self.min_group_size,
+            "four_fifths_rule_failed": list(self.failed),
+            "demographics": self.demographics,
         }
 
 
@@ -340,7 +368,7 @@ def _coded(values: np.ndarray, labels: Mapping[int, str]) -> tuple[list[str], np
     names = []
     for value in unique.tolist():
         if not math.isfinite(value):
-            names.append("missing")
+            names.append(MISSING)
         elif float(value).is_integer() and int(value) in labels:
             names.append(labels[int(value)])
         else:
@@ -349,7 +377,7 @@ def _coded(values: np.ndarray, labels: Mapping[int, str]) -> tuple[list[str], np
 
 
 def _age_bands(ages: np.ndarray) -> tuple[list[str], np.ndarray]:
-    bands = np.full(ages.shape[0], "missing", dtype=object)
+    bands = np.full(ages.shape[0], MISSING, dtype=object)
     finite = np.isfinite(ages)
     if finite.any():
         bands[finite] = age_band(ages[finite])
@@ -361,7 +389,12 @@ ATTRIBUTES: dict[str, tuple[str, tuple[str, ...]]] = {
     "SEX": ("SEX", tuple(SEX_LABELS.values())),
     "AGE_BAND": ("AGE", AGE_BANDS),
     "MARRIAGE": ("MARRIAGE", tuple(MARRIAGE_LABELS.values())),
+    "EDUCATION": ("EDUCATION", tuple(EDUCATION_LABELS.values())),
 }
+# The attributes the four-fifths verdict is on: the protected ones (not EDUCATION).
+VERDICT_ATTRIBUTES = ("SEX", "AGE_BAND", "MARRIAGE")
+# The group of the customers without the attribute: counted, never compared.
+MISSING = "missing"
 
 
 def _group_labels(chunk: Mapping[str, np.ndarray]) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -369,13 +402,17 @@ def _group_labels(chunk: Mapping[str, np.ndarray]) -> dict[str, tuple[list[str],
         "SEX": _coded(chunk["SEX"], SEX_LABELS),
         "AGE_BAND": _age_bands(chunk["AGE"]),
         "MARRIAGE": _coded(chunk["MARRIAGE"], MARRIAGE_LABELS),
+        "EDUCATION": _coded(chunk["EDUCATION"], EDUCATION_LABELS),
     }
 
 
 def _attribute_fairness(
     counts: Mapping[str, tuple[int, int]], known: tuple[str, ...]
 ) -> AttributeFairness:
-    """Approval by group from (customers, approved) per group."""
+    """Approval by group from (customers, approved) per group, over the customers that carry
+    the attribute (those without it are only counted)."""
+    customers = sum(n for n, _ in counts.values())
+    counts = {g: v for g, v in counts.items() if g != MISSING}
     order = [g for g in known if g in counts] + sorted(set(counts) - set(known))
     groups = {
         g: GroupApproval(
@@ -386,13 +423,19 @@ def _attribute_fairness(
         for g in order
     }
     eligible = {g: v.approval_rate for g, v in groups.items() if v.included_in_ratio}
-    ratio = None
+    ratio = lowest = highest = None
     if len(eligible) >= 2 and max(eligible.values()) > 0:
-        ratio = min(eligible.values()) / max(eligible.values())
+        lowest = min(eligible, key=lambda g: eligible[g])
+        highest = max(eligible, key=lambda g: eligible[g])
+        ratio = eligible[lowest] / eligible[highest]
     return AttributeFairness(
         groups=groups,
         adverse_impact_ratio=ratio,
         four_fifths_rule_passed=None if ratio is None else ratio >= FOUR_FIFTHS,
+        carried=sum(g.n for g in groups.values()),
+        customers=customers,
+        lowest=lowest,
+        highest=highest,
     )
 
 
@@ -490,13 +533,10 @@ class _Outcomes:
         return self._y[:n], self._pd[:n], self._grade[:n], self._month[:n]
 
 
-_READ = ("pd", "defaulted", "SEX", "MARRIAGE", "AGE", "grade", "decision", PERIOD)
-
-
-def _latest(selection: Selection, per_version: bool) -> Select[Any]:
+def _latest(selection: Selection, per_version: bool, with_ids: bool = False) -> Select[Any]:
     """Each customer's latest selected prediction (per model version and role with
     `per_version`; rows without a customer id each count), its outcome (NaN if none) and
-    its UTC month: the query, for `read_query`."""
+    its UTC month (and its customer id, `with_ids`): the query, for `read_query`."""
     c = predictions.c
     customer = Unindexed(c.customer_id)
     partition = [customer, c.model_version, c.model_role] if per_version else [customer]
@@ -507,6 +547,7 @@ def _latest(selection: Selection, per_version: bool) -> Select[Any]:
             c.SEX,
             c.MARRIAGE,
             c.AGE,
+            c.EDUCATION,
             c.grade,
             c.decision,
             c.model_version,
@@ -526,11 +567,13 @@ def _latest(selection: Selection, per_version: bool) -> Select[Any]:
             r.SEX,
             r.MARRIAGE,
             r.AGE,
+            r.EDUCATION,
             r.grade,
             r.decision,
             r[PERIOD],
             r.model_version,
             r.model_role,
+            *([r.customer_id] if with_ids else []),
         )
         .select_from(
             ranked.outerjoin(outcomes_table, outcomes_table.c.customer_id == r.customer_id)
@@ -540,12 +583,14 @@ def _latest(selection: Selection, per_version: bool) -> Select[Any]:
 
 
 # The columns of the chunks performance counts, in order (as `_latest` selects them): the
-# first `LATEST_NUMERIC` numbers (NaN for a missing outcome), then texts.
+# first `LATEST_NUMERIC` numbers (NaN for a missing outcome), then texts; the customer id
+# after them only to join a demographics file (`LATEST_WITH_IDS`).
 LATEST_COLUMNS = (
-    *("pd", "defaulted", "SEX", "MARRIAGE", "AGE"),
+    *("pd", "defaulted", "SEX", "MARRIAGE", "AGE", "EDUCATION"),
     *("grade", "decision", PERIOD, "model_version", "model_role"),
 )
-LATEST_NUMERIC = 5
+LATEST_WITH_IDS = (*LATEST_COLUMNS, CUSTOMER_ID)
+LATEST_NUMERIC = 6
 VersionPairs = Callable[[], Sequence[tuple[str, str]]]
 
 
@@ -572,19 +617,24 @@ def _by_version(
     return versions
 
 
-def run_performance(store: PredictionStore, selection: Selection) -> PerformanceResult:
+def run_performance(
+    store: PredictionStore, selection: Selection, demographics: Demographics | None = None
+) -> PerformanceResult:
     """The performance report of the selected predictions and the outcomes the store holds,
-    read in chunks (see the module's docstring for which rows count)."""
+    read in chunks (see the module's docstring for which rows count); the protected
+    attributes from `demographics` where it has them."""
     from bankrisk.monitoring.drift import check_window
 
     check_window(selection.since, selection.until)
     every_role = replace(selection, role=None)
+    latest = _latest(selection, per_version=False, with_ids=demographics is not None)
     return performance_from(
         selection,
-        read_query(store, _latest(selection, per_version=False), numeric=LATEST_NUMERIC),
+        read_query(store, latest, numeric=LATEST_NUMERIC),
         lambda: model_versions(store, every_role),
         lambda: read_query(store, _latest(every_role, per_version=True), numeric=LATEST_NUMERIC),
         lambda: (count_rows(store, selection), store.count_outcomes()),
+        demographics,
     )
 
 
@@ -594,10 +644,12 @@ def performance_from(
     pairs: VersionPairs,
     latest_per_version: Callable[[], Iterable[Chunk]],
     counts: Callable[[], tuple[int, int]],
+    demographics: Demographics | None = None,
 ) -> PerformanceResult:
     """The performance report from chunks of `LATEST_COLUMNS`, wherever they are ranked and
     joined (the log's database here, Spark for a run record: `spark_monitor`): `latest`,
-    each customer's latest selected prediction with its outcome; `pairs`, the (version,
+    each customer's latest selected prediction with its outcome (`LATEST_WITH_IDS` with
+    `demographics`, whose attributes then take the log's place); `pairs`, the (version,
     role) pairs of the window in every role; `latest_per_version`, the same rows per version
     and role in every role; `counts`, the selection's rows and the outcomes stored."""
     approvals: Approvals = {}
@@ -605,6 +657,8 @@ def performance_from(
     matched_champion = _Outcomes(capacity=logged)
     customers = approved = 0
     for chunk in latest:
+        if demographics is not None:
+            chunk = demographics.applied(chunk)
         month_labels, approved_rows = chunk[PERIOD], chunk["decision"] != "decline"
         customers += len(month_labels)
         approved += int(approved_rows.sum())
@@ -652,5 +706,6 @@ def performance_from(
             by_month=tuple(MonthFairness(m, _fairness_of(approvals, m)) for m in months),
             four_fifths_threshold=FOUR_FIFTHS,
             min_group_size=MIN_GROUP_SIZE,
+            demographics=None if demographics is None else demographics.source,
         ),
     )

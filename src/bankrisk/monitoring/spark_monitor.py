@@ -60,6 +60,7 @@ from bankrisk.prediction_log.store import PredictionStore, as_utc
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from bankrisk.monitoring.demographics import Demographics
     from bankrisk.monitoring.performance import PerformanceResult
 
 _PLANS: dict[str, DriftPlan] = {}  # per Python worker: the bundle's drift plan, built once
@@ -244,7 +245,7 @@ def record_drift_over_time(
 
 # What the ranking keeps of each selected row: `LATEST_COLUMNS`' sources.
 _RANKED = (
-    *("customer_id", "time", "request_id", "pd", "SEX", "MARRIAGE", "AGE"),
+    *("customer_id", "time", "request_id", "pd", "SEX", "MARRIAGE", "AGE", "EDUCATION"),
     *("grade", "decision", "model_version", "model_role"),
 )
 
@@ -323,13 +324,14 @@ def _to_ipc(
     return run
 
 
-def _stream(frame: DataFrame) -> Iterator[Chunk]:
-    """The rows of `_latest`'s `frame` on the driver as chunks of `LATEST_COLUMNS`, a
-    partition at a time (the next one fetched meanwhile)."""
-    from bankrisk.monitoring.performance import LATEST_COLUMNS, LATEST_NUMERIC
+def _stream(frame: DataFrame, with_ids: bool = False) -> Iterator[Chunk]:
+    """The rows of `_latest`'s `frame` on the driver as chunks of `LATEST_COLUMNS` (or
+    `LATEST_WITH_IDS`, `with_ids`), a partition at a time (the next one fetched meanwhile)."""
+    from bankrisk.monitoring.performance import LATEST_COLUMNS, LATEST_NUMERIC, LATEST_WITH_IDS
     from bankrisk.prediction_log.columns import _arrays  # the log's chunks, made alike
 
-    shipped = frame.mapInArrow(_to_ipc(LATEST_COLUMNS), f"{_BATCH} binary")
+    columns = LATEST_WITH_IDS if with_ids else LATEST_COLUMNS
+    shipped = frame.mapInArrow(_to_ipc(columns), f"{_BATCH} binary")
     for row in shipped.toLocalIterator(prefetchPartitions=True):
         with pa.ipc.open_stream(row[_BATCH]) as reader:
             for batch in reader:
@@ -337,10 +339,15 @@ def _stream(frame: DataFrame) -> Iterator[Chunk]:
 
 
 def record_performance(
-    spark: SparkSession, folder: str, store: PredictionStore, selection: Selection
+    spark: SparkSession,
+    folder: str,
+    store: PredictionStore,
+    selection: Selection,
+    demographics: Demographics | None = None,
 ) -> PerformanceResult:
     """`run_performance` of a run record's selected rows, ranked and joined with the SQL
-    log's outcomes by Spark."""
+    log's outcomes by Spark (the protected attributes from `demographics` where it has
+    them, joined on the driver as `run_performance` joins them)."""
     from bankrisk.monitoring.performance import performance_from
     from bankrisk.portfolio.spark import delete, read_record
 
@@ -366,10 +373,14 @@ def record_performance(
         outcome = _stage_outcomes(spark, store, staging)
         return performance_from(
             selection,
-            _stream(_latest(selected, outcome, partitions, per_version=False)),
+            _stream(
+                _latest(selected, outcome, partitions, per_version=False),
+                with_ids=demographics is not None,
+            ),
             pairs,
             lambda: _stream(_latest(every_role, outcome, partitions, per_version=True)),
             lambda: (logged, stored),
+            demographics,
         )
     finally:
         delete(spark, staging)

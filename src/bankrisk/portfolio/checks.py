@@ -2,7 +2,9 @@
 
 The API's rules (`core.validation`: schema ranges, whole numbers, finite values, ids of 1
 to 64 characters) and its messages; text cells are converted as `data.validate` converts
-them. Vectorised over the chunk: only rows that fail are looked at one by one.
+them. An optional field's empty cell is unknown (NaN, as the API's absent field) unless the
+model scores it (`InputRules`). Vectorised over the chunk: only rows that fail are looked at
+one by one.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bankrisk.core.validation import MAX_CUSTOMER_ID_LENGTH, customer_id_error, field_error
+from bankrisk.core.validation import (
+    DEFAULT_RULES,
+    MAX_CUSTOMER_ID_LENGTH,
+    InputRules,
+    customer_id_error,
+    field_error,
+)
 from bankrisk.data.validate import to_numeric
-from bankrisk.schema import FIELD_NAMES, FIELDS
+from bankrisk.schema import FIELD_NAMES, FIELDS, OPTIONAL
 
 
 @dataclass(frozen=True)
@@ -56,11 +64,16 @@ def _numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
     return np.full(len(column), np.nan), np.asarray(column.is_valid())
 
 
-def _cell_error(j: int, value: float, original: str | None, not_number: bool) -> str | None:
+def _cell_error(
+    j: int, value: float, original: str | None, not_number: bool, rules: InputRules
+) -> str | None:
     if not_number:
         return f"not a number: {original!r}"
     if np.isnan(value):
-        return "missing value"
+        name = FIELDS[j].name
+        if rules.optional(name):
+            return None
+        return "missing value" + (" (an input of the model)" if name in OPTIONAL else "")
     return field_error(j, int(value) if value.is_integer() else value)
 
 
@@ -75,16 +88,23 @@ def _as_text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def check_chunk(table: pa.Table, id_column: str | None, first_row: int) -> Checked:
-    """Validate a chunk whose first row is row `first_row` of the file."""
+def check_chunk(
+    table: pa.Table, id_column: str | None, first_row: int, rules: InputRules = DEFAULT_RULES
+) -> Checked:
+    """Validate a chunk whose first row is row `first_row` of the file, for a model of
+    `rules` (which fields it needs)."""
     n = table.num_rows
     # Column-major: each field is written and checked as one contiguous column.
     matrix = np.empty((n, len(FIELD_NAMES)), dtype=np.float64, order="F")
     good = np.ones(n, dtype=bool)
     not_numbers: dict[int, np.ndarray] = {}
     for j, name in enumerate(FIELD_NAMES):
-        matrix[:, j], bad = _numbers(table.column(name))
-        good &= FIELDS[j].valid(matrix[:, j])
+        column = matrix[:, j]
+        column[:], bad = _numbers(table.column(name))
+        valid = FIELDS[j].valid(column)
+        if rules.optional(name):  # an empty cell is unknown; a text that is no number is not
+            valid |= np.isnan(column) if bad is None else np.isnan(column) & ~bad
+        good &= valid
         if bad is not None:
             not_numbers[j] = bad
     ids = None
@@ -94,7 +114,7 @@ def check_chunk(table: pa.Table, id_column: str | None, first_row: int) -> Check
     if good.all():  # row-major, as the API's matrix: the same arithmetic, bit for bit
         return Checked(np.ascontiguousarray(matrix), ids)
     rejected = [
-        _reject(table, matrix, not_numbers, id_column, int(i), first_row)
+        _reject(table, matrix, not_numbers, id_column, int(i), first_row, rules)
         for i in np.flatnonzero(~good)
     ]
     keep = np.flatnonzero(good)
@@ -109,12 +129,13 @@ def _reject(
     id_column: str | None,
     i: int,
     first_row: int,
+    rules: InputRules,
 ) -> Rejected:
     cells = {name: _as_text(v) for name, v in table.slice(i, 1).to_pylist()[0].items()}
     errors: list[tuple[str, str]] = []
     for j, name in enumerate(FIELD_NAMES):
         not_number = bool(not_numbers[j][i]) if j in not_numbers else False
-        message = _cell_error(j, float(matrix[i, j]), cells[name], not_number)
+        message = _cell_error(j, float(matrix[i, j]), cells[name], not_number, rules)
         if message is not None:
             errors.append((name, message))
     if id_column is not None and (message := customer_id_error(cells[id_column])) is not None:

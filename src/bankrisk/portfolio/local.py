@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.bundle.policy import DECISIONS
+from bankrisk.core.validation import input_rules
 from bankrisk.errors import DataError
 from bankrisk.portfolio.checks import Checked, Rejected, check_chunk
 from bankrisk.portfolio.columns import ChunkScorer, output_schema
@@ -92,7 +93,7 @@ def describe_rejected(rejected: list[Rejected], total: int, path: Path) -> str:
 def _checked_chunks(reader: Reader) -> Iterator[Checked]:
     first_row = 1
     for table in reader.chunks:
-        yield check_chunk(table, reader.id_column, first_row)
+        yield check_chunk(table, reader.id_column, first_row, reader.rules)
         first_row += table.num_rows
 
 
@@ -139,7 +140,7 @@ def score_file(
     start = time.monotonic()
     check_output(output)
     scorer = ChunkScorer(ModelBundle.load(model_dir))
-    reader = open_reader(input_path, chunk_rows)
+    reader = open_reader(input_path, chunk_rows, input_rules(scorer.bundle.feature_set))
     summary = Summary(output, rejects=rejects_path(output) if skip_invalid else None)
     stopped = False  # a bad row without --skip-invalid: the rest is only checked
 

@@ -1,9 +1,11 @@
 """Input files read in chunks of rows: CSV (streamed), Parquet (by row group) or the UCI .xls
 layout (small, read whole), with the column names of `data.load.normalise_columns`.
 
-CSV cells are read as text and converted per chunk (`scoring.checks`): a bad cell then
+CSV cells are read as text and converted per chunk (`portfolio.checks`): a bad cell then
 becomes an error naming its row and field, rather than a conversion error that stops the
-reader somewhere in the file.
+reader somewhere in the file. The OPTIONAL fields (the protected attributes, EDUCATION) may be
+absent from a file unless the model scores them: their column is then empty (null) in every
+chunk, so that what follows sees the 23 fields.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from bankrisk.core.validation import DEFAULT_RULES, InputRules
 from bankrisk.data.load import load_dataset, looks_like_uci_codes, normalise_columns
 from bankrisk.errors import DataError
-from bankrisk.schema import FIELD_NAMES, ID_COLUMN
+from bankrisk.schema import FIELD_NAMES, ID_COLUMN, OPTIONAL
 
 INPUT_SUFFIXES = (".csv", ".parquet", ".pq", ".xls")
 CUSTOMER_ID = "customer_id"
@@ -33,13 +36,15 @@ _BLOCK_BYTES = 1 << 20
 @dataclass
 class Reader:
     """Chunks of an input file as Arrow tables with normalised column names: the 23 fields
-    and the id column (`id_column`, None if the file has none), nothing else."""
+    (an optional one the file lacks as nulls) and the id column (`id_column`, None if the
+    file has none), nothing else; `rules` says which fields the model needs."""
 
     path: Path
     id_column: str | None
     chunks: Iterator[pa.Table]
     handle: IO[bytes] | None = None
     total_rows: int | None = None
+    rules: InputRules = DEFAULT_RULES
 
     @property
     def total_bytes(self) -> int:
@@ -69,30 +74,43 @@ def check_input(path: Path) -> None:
         raise DataError(f"--input {path}: file is empty")
 
 
-def input_columns(path: Path | str, names: list[str]) -> tuple[list[str], str | None]:
+def input_columns(
+    path: Path | str, names: list[str], rules: InputRules = DEFAULT_RULES
+) -> tuple[list[str], str | None]:
     """An input file's column names normalised, and its id column if any; DataError naming
-    every missing field (the local and the Spark reader's one check)."""
+    every missing required field (the local and the Spark reader's one check)."""
     try:
         normalised = normalise_columns(names)
     except DataError as exc:
         raise DataError(f"--input {path}: {exc}") from None
-    missing = [f for f in FIELD_NAMES if f not in normalised]
+    missing = [f for f in FIELD_NAMES if f not in normalised and f in rules.required]
     if missing:
-        raise DataError(f"--input {path}: missing required columns: {', '.join(missing)}")
+        inputs = [f for f in missing if f in OPTIONAL]
+        because = f" ({', '.join(inputs)}: an input of the model)" if inputs else ""
+        raise DataError(f"--input {path}: missing required columns: {', '.join(missing)}{because}")
     return normalised, next((c for c in ID_COLUMNS if c in normalised), None)
 
 
-def _columns(path: Path, names: list[str]) -> tuple[dict[str, str], str | None]:
+def absent_optional(names: list[str]) -> list[str]:
+    """The OPTIONAL fields a file (its normalised column names) does not have."""
+    return [f for f in OPTIONAL if f not in names]
+
+
+def _columns(path: Path, names: list[str], rules: InputRules) -> tuple[dict[str, str], str | None]:
     """{file column: normalised name} of the columns scoring reads, and the id column."""
-    normalised, id_column = input_columns(path, names)
+    normalised, id_column = input_columns(path, names, rules)
     wanted = {*FIELD_NAMES, id_column}
     mapping = {raw: new for raw, new in zip(names, normalised, strict=True) if new in wanted}
     return mapping, id_column
 
 
 def _renamed(table: pa.Table, mapping: dict[str, str]) -> pa.Table:
+    """The chunk's columns renamed, an absent optional field as a column of nulls."""
     table = table.select(list(mapping))
-    return table.rename_columns([mapping[c] for c in table.column_names])
+    table = table.rename_columns([mapping[c] for c in table.column_names])
+    for name in absent_optional(table.column_names):
+        table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    return table
 
 
 def _header(path: Path, handle: IO[bytes]) -> tuple[list[str], int]:
@@ -106,11 +124,11 @@ def _header(path: Path, handle: IO[bytes]) -> tuple[list[str], int]:
     return rows[skip], skip
 
 
-def _csv_reader(path: Path, chunk_rows: int) -> Reader:
+def _csv_reader(path: Path, chunk_rows: int, rules: InputRules) -> Reader:
     handle = path.open("rb")
     try:
         names, skip = _header(path, handle)
-        mapping, id_column = _columns(path, names)
+        mapping, id_column = _columns(path, names, rules)
         stream = pa_csv.open_csv(
             handle,
             read_options=pa_csv.ReadOptions(skip_rows=skip, block_size=_BLOCK_BYTES),
@@ -127,7 +145,7 @@ def _csv_reader(path: Path, chunk_rows: int) -> Reader:
         handle.close()
         raise DataError(f"--input {path}: not a valid CSV file ({_one_line(exc)})") from None
     batches = (pa.Table.from_batches([b]) for b in _csv_batches(path, stream))
-    return Reader(path, id_column, _rechunk(batches, mapping, chunk_rows), handle)
+    return Reader(path, id_column, _rechunk(batches, mapping, chunk_rows), handle, rules=rules)
 
 
 def _csv_batches(path: Path, stream: pa_csv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
@@ -141,30 +159,30 @@ def _csv_batches(path: Path, stream: pa_csv.CSVStreamingReader) -> Iterator[pa.R
             raise DataError(f"--input {path}: not a valid CSV file ({_one_line(exc)})") from None
 
 
-def _parquet_reader(path: Path, chunk_rows: int) -> Reader:
+def _parquet_reader(path: Path, chunk_rows: int, rules: InputRules) -> Reader:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"--input {path}: not a valid Parquet file ({_one_line(exc)})") from None
-    mapping, id_column = _columns(path, parquet.schema_arrow.names)
+    mapping, id_column = _columns(path, parquet.schema_arrow.names, rules)
     batches = (
         pa.Table.from_batches([b])
         for b in parquet.iter_batches(batch_size=chunk_rows, columns=list(mapping))
     )
-    reader = Reader(path, id_column, _rechunk(batches, mapping, chunk_rows))
+    reader = Reader(path, id_column, _rechunk(batches, mapping, chunk_rows), rules=rules)
     reader.total_rows = parquet.metadata.num_rows
     return reader
 
 
-def _xls_reader(path: Path, chunk_rows: int) -> Reader:
+def _xls_reader(path: Path, chunk_rows: int, rules: InputRules) -> Reader:
     """The UCI .xls layout: at most 65,536 rows, so it is read whole (`data.load`)."""
     frame = load_dataset(path)
-    mapping, id_column = _columns(path, [str(c) for c in frame.columns])
+    mapping, id_column = _columns(path, [str(c) for c in frame.columns], rules)
     for name in mapping:  # mixed cells (a stray text) as text, for `checks` to name them
         if frame[name].dtype == object:
             frame[name] = frame[name].map(lambda v: None if pd.isna(v) else str(v))
     table = pa.Table.from_pandas(frame[list(mapping)], preserve_index=False)
-    reader = Reader(path, id_column, _rechunk(iter([table]), mapping, chunk_rows))
+    reader = Reader(path, id_column, _rechunk(iter([table]), mapping, chunk_rows), rules=rules)
     reader.total_rows = table.num_rows
     return reader
 
@@ -190,17 +208,18 @@ def _rechunk(
         yield _renamed(pa.concat_tables(pending), mapping)
 
 
-def open_reader(path: Path, chunk_rows: int) -> Reader:
-    """A chunked reader of `path` by its extension; DataError (one line) if it cannot be."""
+def open_reader(path: Path, chunk_rows: int, rules: InputRules = DEFAULT_RULES) -> Reader:
+    """A chunked reader of `path` by its extension for a model of `rules`; DataError (one
+    line) if it cannot be."""
     check_input(path)
     if chunk_rows < 1:
         raise DataError(f"--chunk-rows must be at least 1, got {chunk_rows}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _csv_reader(path, chunk_rows)
+        return _csv_reader(path, chunk_rows, rules)
     if suffix == ".xls":
-        return _xls_reader(path, chunk_rows)
-    return _parquet_reader(path, chunk_rows)
+        return _xls_reader(path, chunk_rows, rules)
+    return _parquet_reader(path, chunk_rows, rules)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from bankrisk.core.validation import input_rules
 from bankrisk.errors import BankRiskError, DataError, MissingBundleError, UsageError
 from bankrisk.portfolio.checks import check_chunk
 from bankrisk.portfolio.columns import ChunkScorer, output_schema
 from bankrisk.portfolio.local import MAX_LISTED, InvalidRowsError, Summary
-from bankrisk.portfolio.readers import input_columns
+from bankrisk.portfolio.readers import absent_optional, input_columns
 from bankrisk.portfolio.record import (
     FROM_OUTPUT,
     REASONS,
@@ -134,8 +135,9 @@ def score_batches(
         from pyspark import SparkFiles
 
         scorer = _scorer(SparkFiles.get(bundle_name))
+        rules = input_rules(scorer.bundle.feature_set)
         for batch in batches:
-            checked = check_chunk(pa.Table.from_batches([batch]), id_column, 1)
+            checked = check_chunk(pa.Table.from_batches([batch]), id_column, 1, rules)
             if checked.raw.shape[0]:
                 scored = scorer.table(checked.raw, checked.ids, id_column)
                 nulls = [pa.nulls(scored.num_rows, pa.string())] * (len(FIELD_NAMES) + 1)
@@ -196,8 +198,13 @@ def read_portfolio(spark: SparkSession, path: str) -> tuple[DataFrame, str | Non
         frame = spark.read.option("header", True).csv(path)
     else:
         frame = spark.read.parquet(path)
+    from pyspark.sql import functions as sf
+
     names, id_column = input_columns(path, frame.columns)
-    frame = frame.toDF(*names).select(*(c for c in (id_column,) if c), *FIELD_NAMES)
+    # An optional field the file lacks (a protected attribute): empty, as `readers` does.
+    absent = {name: sf.lit(None).cast("string").alias(name) for name in absent_optional(names)}
+    fields = [absent.get(name, sf.col(name)) for name in FIELD_NAMES]
+    frame = frame.toDF(*names).select(*(sf.col(c) for c in (id_column,) if c), *fields)
     return frame, id_column
 
 

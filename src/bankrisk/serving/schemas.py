@@ -1,6 +1,6 @@
 """Pydantic models of the API's requests and responses, for the OpenAPI schema and /docs.
 
-Requests are validated by `serving.validation` (same rules, built from `bankrisk.schema`);
+Requests are validated by `core.validation` (same rules, built from `bankrisk.schema`);
 these models document them, so the two cannot drift apart: both read `schema.FIELDS`.
 """
 
@@ -11,7 +11,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from bankrisk.core.validation import MAX_CUSTOMER_ID_LENGTH
-from bankrisk.schema import FIELDS
+from bankrisk.schema import FIELDS, OPTIONAL, FieldSpec
+
+OPTIONAL_NOTE = (
+    "Optional: never asked unless the model scores it (then a request without it is "
+    "refused, naming it); absent or null, it is not used and is logged as null"
+)
 
 # A real customer from the UCI data (ID 1: two months late, defaulted).
 EXAMPLE_CUSTOMER: dict[str, Any] = {
@@ -42,8 +47,16 @@ EXAMPLE_CUSTOMER: dict[str, Any] = {
 }
 
 
-def _field(spec: Any) -> tuple[Any, Any]:
-    kind = int if spec.integer else float
+def _field(spec: FieldSpec) -> tuple[Any, Any]:
+    """A field's type and range; an OPTIONAL one may be left out (or null)."""
+    kind: Any = int if spec.integer else float
+    if spec.name in OPTIONAL:
+        return kind | None, Field(
+            None,
+            ge=spec.minimum,
+            le=spec.maximum,
+            description=f"{spec.description}. {OPTIONAL_NOTE}",
+        )
     return kind, Field(ge=spec.minimum, le=spec.maximum, description=spec.description)
 
 

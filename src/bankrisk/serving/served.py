@@ -23,6 +23,7 @@ import numpy as np
 from bankrisk.config import Settings
 from bankrisk.core.after import AfterScoring, Scored, Step
 from bankrisk.core.scorer import ModelRef, Prediction, Scorer
+from bankrisk.core.validation import InputRules, input_rules
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.prediction_log.rows import ScoredRows
 from bankrisk.serving.batcher import MicroBatcher
@@ -44,6 +45,12 @@ class ServedModels:
     @property
     def challenger_ref(self) -> ModelRef | None:
         return None if self.challenger is None else self.challenger.model_ref
+
+    @property
+    def input_rules(self) -> InputRules:
+        """The fields a request must carry: the inputs of every model that scores it."""
+        challenger = None if self.challenger is None else self.challenger.bundle.feature_set
+        return input_rules(self.champion.bundle.feature_set, challenger)
 
     def pick(self, customer_id: str | None, request_id: str) -> MicroBatcher:
         """Who answers this customer: the canary for its sticky share, else the champion."""

@@ -39,7 +39,7 @@ async def answer_one(service: Service, record: Any, request: RequestState) -> Pr
     the champion's answer, or the canary's for its share; InvalidRecordsError if they are not
     valid. The request's log line gets the answer's fields."""
     models = service.current()  # read once: a reload swaps in a new set, not this one
-    values, customer_id = validate_one(record)
+    values, customer_id = validate_one(record, models.input_rules)
     batcher = models.pick(customer_id, request["request_id"])  # champion or canary
     prediction = await batcher.predict(values, customer_id, request["request_id"], request["start"])
     request["log"].update(
@@ -107,7 +107,7 @@ async def score_batch(service: Service, call: Call) -> list[bytes]:
         # each) are freed slice by slice, not in one long pause when the request ends.
         chunk = records[:_CHECK_RECORDS]
         del records[:_CHECK_RECORDS]
-        checked = check_records(chunk, begin)
+        checked = check_records(chunk, begin, rules=models.input_rules)
         if isinstance(checked, list):
             errors.extend(checked)
         elif not errors:
