@@ -40,10 +40,11 @@ def test_a_secrets_default_is_never_printed() -> None:
         admin_api_key: SecretStr = Field(SecretStr("admin-s3cret"), description="A key.")
         prediction_log_salt: SecretStr = Field(SecretStr("salt-s3cret"), description="A salt.")
         api_keys: tuple[str, ...] = Field(("api-s3cret",), description="Keys.")
+        console_key: SecretStr = Field(SecretStr("console-s3cret"), description="A key.")
 
     text = configuration_markdown(Leaky)
     assert "s3cret" not in text
-    assert text.count("*(secret: not shown)*") == 3
+    assert text.count("*(secret: not shown)*") == 4
     assert "`BANKRISK_ADMIN_API_KEY`" in text  # placed in its section, as in Settings
     assert "## Other settings" not in text
 
