@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bankrisk.prediction_log.spool import Spool, SpoolFullError, SpoolLimits
-from bankrisk.prediction_log.store import Row, open_store
+from bankrisk.prediction_log.store import COLUMNS, Row, open_store
 from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 from helpers.log_rows import prediction_row
 from helpers.postgres import PostgresServer
@@ -118,3 +118,26 @@ def test_the_writer_spools_while_postgresql_is_stopped_and_replays_in_order(
     assert [r["customer_id"] for r in sorted(logged, key=lambda r: r["id"])] == [
         str(1000 + i) for i in range(1050)
     ]
+
+
+def test_a_row_the_store_rejects_never_blocks_the_spool(tmp_path: Path) -> None:
+    """A spooled line holding a row the store refuses for its content (no PD) is replayed one
+    row at a time: the bad row is dropped and counted, the good ones written, the spool
+    empties."""
+    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    assert store is not None
+    store.ensure_tables()
+    bad = list(row(1))
+    bad[COLUMNS.index("pd")] = None  # NOT NULL
+    spool = spool_at(tmp_path)
+    spool.append([row(0), tuple(bad), row(2)])
+    writer = PredictionLogWriter(store, WriterLimits(flush_seconds=0.02), spool=spool)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while spool.pending and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not spool.pending
+        assert (writer.written, writer.dropped, writer.replayed) == (2, 1, 3)
+    finally:
+        writer.close(10)
+    assert sorted(r["customer_id"] for r in store.read_predictions()) == ["1000", "1002"]

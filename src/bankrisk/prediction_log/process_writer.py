@@ -129,7 +129,7 @@ class _Child:
     written: int = 0  # as it last reported them: inserted (directly or from the spool)
     dropped: int = 0
     spooled: int = 0  # kept in the spool
-    replayed: int = 0  # inserted from the spool (also in `written`)
+    replayed: int = 0  # taken out of the spool: inserted (also in `written`) or dropped
     closed: bool = False  # its last report (after a close frame) came
     broken: bool = False  # a write to it failed: it has gone
 

@@ -151,13 +151,11 @@ def _csv_field(value: Any) -> str:
     return str(value)
 
 
-def _copy(connection: Connection, records: Sequence[dict[str, Any]]) -> int:
-    """Insert records with PostgreSQL's COPY: one statement and one stream for the batch,
+def _copy(connection: Connection, records: Sequence[Row]) -> int:
+    """Insert rows with PostgreSQL's COPY: one statement and one stream for the batch,
     several times cheaper for the writer and the server than row-by-row or multi-row
     `INSERT`s (docs/operations.md). Within the caller's transaction."""
-    text = "".join(
-        ",".join(_csv_field(record[name]) for name in COLUMNS) + "\n" for record in records
-    )
+    text = "".join(",".join(_csv_field(value) for value in record) + "\n" for record in records)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_COPY, stream=io.StringIO(text))
@@ -221,10 +219,13 @@ class PredictionStore:
     url: str
     salt: str | None = None
     _fast: bool = field(init=False, repr=False)  # SQLite: the driver's executemany
+    _copies: bool = field(init=False, repr=False)  # PostgreSQL through pg8000: COPY
+    _tuples: bool = field(init=False, repr=False)  # records are the rows' tuples
 
     def __post_init__(self) -> None:
         self._fast = self.engine.dialect.name == "sqlite"
         self._copies = self.engine.dialect.driver == "pg8000"
+        self._tuples = self._fast or self._copies
 
     @property
     def pseudonymised(self) -> bool:
@@ -238,27 +239,26 @@ class PredictionStore:
         return pseudonym(text, self.salt)
 
     def to_record(self, row: Row) -> Any:
-        """What `insert_records` takes for a row: on SQLite the tuple itself (with the
-        customer's key in place of its id), on other databases a dict (column: value).
-        Raises on a row that is not one (the writers drop it, never retry it)."""
+        """What `insert_records` takes for a row: on SQLite and through pg8000 the tuple
+        itself (with the customer's key in place of its id), through other drivers a dict
+        (column: value). Raises on a row that is not one (the writers drop it, never retry
+        it)."""
         customer_id = row[CUSTOMER]
         key = None if customer_id is None else self.customer_key(customer_id)
         if key != customer_id:
             row = (*row[:CUSTOMER], key, *row[CUSTOMER + 1 :])
-        if self._fast:
-            if len(row) != len(COLUMNS):
-                raise ValueError(f"a row of {len(row)} values, not {len(COLUMNS)}")
-            return row
-        return dict(zip(COLUMNS, row, strict=True))
+        if len(row) != len(COLUMNS):
+            raise ValueError(f"a row of {len(row)} values, not {len(COLUMNS)}")
+        return row if self._tuples else dict(zip(COLUMNS, row, strict=True))
 
     def values_of(self, record: Any) -> Row:
         """A record's values in `COLUMNS` order (the customer's key as stored): what the
         writer's spool keeps, and `record_of` turns back into a record."""
-        return tuple(record) if self._fast else tuple(record[name] for name in COLUMNS)
+        return tuple(record) if self._tuples else tuple(record[name] for name in COLUMNS)
 
     def record_of(self, values: Row) -> Any:
         """The record of `values_of` (no second pseudonymisation)."""
-        return values if self._fast else dict(zip(COLUMNS, values, strict=True))
+        return values if self._tuples else dict(zip(COLUMNS, values, strict=True))
 
     def insert_predictions(self, rows: Sequence[Row]) -> int:
         """Insert rows (`Row`) in one transaction; returns how many.

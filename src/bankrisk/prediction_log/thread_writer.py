@@ -165,7 +165,7 @@ class PredictionLogWriter:
         self.dropped = 0
         self.written = 0  # inserted into the store (from memory or from the spool)
         self.spooled = 0  # appended to the spool
-        self.replayed = 0  # of those, inserted since
+        self.replayed = 0  # of those, taken out since: inserted (in `written`) or dropped
         self.failures = 0
         self.failing = False  # the store failed the last attempt (cleared by a success)
         self.last_error: str | None = None
@@ -409,27 +409,32 @@ class PredictionLogWriter:
     def _replay(self, spool: Spool) -> None:
         """Insert the spool's waiting batches, oldest first, while the store takes them
         (for at most `flush_seconds`: new rows go behind them meanwhile); back off when it
-        does not."""
-        now = time.monotonic()
-        if now < self._replay_at:
+        does not. Rows the store rejects for their content are dropped one by one, as in
+        `_write`: a bad line never blocks the spool."""
+        if self._backing_off():
             return
-        end = now + self.limits.flush_seconds
+        end = time.monotonic() + self.limits.flush_seconds
         while spool.pending and time.monotonic() < end:
-            rows = spool.head(REPLAY_ROWS)
+            records = [self.store.record_of(row) for row in spool.head(REPLAY_ROWS)]
+            dropped = 0
             try:
-                written = self._insert([self.store.record_of(row) for row in rows])
+                written = self._insert(records)
             except Exception as exc:
                 self.failures += 1
                 self.last_error = repr(exc)
-                self._replay_at = time.monotonic() + self._replay_backoff
-                self._replay_backoff = min(
-                    self._replay_backoff * 2.0, self.limits.max_backoff_seconds
-                )
-                return
+                if _transient(exc):
+                    self._replay_at = time.monotonic() + self._replay_backoff
+                    self._replay_backoff = min(
+                        self._replay_backoff * 2.0, self.limits.max_backoff_seconds
+                    )
+                    return
+                written, dropped = self._write_one_by_one(records)
             spool.done()
             with self._lock:
                 self.written += written
-                self.replayed += written
+                self.replayed += written + dropped  # out of the spool either way
+                self.dropped += dropped
+            self._report_drop(dropped)
         self._replay_backoff = self.limits.initial_backoff_seconds
 
     def _write_one_by_one(self, records: list[Any]) -> tuple[int, int]:
