@@ -39,6 +39,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -51,6 +52,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    case,
     create_engine,
     delete,
     event,
@@ -58,6 +60,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -123,6 +126,27 @@ outcomes = Table(
     Column("source", String(500), nullable=False),
     Column("ingested_at", UTCDateTime(), nullable=False),
 )
+
+
+# Which rows of each writer session are in the store: the rows a service process's writer
+# numbered below `rows` (`Progress`). Advanced in the transaction that inserts them, so a
+# writer that restarts or replays its spool skips what is in already: a re-send inserts no
+# duplicate (prediction_log/process_writer.py).
+progress = Table(
+    "log_progress",
+    metadata,
+    Column("writer", String(64), primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("updated", UTCDateTime(), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The rows of writer session `writer` numbered below `rows` are in the store."""
+
+    writer: str
+    rows: int
 
 
 # The values of a `Row`, in order: the `predictions` columns but the id.
@@ -266,11 +290,36 @@ class PredictionStore:
         Raises SQLAlchemyError when the store fails (the writer retries on it)."""
         return self.insert_records([self.to_record(row) for row in rows])
 
-    def insert_records(self, records: Sequence[Any]) -> int:
-        """Insert rows made ready by `to_record` in one transaction; SQLAlchemyError on
-        failure."""
+    def insert_records(self, records: Sequence[Any], advance: Sequence[Progress] = ()) -> int:
+        """Insert rows made ready by `to_record` in one transaction, with the writer
+        sessions' progress they make (`advance`); SQLAlchemyError on failure."""
         with self.engine.begin() as connection:
-            return self._insert(connection, records)
+            inserted = self._insert(connection, records)
+            for step in advance:
+                self._advance(connection, step)
+            return inserted
+
+    def rows_in(self, writer: str) -> int:
+        """How many of writer session `writer`'s numbered rows are in the store (all those
+        numbered below); SQLAlchemyError when the store fails."""
+        query = select(progress.c.rows).where(progress.c.writer == writer)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one_or_none() or 0)
+
+    def _advance(self, connection: Connection, step: Progress) -> None:
+        """Record `step` (never moving a session back)."""
+        values = {"writer": step.writer, "rows": step.rows, "updated": datetime.now(UTC)}
+        statement = (sqlite if self._fast else postgresql).insert(progress).values(values)
+        further = case(
+            (statement.excluded.rows > progress.c.rows, statement.excluded.rows),
+            else_=progress.c.rows,
+        )
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[progress.c.writer],
+                set_={"rows": further, "updated": statement.excluded.updated},
+            )
+        )
 
     @contextmanager
     def inserting(self) -> Iterator[Callable[[Sequence[Row]], int]]:
