@@ -494,7 +494,9 @@ class PredictionStore:
         self, older_than_days: float, now: datetime | None = None, *, dry_run: bool = False
     ) -> Pruned:
         """Delete predictions logged more than `older_than_days` ago, and outcomes ingested
-        before then that no longer match any prediction; with `dry_run`, only count them."""
+        before then that no longer match any prediction; with `dry_run`, only count them.
+        Writer sessions last advanced before then go too (`Progress`: no row of theirs can
+        be sent again that late)."""
         if not math.isfinite(older_than_days) or older_than_days < 0:
             raise PredictionLogError(
                 f"--older-than must be a number of days >= 0, got {older_than_days!r}"
@@ -512,6 +514,7 @@ class PredictionStore:
                     return Pruned(int(gone.scalar_one()), int(orphans.scalar_one()), cutoff)
                 deleted = connection.execute(delete(predictions).where(old)).rowcount
                 unmatched = connection.execute(delete(outcomes).where(orphan)).rowcount
+                connection.execute(delete(progress).where(progress.c.updated < cutoff))
         except SQLAlchemyError as exc:
             raise PredictionLogError(f"cannot prune {self}: {short_error(exc)}") from exc
         return Pruned(int(deleted), int(unmatched), cutoff)
