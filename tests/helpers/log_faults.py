@@ -54,12 +54,15 @@ def logged_by_request(url: str) -> dict[str, int]:
 
 
 def assert_every_answer_logged(loads: list[Load], url: str) -> int:
+    """Every answered customer is in the log exactly once; returns how many were answered."""
     answered: dict[str, int] = {}
     for load in loads:
         answered.update(load.answered)
     logged = logged_by_request(url)
     missing = {r: n for r, n in answered.items() if logged.get(r, 0) < n}
     assert missing == {}, f"{len(missing)} answered requests not (fully) in the log"
+    twice = {r: logged[r] - n for r, n in answered.items() if logged[r] > n}
+    assert twice == {}, f"{len(twice)} answered requests logged more than once"
     return sum(answered.values())
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from bankrisk.prediction_log.store import (
     PredictionLogError,
     PredictionStore,
+    Progress,
     open_store,
     pseudonym,
 )
@@ -137,18 +138,20 @@ def test_prune_deletes_old_rows_and_orphan_outcomes(url: str) -> None:
         [prediction_row(i, when=now - timedelta(days=100 - i * 10)) for i in range(10)]
     )
     store.upsert_outcomes([("1000", 1), ("1009", 0)], "x.csv")
+    store.insert_records([], [Progress("a service process", 10)])
     # Older than 45 days: rows 0..5 (100..50 days old); outcomes are newer: kept.
     counted = store.prune(45, now=now, dry_run=True)
     assert (counted.predictions, counted.outcomes) == (6, 0)
     assert len(store.read_predictions()) == 10  # a dry run deletes nothing
     assert store.prune(45, now=now) == counted
-    assert len(store.read_predictions()) == 4
+    assert len(store.read_predictions()) == 4 and store.rows_in("a service process") == 10
     # A year on, everything is old: the predictions go, then the outcomes left without one.
     later = now + timedelta(days=365)
     counted = store.prune(45, now=later, dry_run=True)
     assert (counted.predictions, counted.outcomes) == (4, 2)
     assert store.prune(45, now=later) == counted
     assert store.read_outcomes() == {} and store.read_predictions() == []
+    assert store.rows_in("a service process") == 0  # its session is forgotten too
     with pytest.raises(PredictionLogError, match="older-than"):
         store.prune(-1)
 

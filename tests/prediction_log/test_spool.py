@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bankrisk.prediction_log.spool import Spool, SpoolFullError, SpoolLimits
-from bankrisk.prediction_log.store import Row, open_store
+from bankrisk.prediction_log.store import COLUMNS, Row, open_store
 from bankrisk.prediction_log.thread_writer import PredictionLogWriter, WriterLimits
 from helpers.log_rows import prediction_row
 from helpers.postgres import PostgresServer
@@ -33,14 +33,14 @@ def test_batches_come_back_in_order_and_survive_reopening(tmp_path: Path) -> Non
     for begin in (0, 10, 20):
         spool.append([row(i) for i in range(begin, begin + 10)])
     assert spool.pending and spool.waiting_bytes > 0
-    assert spool.head() == [row(i) for i in range(10)]  # times are datetimes again
+    assert spool.head()[0] == [row(i) for i in range(10)]  # times are datetimes again
     spool.done()
     spool.close()
 
     reopened = spool_at(tmp_path)  # a new writer process: starts after what was replayed
-    assert reopened.head() == [row(i) for i in range(10, 20)]
+    assert reopened.head()[0] == [row(i) for i in range(10, 20)]
     reopened.done()
-    assert reopened.head() == [row(i) for i in range(20, 30)]
+    assert reopened.head()[0] == [row(i) for i in range(20, 30)]
     reopened.done()
     assert not reopened.pending and (tmp_path / "rows.jsonl").stat().st_size == 0
 
@@ -50,7 +50,7 @@ def test_the_spool_refuses_beyond_its_bytes_and_its_age(tmp_path: Path) -> None:
     small.append([row(0)])
     with pytest.raises(SpoolFullError, match="limit of 2,000"):
         small.append([row(i) for i in range(50)])
-    assert small.head() == [row(0)]  # what it held is intact
+    assert small.head()[0] == [row(0)]  # what it held is intact
 
     brief = spool_at(tmp_path / "brief", max_age=0.01)
     brief.append([row(0)])
@@ -80,7 +80,7 @@ def test_a_full_disk_raises_and_leaves_no_torn_line(tiny_disk: Path) -> None:
             appended += 1
     assert appended > 0
     for _ in range(appended):  # every batch kept before the disk filled reads back whole
-        assert spool.head() == batch
+        assert spool.head()[0] == batch
         spool.done()
     assert not spool.pending
 
@@ -109,7 +109,7 @@ def test_the_writer_spools_while_postgresql_is_stopped_and_replays_in_order(
         assert writer.spooled == 1000 and writer.dropped == 0 and spool.pending
         postgres.start()
         deadline = time.monotonic() + WAIT_S
-        while spool.pending and time.monotonic() < deadline:
+        while writer.replayed < 1000 and time.monotonic() < deadline:  # counted after
             time.sleep(0.05)
         assert not spool.pending and writer.replayed == 1000 and writer.written == 1050
     finally:
@@ -118,3 +118,87 @@ def test_the_writer_spools_while_postgresql_is_stopped_and_replays_in_order(
     assert [r["customer_id"] for r in sorted(logged, key=lambda r: r["id"])] == [
         str(1000 + i) for i in range(1050)
     ]
+
+
+def test_a_row_the_store_rejects_never_blocks_the_spool(tmp_path: Path) -> None:
+    """A spooled line holding a row the store refuses for its content (no PD) is replayed one
+    row at a time: the bad row is dropped and counted, the good ones written, the spool
+    empties."""
+    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    assert store is not None
+    store.ensure_tables()
+    bad = list(row(1))
+    bad[COLUMNS.index("pd")] = None  # NOT NULL
+    spool = spool_at(tmp_path)
+    spool.append([row(0), tuple(bad), row(2)])
+    writer = PredictionLogWriter(store, WriterLimits(flush_seconds=0.02), spool=spool)
+    deadline = time.monotonic() + WAIT_S
+    while spool.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    writer.close(WAIT_S)
+    assert not spool.pending
+    assert (writer.written, writer.dropped, writer.replayed) == (2, 1, 3)
+    assert sorted(r["customer_id"] for r in store.read_predictions()) == ["1000", "1002"]
+
+
+class Group:
+    """Rows submitted as one numbered group (the writer process's frames)."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def expand(self) -> list[Row]:
+        return self.rows
+
+
+def logged_ids(url: str) -> list[str]:
+    store = open_store(url)
+    assert store is not None
+    try:
+        return sorted(r["customer_id"] for r in store.read_predictions())
+    finally:
+        store.close()
+
+
+def test_numbered_rows_sent_again_to_a_new_writer_are_inserted_once(tmp_path: Path) -> None:
+    """What a writer process that died after inserting (before saying so) leaves: its
+    successor is sent the rows again, and skips those the store holds."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    for begin, end in ((0, 100), (50, 150)):
+        store = open_store(url)
+        assert store is not None
+        writer = PredictionLogWriter(store, session="service-1")
+        writer.submit_group(Group([row(i) for i in range(begin, end)]), first=begin)
+        assert writer.close(WAIT_S) and writer.written == end - begin
+        store.close()
+    assert writer.skipped == 50
+    assert logged_ids(url) == [str(1000 + i) for i in range(150)]
+
+
+def test_a_spool_replayed_again_after_a_crash_inserts_its_rows_once(tmp_path: Path) -> None:
+    """A writer that dies after replaying a spooled batch, before moving the spool's offset
+    past it: the next writer replays the batch again, and inserts none of it twice."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    spool = spool_at(folder)
+    spool.append([row(i) for i in range(10)], [("service-1", i) for i in range(10)])
+    spool.close()
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    for _ in range(2):
+        for name, data in before.items():  # the spool as it was before the replay
+            (folder / name).write_bytes(data)
+        store = open_store(url)
+        assert store is not None
+        spool = spool_at(folder)
+        writer = PredictionLogWriter(store, WriterLimits(flush_seconds=0.02), spool=spool)
+        deadline = time.monotonic() + WAIT_S
+        while spool.pending and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert writer.close(WAIT_S) and not spool.pending and writer.replayed == 10
+        store.close()
+    assert writer.skipped == 10
+    assert logged_ids(url) == [str(1000 + i) for i in range(10)]

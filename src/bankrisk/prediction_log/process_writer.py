@@ -30,13 +30,17 @@ handing the GIL back and forth costs the request path more than the writing itse
   data frame not yet confirmed. The child writes rows in the order they were framed and
   reports counts, so the confirmed rows are a prefix: a `SKIP` frame tells the next child
   how many rows of the first frame sent again were written already. Rows written in the
-  last moments before a death but not yet reported are written twice (at most a batch):
-  a duplicate, never a loss. Meanwhile the service keeps answering and rows are held (up to
-  `max_rows`); `restarts` counts the replacements and `recording` says why decisions are
-  not being recorded, for a service that refuses to decide unrecorded.
+  last moments before a death but not yet reported are not written twice: every row is
+  numbered in the writer's session (a random id per `ProcessLogWriter`), and the store
+  records, in the transaction that inserts them, which numbers of the session it holds
+  (`store.Progress`), so the next child skips those. Meanwhile the service keeps answering
+  and rows are held (up to `max_rows`); `restarts` counts the replacements and `recording`
+  says why decisions are not being recorded, for a service that refuses to decide
+  unrecorded.
 
 Frames on the data pipe: `HEADER` (payload bytes, kind, rows) then the payload. Kinds:
-`S` setup (JSON: the `WriterLimits`, store URL and salt: never on a command line), `D` data
+`S` setup (JSON: the `WriterLimits`, store URL and salt: never on a command line; the session and
+the number of the first row the child is sent), `D` data
 (`ScoredRows` parts, `rows` customers: a `DecodedRows` in the child), `K` skip (JSON: rows of
 the next data to leave out), `F` flush and `C` close (payload: the timeout in seconds, JSON).
 
@@ -58,6 +62,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -129,7 +134,7 @@ class _Child:
     written: int = 0  # as it last reported them: inserted (directly or from the spool)
     dropped: int = 0
     spooled: int = 0  # kept in the spool
-    replayed: int = 0  # inserted from the spool (also in `written`)
+    replayed: int = 0  # taken out of the spool: inserted (also in `written`) or dropped
     closed: bool = False  # its last report (after a close frame) came
     broken: bool = False  # a write to it failed: it has gone
 
@@ -195,6 +200,7 @@ class ProcessLogWriter:
         self.store = store
         self.limits = limits
         self.spool = spool
+        self.session = uuid.uuid4().hex  # numbers the rows sent (`_framed`) for the store
         self.spool_bytes = 0  # waiting in the spool, as the child last reported
         self.spool_age_seconds = 0.0
         self._on_drop = on_drop
@@ -344,6 +350,8 @@ class ProcessLogWriter:
             "salt": self.store.salt,
             "limits": asdict(self.limits),
             "spool": None if self.spool is None else asdict(self.spool),
+            "session": self.session,
+            "first": self._sent[0].first if self._sent else self._framed,
         }
         self._child = _Child.start()
         self._out.clear()
@@ -712,10 +720,14 @@ def child_main(data_fd: int, report_fd: int) -> int:
     logging.getLogger("bankrisk").addHandler(said)
     logging.getLogger("bankrisk").propagate = False
     writer = PredictionLogWriter(
-        store, WriterLimits(**setup["limits"]), spool=_open_spool(setup["spool"])
+        store,
+        WriterLimits(**setup["limits"]),
+        spool=_open_spool(setup["spool"]),
+        session=setup["session"],
     )
     reports = _Reports(report_fd, writer, said)
     skip = 0  # rows a previous child wrote, at the head of the data sent again
+    number = setup["first"]  # of the next row sent, in the session
     try:
         while True:
             for kind, rows, payload in received:
@@ -723,7 +735,9 @@ def child_main(data_fd: int, report_fd: int) -> int:
                     skipped = min(skip, rows)
                     skip -= skipped
                     if skipped < rows:
-                        writer.submit_group(DecodedRows(payload, rows, skipped))
+                        group = DecodedRows(payload, rows, skipped)
+                        writer.submit_group(group, first=number + skipped)
+                    number += rows
                 elif kind == SKIP:
                     skip = orjson.loads(payload)
                 elif kind == FLUSH:

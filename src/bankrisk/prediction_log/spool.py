@@ -1,7 +1,8 @@
 """A bounded spool on local disk for the log rows the store cannot take now.
 
 While the store is down (or slow to come back) the writer appends each batch it could not
-insert to the spool, as one JSON line (`{"t": appended at, "rows": [...]}`), fsynced: the
+insert to the spool, as one JSON line (`{"t": appended at, "rows": [...], "w": the writer
+session, "n": [each row's number in it, or null]}`), fsynced: the
 rows are then safe from the writer's death and the service's, and the writer's memory is
 free for the next batch. Once the spool holds anything, every new batch goes behind it, so
 the log keeps the order rows came in; the writer replays the spool's lines into the store,
@@ -9,7 +10,8 @@ oldest first, as soon as the store takes them, and empties the spool when it has
 
 The replayed position is kept in a small file beside the spool (`.offset`, fsynced after each
 line), so that a writer that dies while replaying starts where the last one stopped: a line
-replayed but not yet marked is written twice, never lost.
+replayed but not yet marked is replayed again, never lost, and its numbered rows are not
+inserted twice (the store knows which rows of a session it holds: `store.Progress`).
 
 Bounded: `max_bytes` on disk and `max_age_seconds` for the oldest line waiting. Beyond
 either, `append` refuses (`SpoolFullError`) and the writer drops the batch and counts it:
@@ -34,6 +36,9 @@ from typing import Any
 import orjson
 
 from bankrisk.prediction_log.store import COLUMNS, Row
+
+# A row's number in its writer's session (session, number), or None for a row not numbered.
+Mark = tuple[str, int] | None
 
 _TIME = COLUMNS.index("time")
 _OFFSET_DIGITS = 20
@@ -69,7 +74,8 @@ class Spool:
         self._offset = self._read_offset()
         self._write_offset()
         self._oldest: float | None = None  # when the first waiting line was appended
-        self._head: tuple[int, list[Row]] | None = None  # (bytes, rows) `head` returned
+        # (bytes, rows, marks) `head` returned
+        self._head: tuple[int, list[Row], list[Mark]] | None = None
         if self.pending:
             self._oldest = self._time_at(self._offset)
 
@@ -100,11 +106,16 @@ class Spool:
             return 0.0
         return max(0.0, (now or time.time()) - self._oldest)
 
-    def append(self, rows: Sequence[Row]) -> None:
-        """Append a batch and fsync; SpoolFullError beyond the limits, OSError when the disk
-        fails (nothing of the batch is then counted as kept)."""
+    def append(self, rows: Sequence[Row], marks: Sequence[Mark] | None = None) -> None:
+        """Append a batch (with its rows' marks) and fsync; SpoolFullError beyond the
+        limits, OSError when the disk fails (nothing of the batch is then counted as kept)."""
         now = time.time()
-        line = orjson.dumps({"t": now, "rows": list(rows)}) + b"\n"
+        sessions = {mark[0] for mark in marks or () if mark is not None}
+        if len(sessions) > 1:
+            raise ValueError(f"a spooled batch of one writer session, not {len(sessions)}")
+        numbers = [None if mark is None else mark[1] for mark in marks or [None] * len(rows)]
+        batch = {"t": now, "rows": list(rows), "w": next(iter(sessions), None), "n": numbers}
+        line = orjson.dumps(batch) + b"\n"
         if self._size - self._offset + len(line) > self.limits.max_bytes:
             raise SpoolFullError(
                 f"spool {self.path} holds {self.waiting_bytes:,} bytes: "
@@ -128,18 +139,24 @@ class Spool:
             self._oldest = now
         self._size += len(line)
 
-    def head(self, max_rows: int = 1) -> list[Row]:
+    def head(self, max_rows: int = 1) -> tuple[list[Row], list[Mark]]:
         """The oldest waiting batches, one or more, up to about `max_rows` rows (the spool
-        must be `pending`): several lines per insert replay faster than one at a time."""
+        must be `pending`), and their rows' marks: several lines per insert replay faster
+        than one at a time."""
         if self._head is None or self._head_rows < max_rows:
             rows: list[Row] = []
+            marks: list[Mark] = []
             offset = self._offset
             while offset < self._size and (not rows or len(rows) < max_rows):
                 line = self._line_at(offset)
-                rows.extend(_row(values) for values in orjson.loads(line)["rows"])
+                batch = orjson.loads(line)
+                rows.extend(_row(values) for values in batch["rows"])
+                session = batch.get("w")
+                numbers = batch.get("n") or [None] * len(batch["rows"])
+                marks.extend(None if n is None else (session, n) for n in numbers)
                 offset += len(line)
-            self._head = (offset - self._offset, rows)
-        return self._head[1]
+            self._head = (offset - self._offset, rows, marks)
+        return self._head[1], self._head[2]
 
     @property
     def _head_rows(self) -> int:

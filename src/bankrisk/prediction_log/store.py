@@ -39,6 +39,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -51,6 +52,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    case,
     create_engine,
     delete,
     event,
@@ -58,6 +60,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -125,6 +128,27 @@ outcomes = Table(
 )
 
 
+# Which rows of each writer session are in the store: the rows a service process's writer
+# numbered below `rows` (`Progress`). Advanced in the transaction that inserts them, so a
+# writer that restarts or replays its spool skips what is in already: a re-send inserts no
+# duplicate (prediction_log/process_writer.py).
+progress = Table(
+    "log_progress",
+    metadata,
+    Column("writer", String(64), primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("updated", UTCDateTime(), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The rows of writer session `writer` numbered below `rows` are in the store."""
+
+    writer: str
+    rows: int
+
+
 # The values of a `Row`, in order: the `predictions` columns but the id.
 COLUMNS = tuple(column.name for column in predictions.columns if column.name != "id")
 # One scored customer as inserted: its values in `COLUMNS` order (a plain tuple: the writer
@@ -151,13 +175,11 @@ def _csv_field(value: Any) -> str:
     return str(value)
 
 
-def _copy(connection: Connection, records: Sequence[dict[str, Any]]) -> int:
-    """Insert records with PostgreSQL's COPY: one statement and one stream for the batch,
+def _copy(connection: Connection, records: Sequence[Row]) -> int:
+    """Insert rows with PostgreSQL's COPY: one statement and one stream for the batch,
     several times cheaper for the writer and the server than row-by-row or multi-row
     `INSERT`s (docs/operations.md). Within the caller's transaction."""
-    text = "".join(
-        ",".join(_csv_field(record[name]) for name in COLUMNS) + "\n" for record in records
-    )
+    text = "".join(",".join(_csv_field(value) for value in record) + "\n" for record in records)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_COPY, stream=io.StringIO(text))
@@ -221,10 +243,13 @@ class PredictionStore:
     url: str
     salt: str | None = None
     _fast: bool = field(init=False, repr=False)  # SQLite: the driver's executemany
+    _copies: bool = field(init=False, repr=False)  # PostgreSQL through pg8000: COPY
+    _tuples: bool = field(init=False, repr=False)  # records are the rows' tuples
 
     def __post_init__(self) -> None:
         self._fast = self.engine.dialect.name == "sqlite"
         self._copies = self.engine.dialect.driver == "pg8000"
+        self._tuples = self._fast or self._copies
 
     @property
     def pseudonymised(self) -> bool:
@@ -238,27 +263,26 @@ class PredictionStore:
         return pseudonym(text, self.salt)
 
     def to_record(self, row: Row) -> Any:
-        """What `insert_records` takes for a row: on SQLite the tuple itself (with the
-        customer's key in place of its id), on other databases a dict (column: value).
-        Raises on a row that is not one (the writers drop it, never retry it)."""
+        """What `insert_records` takes for a row: on SQLite and through pg8000 the tuple
+        itself (with the customer's key in place of its id), through other drivers a dict
+        (column: value). Raises on a row that is not one (the writers drop it, never retry
+        it)."""
         customer_id = row[CUSTOMER]
         key = None if customer_id is None else self.customer_key(customer_id)
         if key != customer_id:
             row = (*row[:CUSTOMER], key, *row[CUSTOMER + 1 :])
-        if self._fast:
-            if len(row) != len(COLUMNS):
-                raise ValueError(f"a row of {len(row)} values, not {len(COLUMNS)}")
-            return row
-        return dict(zip(COLUMNS, row, strict=True))
+        if len(row) != len(COLUMNS):
+            raise ValueError(f"a row of {len(row)} values, not {len(COLUMNS)}")
+        return row if self._tuples else dict(zip(COLUMNS, row, strict=True))
 
     def values_of(self, record: Any) -> Row:
         """A record's values in `COLUMNS` order (the customer's key as stored): what the
         writer's spool keeps, and `record_of` turns back into a record."""
-        return tuple(record) if self._fast else tuple(record[name] for name in COLUMNS)
+        return tuple(record) if self._tuples else tuple(record[name] for name in COLUMNS)
 
     def record_of(self, values: Row) -> Any:
         """The record of `values_of` (no second pseudonymisation)."""
-        return values if self._fast else dict(zip(COLUMNS, values, strict=True))
+        return values if self._tuples else dict(zip(COLUMNS, values, strict=True))
 
     def insert_predictions(self, rows: Sequence[Row]) -> int:
         """Insert rows (`Row`) in one transaction; returns how many.
@@ -266,11 +290,36 @@ class PredictionStore:
         Raises SQLAlchemyError when the store fails (the writer retries on it)."""
         return self.insert_records([self.to_record(row) for row in rows])
 
-    def insert_records(self, records: Sequence[Any]) -> int:
-        """Insert rows made ready by `to_record` in one transaction; SQLAlchemyError on
-        failure."""
+    def insert_records(self, records: Sequence[Any], advance: Sequence[Progress] = ()) -> int:
+        """Insert rows made ready by `to_record` in one transaction, with the writer
+        sessions' progress they make (`advance`); SQLAlchemyError on failure."""
         with self.engine.begin() as connection:
-            return self._insert(connection, records)
+            inserted = self._insert(connection, records)
+            for step in advance:
+                self._advance(connection, step)
+            return inserted
+
+    def rows_in(self, writer: str) -> int:
+        """How many of writer session `writer`'s numbered rows are in the store (all those
+        numbered below); SQLAlchemyError when the store fails."""
+        query = select(progress.c.rows).where(progress.c.writer == writer)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one_or_none() or 0)
+
+    def _advance(self, connection: Connection, step: Progress) -> None:
+        """Record `step` (never moving a session back)."""
+        values = {"writer": step.writer, "rows": step.rows, "updated": datetime.now(UTC)}
+        statement = (sqlite if self._fast else postgresql).insert(progress).values(values)
+        further = case(
+            (statement.excluded.rows > progress.c.rows, statement.excluded.rows),
+            else_=progress.c.rows,
+        )
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[progress.c.writer],
+                set_={"rows": further, "updated": statement.excluded.updated},
+            )
+        )
 
     @contextmanager
     def inserting(self) -> Iterator[Callable[[Sequence[Row]], int]]:
@@ -445,7 +494,9 @@ class PredictionStore:
         self, older_than_days: float, now: datetime | None = None, *, dry_run: bool = False
     ) -> Pruned:
         """Delete predictions logged more than `older_than_days` ago, and outcomes ingested
-        before then that no longer match any prediction; with `dry_run`, only count them."""
+        before then that no longer match any prediction; with `dry_run`, only count them.
+        Writer sessions last advanced before then go too (`Progress`: no row of theirs can
+        be sent again that late)."""
         if not math.isfinite(older_than_days) or older_than_days < 0:
             raise PredictionLogError(
                 f"--older-than must be a number of days >= 0, got {older_than_days!r}"
@@ -463,6 +514,7 @@ class PredictionStore:
                     return Pruned(int(gone.scalar_one()), int(orphans.scalar_one()), cutoff)
                 deleted = connection.execute(delete(predictions).where(old)).rowcount
                 unmatched = connection.execute(delete(outcomes).where(orphan)).rowcount
+                connection.execute(delete(progress).where(progress.c.updated < cutoff))
         except SQLAlchemyError as exc:
             raise PredictionLogError(f"cannot prune {self}: {short_error(exc)}") from exc
         return Pruned(int(deleted), int(unmatched), cutoff)

@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 
-from bankrisk.prediction_log.spool import Spool, SpoolFullError
-from bankrisk.prediction_log.store import PredictionStore, Row
+from bankrisk.prediction_log.spool import Mark, Spool, SpoolFullError
+from bankrisk.prediction_log.store import PredictionStore, Progress, Row
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +143,23 @@ class PredictionLogWriter:
         *,
         on_drop: Callable[[int], None] | None = None,
         spool: Spool | None = None,
+        session: str | None = None,
     ) -> None:
         self.store = store
         self.spool = spool
+        # Numbered groups (`submit_group(group, first)`) are written at most once: the rows
+        # of `session` numbered below `self._rows_in[session]` are in the store already.
+        self.session = session
+        self._rows_in: dict[str, int] = {}
+        self.skipped = 0  # rows sent again that were in the store already: not inserted twice
         self._replay_at = 0.0  # when to try the store with the spool's head next
         self._replay_backoff = limits.initial_backoff_seconds
         self._spool_refusals = 0  # batches refused in a row (said once in a hundred)
         self.limits = limits
         self.batch_size = min(limits.batch_size, limits.max_rows)
         self._on_drop = on_drop
-        self._buffer: deque[tuple[int, Item]] = deque()  # (rows, a row or a group)
+        # (rows, a row or a group, the number of its first row in `session` or None)
+        self._buffer: deque[tuple[int, Item, int | None]] = deque()
         self._buffered = 0  # rows in the buffer (a group counts its rows)
         self._in_flight = 0  # rows taken from the buffer and not yet written or dropped
         self._lock = threading.Lock()
@@ -165,7 +172,7 @@ class PredictionLogWriter:
         self.dropped = 0
         self.written = 0  # inserted into the store (from memory or from the spool)
         self.spooled = 0  # appended to the spool
-        self.replayed = 0  # of those, inserted since
+        self.replayed = 0  # of those, taken out since: inserted (in `written`) or dropped
         self.failures = 0
         self.failing = False  # the store failed the last attempt (cleared by a success)
         self.last_error: str | None = None
@@ -181,7 +188,7 @@ class PredictionLogWriter:
                 self.dropped += 1
                 accepted = False
             else:
-                self._buffer.append((1, row))
+                self._buffer.append((1, row, None))
                 self._buffered += 1
                 accepted = True
                 if self._buffered >= self.batch_size:
@@ -190,15 +197,20 @@ class PredictionLogWriter:
             self._report_drop(1)
         return accepted
 
-    def submit_group(self, group: RowGroup) -> int:
+    def submit_group(self, group: RowGroup, first: int | None = None) -> int:
         """Queue a group of rows as one item; returns how many were kept (the rest, beyond
-        the buffer's room, are dropped and counted). Never blocks on the store."""
+        the buffer's room, are dropped and counted). Never blocks on the store. `first`
+        numbers the group's rows in the writer's `session` (first, first + 1, ...), in the
+        order submitted: a row numbered so is inserted at most once, even when sent again."""
+        if first is not None and self.session is None:
+            raise ValueError("numbered rows need a writer session")
         count = len(group)
         with self._lock:
             room = 0 if self._stopping else self.limits.max_rows - self._buffered - self._in_flight
             kept = max(0, min(count, room))
             if kept:
-                self._buffer.append((kept, group if kept == count else _Head(group, kept)))
+                item = group if kept == count else _Head(group, kept)
+                self._buffer.append((kept, item, first))
                 self._buffered += kept
                 if self._buffered >= self.batch_size:
                     self._wake.notify()
@@ -247,7 +259,7 @@ class PredictionLogWriter:
             except Exception:  # a metrics callback must never break logging
                 log.exception("prediction log: on_drop callback failed")
 
-    def _take_batch(self) -> list[Item]:
+    def _take_batch(self) -> list[tuple[Item, int | None]]:
         """Items of about `batch_size` rows (a group is never split here: a large one is
         written in several inserts by `_run`). Waits for a full batch up to `flush_seconds`,
         unless the spool has rows to replay meanwhile."""
@@ -255,23 +267,26 @@ class PredictionLogWriter:
         with self._lock:
             if not self._stopping and not replaying and self._buffered < self.batch_size:
                 self._wake.wait(self.limits.flush_seconds)
-            batch: list[Item] = []
+            batch: list[tuple[Item, int | None]] = []
             count = 0
             while self._buffer and count < self.batch_size:
-                rows, item = self._buffer.popleft()
-                batch.append(item)
+                rows, item, first = self._buffer.popleft()
+                batch.append((item, first))
                 count += rows
             self._buffered -= count
             self._in_flight = count
             return batch
 
-    def _expand(self, items: list[Item]) -> tuple[list[Row], int]:
-        """The rows of the items taken, and how many rows were lost to a failing group."""
+    def _expand(self, items: list[tuple[Item, int | None]]) -> tuple[list[Row], list[Mark], int]:
+        """The rows of the items taken, their marks, and how many rows were lost to a
+        failing group."""
         rows: list[Row] = []
+        marks: list[Mark] = []
         lost = 0
-        for item in items:
+        for item, first in items:
             if isinstance(item, tuple):
                 rows.append(item)
+                marks.append(None)
                 continue
             try:
                 expanded = item.expand()
@@ -280,7 +295,11 @@ class PredictionLogWriter:
                 self.last_error = f"rejected group: {exc!r}"
                 continue
             rows.extend(expanded)
-        return rows, lost
+            if first is None or self.session is None:
+                marks.extend([None] * len(expanded))
+            else:
+                marks.extend((self.session, first + i) for i in range(len(expanded)))
+        return rows, marks, lost
 
     def _finish(self, outcome: _Outcome) -> None:
         with self._lock:
@@ -296,10 +315,11 @@ class PredictionLogWriter:
         while True:
             batch = self._take_batch()
             if batch:
-                rows, dropped = self._expand(batch)
+                rows, marks, dropped = self._expand(batch)
                 outcome = _Outcome(dropped=dropped)
                 for begin in range(0, len(rows), self.batch_size):
-                    outcome += self._write(rows[begin : begin + self.batch_size])
+                    end = begin + self.batch_size
+                    outcome += self._write(rows[begin:end], marks[begin:end])
                 self._finish(outcome)
             if self.spool is not None and self.spool.pending:
                 self._replay(self.spool)
@@ -346,52 +366,74 @@ class PredictionLogWriter:
         self._kick.wait(seconds)  # set by close(): retry at once
         return True
 
-    def _write(self, batch: list[Row]) -> _Outcome:
+    def _write(self, batch: list[Row], marks: list[Mark]) -> _Outcome:
         """Insert a batch. While the store is down: into the spool when there is one, else
         retried with back-off (the rows held meanwhile count against `max_rows`)."""
         records: list[Any] = []
+        kept: list[Mark] = []
         rejected = 0
-        for row in batch:
+        for row, mark in zip(batch, marks, strict=True):
             try:
                 records.append(self.store.to_record(row))
+                kept.append(mark)
             except Exception as exc:  # a malformed row: drop it, never retry it
                 rejected += 1
                 self.last_error = f"rejected row: {exc!r}"
         if self.spool is not None and self.spool.pending:  # behind the rows waiting there
-            return self._to_spool(self.spool, records, rejected)
+            return self._to_spool(self.spool, records, kept, rejected)
         backoff = self.limits.initial_backoff_seconds
         while records:
             try:
-                written = self._insert(records)
+                written = self._insert(records, kept)
                 self.failing = False
                 return _Outcome(written=written, dropped=rejected)
             except Exception as exc:
                 self.failures += 1
                 self.last_error = repr(exc)
                 if not _transient(exc):
-                    written, bad = self._write_one_by_one(records)
+                    written, bad = self._write_one_by_one(records, kept)
                     return _Outcome(written=written, dropped=rejected + bad)
                 if self.failures == 1 or self.failures % 100 == 0:
                     log.warning("prediction log %s unavailable (%s): retrying", self.store, exc)
                 if self.spool is not None:
-                    return self._to_spool(self.spool, records, rejected)
+                    return self._to_spool(self.spool, records, kept, rejected)
                 self.failing = True
                 if not self._sleep(backoff):
                     return _Outcome(dropped=rejected + len(records))
                 backoff = min(backoff * 2.0, self.limits.max_backoff_seconds)
         return _Outcome(dropped=rejected)
 
-    def _insert(self, records: list[Any]) -> int:
+    def _insert(self, records: list[Any], marks: Sequence[Mark]) -> int:
+        """Insert the records whose rows are not in the store yet (by their marks), and
+        advance their sessions in the same transaction; returns how many of `records` are
+        now in the store (those found there included)."""
         if not self._tables_ready:
             self.store.ensure_tables()
             self._tables_ready = True
-        return self.store.insert_records(records)
+        fresh: list[Any] = []
+        ends: dict[str, int] = {}
+        for record, mark in zip(records, marks, strict=True):
+            if mark is not None:
+                session, number = mark
+                if session not in self._rows_in:
+                    self._rows_in[session] = self.store.rows_in(session)
+                if number < self._rows_in[session]:
+                    continue
+                ends[session] = max(ends.get(session, 0), number + 1)
+            fresh.append(record)
+        advance = [Progress(session, end) for session, end in ends.items()]
+        self.store.insert_records(fresh, advance)
+        self._rows_in.update(ends)
+        self.skipped += len(records) - len(fresh)
+        return len(records)
 
-    def _to_spool(self, spool: Spool, records: list[Any], rejected: int) -> _Outcome:
+    def _to_spool(
+        self, spool: Spool, records: list[Any], marks: list[Mark], rejected: int
+    ) -> _Outcome:
         """Keep a batch the store cannot take in the spool; dropped, counted and said (an
         ERROR naming the spool) when the spool is full or its disk fails."""
         try:
-            spool.append([self.store.values_of(record) for record in records])
+            spool.append([self.store.values_of(record) for record in records], marks)
         except (SpoolFullError, OSError) as exc:
             self.failing = True  # decisions are no longer being kept
             self.last_error = f"{len(records)} rows lost: {exc}"
@@ -409,34 +451,40 @@ class PredictionLogWriter:
     def _replay(self, spool: Spool) -> None:
         """Insert the spool's waiting batches, oldest first, while the store takes them
         (for at most `flush_seconds`: new rows go behind them meanwhile); back off when it
-        does not."""
-        now = time.monotonic()
-        if now < self._replay_at:
+        does not. Rows the store rejects for their content are dropped one by one, as in
+        `_write`: a bad line never blocks the spool."""
+        if self._backing_off():
             return
-        end = now + self.limits.flush_seconds
+        end = time.monotonic() + self.limits.flush_seconds
         while spool.pending and time.monotonic() < end:
-            rows = spool.head(REPLAY_ROWS)
+            rows, marks = spool.head(REPLAY_ROWS)
+            records = [self.store.record_of(row) for row in rows]
+            dropped = 0
             try:
-                written = self._insert([self.store.record_of(row) for row in rows])
+                written = self._insert(records, marks)
             except Exception as exc:
                 self.failures += 1
                 self.last_error = repr(exc)
-                self._replay_at = time.monotonic() + self._replay_backoff
-                self._replay_backoff = min(
-                    self._replay_backoff * 2.0, self.limits.max_backoff_seconds
-                )
-                return
+                if _transient(exc):
+                    self._replay_at = time.monotonic() + self._replay_backoff
+                    self._replay_backoff = min(
+                        self._replay_backoff * 2.0, self.limits.max_backoff_seconds
+                    )
+                    return
+                written, dropped = self._write_one_by_one(records, marks)
             spool.done()
             with self._lock:
                 self.written += written
-                self.replayed += written
+                self.replayed += written + dropped  # out of the spool either way
+                self.dropped += dropped
+            self._report_drop(dropped)
         self._replay_backoff = self.limits.initial_backoff_seconds
 
-    def _write_one_by_one(self, records: list[Any]) -> tuple[int, int]:
+    def _write_one_by_one(self, records: list[Any], marks: Sequence[Mark]) -> tuple[int, int]:
         written = dropped = 0
-        for record in records:
+        for record, mark in zip(records, marks, strict=True):
             try:
-                written += self.store.insert_records([record])
+                written += self._insert([record], [mark])
             except Exception as exc:
                 dropped += 1
                 self.last_error = f"rejected row: {exc!r}"
