@@ -43,7 +43,7 @@ from sqlalchemy import Connection, func, insert, literal, select, text
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.data.load import load_dataset
-from bankrisk.portfolio.record import ROLE
+from bankrisk.prediction_log.runs import ROLE
 from bankrisk.prediction_log.store import (
     COLUMNS,
     PredictionStore,

@@ -48,6 +48,12 @@ NOT_RUNNABLE = [
         "changes a Cloud Run service (the --dry-run forms run here)",
     ),
     (r"^curl\b", "needs the API running (tests/serving sends the same request)"),
+    (r"^pip install 'bankrisk\[console\]'", "installs from an index (make install has it)"),
+    (r"^export 'BANKRISK_CONSOLE_KEY=", "sets a variable for the next command"),
+    (
+        r"^bankrisk console\b",
+        "serves until stopped (tests/console start it as a process, with a key)",
+    ),
     (
         r"^bankrisk monitor drift-sql\b",
         "needs a trained champion (tests/monitoring/test_drift_sql.py runs what it prints)",
@@ -57,7 +63,7 @@ NOT_RUNNABLE = [
         "needs a log and Pub/Sub (tests/prediction_log/test_pubsub_export.py, on the emulator)",
     ),
     (
-        r"^\.venv/bin/python benchmarks/(request_cost|monitoring_scale)\.py\b",
+        r"^\.venv/bin/python benchmarks/(request_cost|monitoring_scale|console_pages)\.py\b",
         "needs a trained champion; minutes of measurement",
     ),
 ]

@@ -6,6 +6,7 @@ so that `bankrisk serve` runs on the light serving install and `--help` answers 
 - `train`: train, evaluate, models, promote, rollback
 - `score`: score
 - `serve`: serve
+- `console`: console (the analyst console)
 - `monitor`: monitor drift, outcomes, performance, prune
 - `features`: features materialize
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import typer
 
-from bankrisk.cli import data, drift_sql, features, monitor, score, serve, train
+from bankrisk.cli import console, data, drift_sql, features, monitor, score, serve, train
 from bankrisk.cli.common import Commands
 
 __all__ = ["app", "main"]
@@ -42,6 +43,7 @@ app.command()(train.promote)
 app.command()(train.rollback)
 app.command()(score.score)
 app.command()(serve.serve)
+app.command("console")(console.console_command)
 
 
 def main(argv: list[str] | None = None) -> Any:

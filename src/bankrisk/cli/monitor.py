@@ -156,7 +156,7 @@ def _record_folder(engine: Engine, record: str | None, master: str | None, role:
     """The run record to monitor on Spark (None: the SQL log); UsageError for options that
     do not go together."""
     if engine is Engine.spark:
-        from bankrisk.portfolio.record import ROLE
+        from bankrisk.prediction_log.runs import ROLE
 
         if record is None:
             raise UsageError(
@@ -177,7 +177,7 @@ def _role(role: str, record: str | None) -> str:
     """The role of the rows to monitor: a run record's are all `portfolio`."""
     if record is None:
         return role
-    from bankrisk.portfolio.record import ROLE
+    from bankrisk.prediction_log.runs import ROLE
 
     return ROLE
 

@@ -148,9 +148,10 @@ def _recording(
     if log is None:
         yield None
         return
-    from bankrisk.portfolio.record import ROLE, recorder
+    from bankrisk.portfolio.record import recording
     from bankrisk.prediction_log.columns import Selection, count_rows
     from bankrisk.prediction_log.opening import open_reader
+    from bankrisk.prediction_log.runs import ROLE
 
     run = _run(run_id, as_of, input_path, model_dir)
     name = run.run_id
@@ -164,8 +165,8 @@ def _recording(
     try:
         if count_rows(store, Selection(role=None, run=name)):
             raise UsageError(f"--run-id {name}: that run is already in the log {store}")
-        with store.inserting() as insert:
-            yield recorder(run, insert)
+        with recording(store, run) as recorder:
+            yield recorder
         _print_recorded(run, str(store), f"--role {ROLE}")
     finally:
         store.close()

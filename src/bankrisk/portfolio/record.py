@@ -5,8 +5,8 @@ monitored on Spark by `monitoring.spark_monitor`).
 
 Each scored customer becomes a log row like the service's: the run's id as the request id,
 its as-of date as the time, the model, the role `portfolio`, the customer's id and inputs, the
-PD, score, grade and decision, and the reason codes (codes and features: a portfolio file has
-no reason texts). Drift, outcomes, the back-test and fairness then work on it with
+PD, score, grade and decision, and the reason codes (the API's reason objects, texts too).
+Drift, outcomes, the back-test and fairness then work on it with
 `--role portfolio --run RUN_ID`. The rows of a run are inserted in one transaction, after the
 scores they record: a run that fails records nothing.
 """
@@ -14,7 +14,8 @@ scores they record: a run that fails records nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,10 +23,16 @@ import numpy as np
 import pyarrow as pa
 
 from bankrisk.bundle.model_bundle import MAX_REASONS
-from bankrisk.prediction_log.store import Row, normalise_customer_id, pseudonym
+from bankrisk.features.reasons import REASON_CODES
+from bankrisk.prediction_log.runs import ROLE, RunHead, inserting_run
+from bankrisk.prediction_log.store import (
+    PredictionStore,
+    Row,
+    normalise_customer_id,
+    pseudonym,
+)
 from bankrisk.schema import FIELD_NAMES
 
-ROLE = "portfolio"
 # The log's columns taken from a scored chunk's output columns.
 FROM_OUTPUT = {
     "pd": "probability_of_default",
@@ -49,18 +56,31 @@ class Run:
     model_version: str
 
 
+# Each reason code's group, which the output implies by the code and the log's JSON names.
+_GROUPS = {r.code: r.group for r in REASON_CODES}
+_REASON_KEYS = ("code", "group", "feature", "attribute", "value", "text", "contribution")
+
+
 def _reasons(table: pa.Table) -> list[str]:
-    """Each row's reason codes as the log stores them (JSON text)."""
-    parts = [
-        (
-            table.column(f"reason_{k}_code").to_pylist(),
-            table.column(f"reason_{k}_feature").to_pylist(),
-        )
-        for k in range(1, MAX_REASONS + 1)
-    ]
+    """Each row's reason codes as the log stores them: JSON text of the API's reason objects
+    (`features.reasons.Reason`: code, group, feature, attribute, value, text, contribution),
+    as the service's log rows carry them, so a notice can be made from a recorded run."""
+    slots = []
+    for k in range(1, MAX_REASONS + 1):
+        codes = table.column(f"reason_{k}_code").to_pylist()
+        parts = [
+            [_GROUPS.get(c) for c in codes] if key == "group" else codes if key == "code"
+            else table.column(f"reason_{k}_{key}").to_pylist()
+            for key in _REASON_KEYS
+        ]  # fmt: skip
+        slots.append((codes, parts))
     texts = []
     for i in range(table.num_rows):
-        reasons = [{"code": c[i], "feature": f[i]} for c, f in parts if c[i] is not None]
+        reasons = [
+            dict(zip(_REASON_KEYS, (part[i] for part in parts), strict=True))
+            for codes, parts in slots
+            if codes[i] is not None
+        ]
         texts.append(json.dumps(reasons, separators=(",", ":")))
     return texts
 
@@ -90,6 +110,16 @@ def recorder(run: Run, insert: Callable[[Sequence[Row]], int]) -> Recorder:
         insert(log_rows(run, raw, table, id_column))
 
     return record
+
+
+@contextmanager
+def recording(store: PredictionStore, run: Run) -> Iterator[Recorder]:
+    """The recorder of `run` in the log: its rows and its row in `portfolio_runs` (what
+    lists the runs: prediction_log/runs.py) inserted in one transaction, kept only if the
+    block ends normally."""
+    head = RunHead(run.run_id, run.as_of, run.model_name, run.model_version)
+    with inserting_run(store, head) as insert:
+        yield recorder(run, insert)
 
 
 def record_fields() -> list[pa.Field]:

@@ -42,11 +42,11 @@ from bankrisk.portfolio.record import (
     FROM_OUTPUT,
     REASONS,
     RECORD_CUSTOMER,
-    ROLE,
     Run,
     record_columns,
     record_fields,
 )
+from bankrisk.prediction_log.runs import ROLE
 from bankrisk.prediction_log.store import COLUMNS
 from bankrisk.schema import FIELD_NAMES
 

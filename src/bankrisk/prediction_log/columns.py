@@ -48,13 +48,15 @@ Chunk = Mapping[str, np.ndarray]
 class Selection:
     """Which logged predictions: `since <= time < until` (None: open), a model role (None:
     every role; the champion's by default, the decisions taken), a model version (None: any)
-    and a request id (a portfolio run's id; None: any)."""
+    and a request id (a portfolio run's id; None: any), within a range of row ids
+    (`after < id <= last`: where a recorded run's rows are, `runs.RecordedRun`; None: any)."""
 
     since: datetime | None = None
     until: datetime | None = None
     role: str | None = CHAMPION
     version: str | None = None
     run: str | None = None
+    ids: tuple[int, int] | None = None
 
     def condition(self) -> ColumnElement[bool]:
         c = predictions.c
@@ -69,6 +71,8 @@ class Selection:
             clauses.append(c.model_version == self.version)
         if self.run is not None:
             clauses.append(c.request_id == self.run)
+        if self.ids is not None:
+            clauses.extend((c.id > self.ids[0], c.id <= self.ids[1]))
         return and_(true(), *clauses)
 
     def describe(self) -> str:

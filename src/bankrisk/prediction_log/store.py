@@ -31,8 +31,7 @@ import hmac
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -321,12 +320,10 @@ class PredictionStore:
             )
         )
 
-    @contextmanager
-    def inserting(self) -> Iterator[Callable[[Sequence[Row]], int]]:
-        """Insert rows (`Row`) batch by batch in one transaction: every batch is kept, or
-        none if the block fails (a portfolio run is recorded whole or not at all)."""
-        with self.engine.begin() as connection:
-            yield lambda rows: self._insert(connection, [self.to_record(r) for r in rows])
+    def insert_rows(self, connection: Connection, rows: Sequence[Row]) -> int:
+        """Insert rows (`Row`) within the caller's transaction (a portfolio run's, recorded
+        whole or not at all: prediction_log/runs.py); returns how many."""
+        return self._insert(connection, [self.to_record(r) for r in rows])
 
     def _insert(self, connection: Connection, records: Sequence[Any]) -> int:
         """On SQLite the tuples go through the driver's `executemany` on the statement
