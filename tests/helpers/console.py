@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,15 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
-import pytest
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.prediction_log.store import Row
 from bankrisk.schema import FIELD_NAMES
 from helpers.log_rows import row_of
-from helpers.processes import BANKRISK, READY_WITHIN_S, WAIT_S, clean_env, free_port
+from helpers.processes import BANKRISK, WAIT_S, clean_env, free_port, wait_answering
 
 CONSOLE_KEY = "test-console-key-7f3a"
 SERIOUS = ("serious", "critical")
@@ -74,19 +71,6 @@ class ConsoleServer:
     log: Path  # what the process wrote (stdout and stderr)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + READY_WITHIN_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"console exited early with {process.returncode}"
-        try:
-            if httpx.get(f"{url}/sign-in", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"console not ready at {url} within {READY_WITHIN_S:.0f} s")
-
-
 @contextmanager
 def console_server(model_dir: Path, cwd: Path, **env: str) -> Iterator[ConsoleServer]:
     """`bankrisk console` on a free port of 127.0.0.1 with `env` settings (the console key is
@@ -105,7 +89,7 @@ def console_server(model_dir: Path, cwd: Path, **env: str) -> Iterator[ConsoleSe
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(process, url)
+        wait_answering(process, f"{url}/sign-in", "console")
         key = settings["BANKRISK_CONSOLE_KEY"] or _printed_key(log)
         yield ConsoleServer(url, key, log)
     finally:

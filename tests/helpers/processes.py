@@ -46,17 +46,25 @@ def serve_command(model_dir: Path, port: int) -> list[str]:
     return [str(BANKRISK), "serve", "--model-dir", str(model_dir), "--port", str(port)]
 
 
-def wait_ready(process: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + READY_WITHIN_S
+def wait_ready(process: subprocess.Popen[Any], port: int) -> None:
+    """Until `bankrisk serve` on `port` answers /ready."""
+    wait_answering(process, f"http://127.0.0.1:{port}/ready", "server")
+
+
+def wait_answering(
+    process: subprocess.Popen[Any], url: str, what: str, within: float = READY_WITHIN_S
+) -> None:
+    """Until `url` answers 200 (the process still running), or fail after `within` s."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited early with {process.returncode}"
+        assert process.poll() is None, f"{what} exited early with {process.returncode}"
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    pytest.fail(f"server not ready on port {port} within {READY_WITHIN_S:.0f} s")
+    pytest.fail(f"{what} not ready at {url} within {within:.0f} s")
 
 
 class Server:

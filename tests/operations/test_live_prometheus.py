@@ -24,7 +24,7 @@ import pytest
 from helpers.api import to_customer
 from helpers.factories import make_raw
 from helpers.operations import MONITORING, debian_tool, panel_queries, rules
-from helpers.processes import BANKRISK, WAIT_S, clean_env, free_port, wait_ready
+from helpers.processes import BANKRISK, WAIT_S, clean_env, free_port, wait_answering, wait_ready
 
 SCRAPE = 1.0  # seconds
 DATA_WITHIN_S = 45.0
@@ -41,19 +41,6 @@ class Stack:
         response = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10)
         answer: dict[str, Any] = response.json()
         return answer
-
-
-def _wait_prometheus(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"up.sh exited early with {process.returncode}"
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"Prometheus not ready at {url} within {WAIT_S:.0f} s")
 
 
 def _send_traffic(api: str) -> None:
@@ -100,7 +87,7 @@ def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         wait_ready(process, port)
         url = f"http://127.0.0.1:{prometheus_port}"
-        _wait_prometheus(url, process)
+        wait_answering(process, f"{url}/-/ready", "Prometheus (up.sh)", within=WAIT_S)
         stack = Stack(f"http://127.0.0.1:{port}", url, f"http://127.0.0.1:{alertmanager_port}")
         _send_traffic(stack.api)
         # The counters' first samples, then more traffic: rates move. (A fixed sleep was not
