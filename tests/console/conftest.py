@@ -1,6 +1,6 @@
 """The console's fixtures: one real `bankrisk console` process per session over the small
 test bundle and a SQLite prediction log holding champion and shadow rows, and Playwright on
-Debian's chromium (one browser per session)."""
+Debian's chromium (one browser for these tests)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.prediction_log.opening import open_reader
@@ -33,14 +34,25 @@ CREDITOR = {
 }
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's chromium: Playwright downloads no browser."""
-    return {
-        **browser_type_launch_args,
-        "executable_path": "/usr/bin/chromium",
-        "args": ["--no-sandbox"],
-    }
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium (Playwright downloads no browser), one per test module and closed
+    after it: while Playwright's sync API runs, its event loop counts as running in this
+    thread, and `asyncio.run` would refuse in every other test of the session."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page in a context of its own (no cookie of another test)."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="session")

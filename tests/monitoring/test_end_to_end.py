@@ -129,8 +129,10 @@ def test_monitoring_end_to_end(trained: Trained, shared_csv: Path, tmp_path: Pat
             str(tmp_path / "perf.html"),
         ],
     )
-    assert perf.exit_code == 0, perf.stderr
     performance = json.loads(perf.stdout)
+    # Exit code 3 exactly when a protected attribute fails the four-fifths rule.
+    failed = performance["fairness"]["four_fifths_rule_failed"]
+    assert perf.exit_code == (3 if failed else 0), perf.stderr
     expected = evaluate_bundle(model_dir, held_out)["metrics"]
     for key in ("roc_auc", "brier", "ece", "ks"):
         assert abs(performance[key] - expected[key]) < 1e-9, key

@@ -11,7 +11,7 @@ from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
 from bankrisk.features.engineering import feature_names
-from bankrisk.schema import FIELDS
+from bankrisk.schema import FIELDS, OPTIONAL
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
 from helpers.api import Api, TestClient, customer
@@ -202,9 +202,15 @@ def test_openapi_documents_every_endpoint(api: Api) -> None:
     assert not paths["/v1/predict"]["post"].get("deprecated", False)
     components = schema["components"]["schemas"]
     customer_schema = components["Customer"]
-    assert set(customer_schema["required"]) == {f.name for f in FIELDS}
+    assert set(customer_schema["required"]) == {f.name for f in FIELDS} - set(OPTIONAL)
     assert customer_schema["additionalProperties"] is False
-    assert customer_schema["properties"]["AGE"]["minimum"] == 18
+    assert customer_schema["properties"]["LIMIT_BAL"]["minimum"] == 1
+    age = customer_schema["properties"]["AGE"]  # optional: a number in range, or null
+    assert {"type": "integer", "minimum": 18, "maximum": 100} in [
+        {k: v for k, v in option.items() if k in ("type", "minimum", "maximum")}
+        for option in age["anyOf"]
+    ]
+    assert {"type": "null"} in age["anyOf"]
     batch = components["BatchRequest"]["properties"]["records"]
     assert batch["maxItems"] == Settings().max_batch_records
 
