@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -152,8 +153,10 @@ def write_for(
         frames: list[tuple[int, bytes]] = pickle.load(file)
     store = open_store(url, create=False, wal=True)
     assert store is not None
-    writer = PredictionLogWriter(store, WriterLimits(**limits))
+    # Numbered rows in a session of its own, as the child writes them (store.Progress).
+    writer = PredictionLogWriter(store, WriterLimits(**limits), session=uuid.uuid4().hex)
     room = writer.limits.max_rows
+    number = 0
     ready.put(os.getpid())
     start.wait()
     cpu = time.process_time()
@@ -165,7 +168,8 @@ def write_for(
             waits += 1
             time.sleep(POLL_S)
             continue
-        submitted += writer.submit_group(DecodedRows(payload, count))
+        submitted += writer.submit_group(DecodedRows(payload, count), first=number)
+        number += count
         i = (i + 1) % len(frames)
     closed = writer.close(CLOSE_S)
     store.close()

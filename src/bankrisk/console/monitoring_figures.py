@@ -32,7 +32,7 @@ from bankrisk.monitoring.drift import (
     drift_over_time_of,
     prepare_drift,
 )
-from bankrisk.monitoring.performance import PerformanceResult, run_performance
+from bankrisk.monitoring.performance import VERDICT_ATTRIBUTES, PerformanceResult, run_performance
 from bankrisk.prediction_log.columns import PERIOD, Period, Selection, read_columns
 from bankrisk.prediction_log.store import (
     PredictionLogError,
@@ -236,6 +236,12 @@ def _distribution(name: str, item: CharacteristicDrift) -> Distribution:
     )
 
 
+def _verdict(attribute: str, passed: bool | None) -> bool | None:
+    """The four-fifths verdict of a protected attribute; None (not judged) for EDUCATION,
+    reported but not protected (`performance.VERDICT_ATTRIBUTES`)."""
+    return passed if attribute in VERDICT_ATTRIBUTES else None
+
+
 def _performance(result: PerformanceResult) -> Performance:
     approvals = tuple(
         MonthApproval(
@@ -246,7 +252,7 @@ def _performance(result: PerformanceResult) -> Performance:
                 for g, v in fairness.groups.items()
             ),
             _finite(fairness.adverse_impact_ratio),
-            fairness.four_fifths_rule_passed,
+            _verdict(attribute, fairness.four_fifths_rule_passed),
         )
         for month in result.fairness.by_month
         for attribute, fairness in month.attributes.items()
@@ -260,7 +266,7 @@ def _performance(result: PerformanceResult) -> Performance:
                 for g, v in fairness.groups.items()
             ),
             _finite(fairness.adverse_impact_ratio),
-            fairness.four_fifths_rule_passed,
+            _verdict(attribute, fairness.four_fifths_rule_passed),
         )
         for attribute, fairness in result.fairness.overall.items()
     )
