@@ -199,6 +199,8 @@ def test_outcomes_are_idempotent_and_performance_matches_the_metrics(
     assert not re.search(r"https?://", text)
     for section in ("Calibration by grade", "PD back-test", "AUC by month", "Fairness over time"):
         assert section in text
+    sex = result["fairness"]["overall"]["SEX"]  # how many customers carry each attribute
+    assert f"{sex['customers_with_attribute']:,} of {sex['customers']:,}" in text
     code, out, _ = invoke("monitor", "performance", "--log", url)
     assert code == 0 and "PD back-test per grade" in out
 

@@ -366,13 +366,21 @@ def performance_html(result: PerformanceResult) -> str:
                 (
                     month,
                     attribute,
+                    f"{report.carried:,} of {report.customers:,}",
                     groups,
                     report.adverse_impact_ratio,
                     "-" if passed is None else ("ok" if passed else "alert"),
                 )
             )
     fairness = _table(
-        ["month", "attribute", "approval rate by group", "adverse impact ratio", "4/5 rule"],
+        [
+            "month",
+            "attribute",
+            "customers carrying it",
+            "approval rate by group",
+            "adverse impact ratio",
+            "4/5 rule",
+        ],
         fairness_rows,
     )
     intro = (
