@@ -31,7 +31,9 @@ RUN python -m venv /opt/venv
 # has no feature-store client; `--build-arg FEATURES=true` adds Feast (scoring by customer id,
 # README "Feature store"; 40 more packages, pandas and pyarrow among them).
 # `--build-arg CONSOLE=true` adds the analyst console's (`bankrisk console`: monitoring's pandas
-# and scipy, Jinja2, Feast for look-ups by id); the scoring service in it is the same.
+# and scipy, Jinja2, Feast for look-ups by id); the scoring service in it is the same. Both
+# files are uv.lock's whole closure, installed `--no-deps`: pip re-resolving Feast's
+# `dask[dataframe]` would ask for an unpinned requirement, which --require-hashes refuses.
 ARG FEATURES=false
 ARG CONSOLE=false
 COPY requirements/serve.txt requirements/serve-features.txt requirements/console.txt requirements/
@@ -39,11 +41,11 @@ RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all
         -r requirements/serve.txt \
     && if [ "$FEATURES" = true ]; then \
         /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
-            -r requirements/serve-features.txt; \
+            --no-deps -r requirements/serve-features.txt; \
     fi \
     && if [ "$CONSOLE" = true ]; then \
         /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
-            -r requirements/console.txt; \
+            --no-deps -r requirements/console.txt; \
     fi
 
 COPY pyproject.toml README.md ./

@@ -3,7 +3,11 @@
 # that it serves: /ready, a prediction equal to the bundle's own score, a non-root process,
 # no training stack or compilers inside. Then stop everything it started, even on failure.
 #
-#   tests/delivery/engine/container_test.sh [--bundle DIR] [--report FILE.json] [--base auto|pull|standin]
+#   tests/delivery/engine/container_test.sh [--bundle DIR] [--report FILE.json] [--base auto|pull|standin] [--console]
+#
+# --console builds the image with the analyst console (`--build-arg CONSOLE=true`: pandas and
+# Feast inside, so only TensorFlow, MLflow, LightGBM and pip are refused) and also checks that
+# `bankrisk console` from that image answers its sign-in page beside the API.
 #
 # Works on any Linux machine, with or without a Docker service (it never uses a running one).
 # Needs root, dockerd (Debian's docker.io or Docker's), a BuildKit-capable docker client and
@@ -23,6 +27,7 @@ IMAGE="${IMAGE:-bankrisk:container-test}"
 BASE_MODE="auto"
 BUNDLE=""
 REPORT=""
+CONSOLE=false
 READY_TIMEOUT="${READY_TIMEOUT:-90}"
 
 while [[ $# -gt 0 ]]; do
@@ -30,7 +35,8 @@ while [[ $# -gt 0 ]]; do
         --bundle) BUNDLE="$2"; shift 2 ;;
         --report) REPORT="$2"; shift 2 ;;
         --base) BASE_MODE="$2"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --console) CONSOLE=true; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -107,7 +113,7 @@ log "base: $BASE_KIND"
 log "building $IMAGE (model version $MODEL_VERSION)"
 build_start=$SECONDS
 DOCKER_BUILDKIT=1 "$DOCKER" build --network host --progress plain \
-    --build-arg "MODEL_VERSION=$MODEL_VERSION" \
+    --build-arg "MODEL_VERSION=$MODEL_VERSION" --build-arg "CONSOLE=$CONSOLE" \
     --build-arg "REVISION=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)" \
     -t "$IMAGE" "$W/context" >"$W/build.log" 2>&1 \
     || { tail -n 40 "$W/build.log" >&2; die "docker build failed"; }
@@ -126,10 +132,12 @@ LABEL_MV="$("$DOCKER" image inspect -f '{{index .Config.Labels "io.bankrisk.mode
 [[ "$LABEL_MV" == "$MODEL_VERSION" ]] || die "model version label '$LABEL_MV' != '$MODEL_VERSION'"
 "$DOCKER" run --rm --network none --entrypoint python "$IMAGE" -c '
 import importlib.util, shutil, sys
-bad = [m for m in ("tensorflow", "sklearn", "mlflow", "pandas", "lightgbm", "pip") if importlib.util.find_spec(m)]
+bad = [m for m in ("tensorflow", "mlflow", "lightgbm", "pip") if importlib.util.find_spec(m)]
+if sys.argv[1] != "true":  # the console image carries pandas and scikit-learn (monitoring)
+    bad += [m for m in ("sklearn", "pandas") if importlib.util.find_spec(m)]
 tools = [t for t in ("gcc", "cc", "c++", "make", "apt-get-never") if shutil.which(t)]
 sys.exit(f"training stack or tools in the image: {bad + tools}" if bad or tools else 0)
-' || die "the image holds what it must not"
+' "$CONSOLE" || die "the image holds what it must not"
 # shellcheck disable=SC2016  # expanded by the shell inside the container
 "$DOCKER" run --rm --network none --entrypoint sh "$IMAGE" -c \
     'test -z "$(find / -xdev \( -name "mlflow.db" -o -name "mlruns" -o -name "*.xls" -o -name "default_of_credit_card*" \) -print -quit 2>/dev/null)"' \
@@ -175,6 +183,30 @@ log "server process uid: $PROC_UID"
 HC="$("$DOCKER" image inspect -f '{{json .Config.Healthcheck.Test}}' "$IMAGE")"
 "$HOST_PY" -c 'import json,sys; t=json.loads(sys.argv[1]); assert t[0]=="CMD"; print("\0".join(t[1:]), end="")' "$HC" \
     | xargs -0 "$DOCKER" exec "$CID" || die "the HEALTHCHECK command failed"
+
+# With --console: the console from the same image, beside the API.
+if [[ "$CONSOLE" == true ]]; then
+    CPORT="$("$HOST_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    CCID="$("$DOCKER" run -d --network host -e BANKRISK_CONSOLE_KEY=container-test \
+        --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
+        --entrypoint bankrisk "$IMAGE" console --model-dir /app/model --host 127.0.0.1 --port "$CPORT")"
+    "$HOST_PY" - "$CPORT" "$READY_TIMEOUT" <<'PY' || { "$DOCKER" logs "$CCID" >&2; "$DOCKER" rm -f "$CCID" >/dev/null; die "the console never showed its sign-in page"; }
+import sys, time, urllib.request
+port, timeout = sys.argv[1:]
+deadline = time.time() + float(timeout)
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sign-in", timeout=2) as r:
+            if r.status == 200 and "Console key" in r.read().decode():
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.5)
+sys.exit("timed out")
+PY
+    "$DOCKER" rm -f "$CCID" >/dev/null
+    log "the console from the same image shows its sign-in page"
+fi
 
 # A customer: the API's probability_of_default must equal the bundle's own score on the host.
 "$HOST_PY" - "$PORT" "$BUNDLE" <<'PY' || die "prediction check failed"
