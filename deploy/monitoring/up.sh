@@ -46,6 +46,29 @@ sed -e "s|127\.0\.0\.1:8000|127.0.0.1:$PORT|" \
     -e "s|^  - rules/|  - $HERE/rules/|" \
     "$HERE/prometheus.yml" >"$STATE_DIR/prometheus.yml"
 
+# The alerts page of the Prometheus that runs, once it answers: Debian's 2.x build serves only
+# the classic pages (/alerts is a 404 there, /classic/alerts works); other builds serve /alerts.
+alerts_page() {
+    "$(dirname "$BANKRISK")/python" - "$1" <<'PY'
+import sys, time, urllib.error, urllib.request
+base = sys.argv[1]
+deadline = time.time() + 60
+while time.time() < deadline:
+    for path in ("/alerts", "/classic/alerts"):
+        try:
+            with urllib.request.urlopen(base + path, timeout=2) as answer:
+                if answer.status == 200:
+                    print(base + path)
+                    sys.exit(0)
+        except urllib.error.HTTPError:
+            continue  # not this build's page: try the other
+        except OSError:
+            break  # not answering yet
+    time.sleep(0.3)
+print(f"{base} (no alerts page answered)")
+PY
+}
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -63,7 +86,7 @@ pids+=($!)
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
     --log.level=warn &
 pids+=($!)
-echo "$PROG: API http://127.0.0.1:$PORT/docs, Prometheus http://127.0.0.1:$PROMETHEUS_PORT/alerts" >&2
+echo "$PROG: API http://127.0.0.1:$PORT/docs, Prometheus $(alerts_page "http://127.0.0.1:$PROMETHEUS_PORT")" >&2
 
 if command -v "$ALERTMANAGER" >/dev/null; then
     mkdir -p "$STATE_DIR/alertmanager"

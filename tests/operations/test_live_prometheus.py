@@ -10,6 +10,7 @@ error and found its Alertmanager, and no alert may fire on a healthy service.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -76,11 +77,12 @@ def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         BANKRISK_PREDICTION_LOG=f"sqlite:///{state / 'predictions.db'}",
         BANKRISK_PREDICTION_LOG_SPOOL=str(state / "spool"),
     )
+    said = (state / "up.stderr").open("w")
     process = subprocess.Popen(
         ["bash", str(MONITORING / "up.sh")],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=said,
         start_new_session=True,
         text=True,
     )
@@ -88,6 +90,7 @@ def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         wait_ready(process, port)
         url = f"http://127.0.0.1:{prometheus_port}"
         wait_answering(process, f"{url}/-/ready", "Prometheus (up.sh)", within=WAIT_S)
+        _assert_every_printed_link_opens(state / "up.stderr")
         stack = Stack(f"http://127.0.0.1:{port}", url, f"http://127.0.0.1:{alertmanager_port}")
         _send_traffic(stack.api)
         # The counters' first samples, then more traffic: rates move. (A fixed sleep was not
@@ -104,6 +107,30 @@ def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+        said.close()
+
+
+def _assert_every_printed_link_opens(said: Path) -> None:
+    """The links up.sh prints (the API's docs, Prometheus' alerts page, Alertmanager) answer
+    200: Debian's Prometheus 2.42 has no /alerts, only /classic/alerts."""
+    deadline = time.monotonic() + WAIT_S
+    while "Prometheus http" not in said.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    links = re.findall(r"http://127\.0\.0\.1:\d+\S*", said.read_text())
+    assert any("/alerts" in link for link in links), said.read_text()
+    for link in links:
+        assert _status(link.rstrip(",."), deadline) == 200, link
+
+
+def _status(url: str, deadline: float) -> int | None:
+    """The status `url` answers with, waiting while nothing listens (until `deadline`)."""
+    while True:
+        try:
+            return httpx.get(url, timeout=10).status_code
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
 
 
 def _without_data(stack: Stack, queries: list[tuple[str, str]]) -> list[str]:
