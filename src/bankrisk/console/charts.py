@@ -118,7 +118,7 @@ def grouped_bars(
     plot_h = height - bottom - top_pad
     group_w = (WIDTH - left - 10) / max(1, len(labels))
     bar_w = group_w * 0.8 / max(1, len(series))
-    parts = [_axis(left, top_pad, plot_h, top, fmt)]
+    parts = [_axis_range(left, top_pad, plot_h, 0.0, top, fmt)]
     for s, (name, values) in enumerate(series):
         colour = SERIES[s % len(SERIES)]
         parts.append(f'<rect x="{left + s * 150}" y="6" width="12" height="12" fill="{colour}"/>')
@@ -140,19 +140,6 @@ def grouped_bars(
         for name, values in series
     )
     return _svg(chart_id, title, words or "no data", height, "".join(parts))
-
-
-def _axis(left: float, top_pad: float, plot_h: float, top: float, fmt: Format) -> str:
-    """A y axis from 0 to `top` with three grid lines."""
-    parts = []
-    for k in range(4):
-        value = top * k / 3
-        y = top_pad + plot_h - plot_h * k / 3
-        parts.append(
-            f'<line x1="{left}" x2="{WIDTH - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
-        )
-        parts.append(_text(left - 6, y + 4, fmt(value), "end", 11))
-    return "".join(parts)
 
 
 def line(
@@ -216,6 +203,7 @@ def line(
 def _axis_range(
     left: float, top_pad: float, plot_h: float, low: float, top: float, fmt: Format
 ) -> str:
+    """A y axis from `low` to `top` with three grid lines."""
     parts = []
     for k in range(4):
         value = low + (top - low) * k / 3

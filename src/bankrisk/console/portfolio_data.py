@@ -364,24 +364,25 @@ def prune(folder: Path, before: float) -> int:
     return gone
 
 
-def load_scores(folder: Path, token: str) -> PortfolioScores | None:
-    """The scores kept under `token` (None: unknown token)."""
+def _kept(folder: Path, token: str) -> Path | None:
+    """The file of the scores kept under `token` (None: a malformed or unknown token)."""
     try:
         path = scores_path(folder, token)
     except ValueError:
         return None
-    if not path.is_file():
-        return None
-    return PortfolioScores.from_table(pq.read_table(path))
+    return path if path.is_file() else None
+
+
+def load_scores(folder: Path, token: str) -> PortfolioScores | None:
+    """The scores kept under `token` (None: unknown token)."""
+    path = _kept(folder, token)
+    return None if path is None else PortfolioScores.from_table(pq.read_table(path))
 
 
 def scores_csv(folder: Path, token: str) -> bytes | None:
     """The kept scores as CSV, as a download: id, PD, points, grade, decision, reasons."""
-    try:
-        path = scores_path(folder, token)
-    except ValueError:
-        return None
-    if not path.is_file():
+    path = _kept(folder, token)
+    if path is None:
         return None
     columns = [CUSTOMER, "pd", "score", "grade", "decision", "reason_codes"]
     table = pq.read_table(path, columns=columns).rename_columns(
