@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.schema import FIELD_NAMES, FIELDS_BY_NAME
 
 with warnings.catch_warnings():
@@ -18,7 +19,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-__all__ = ["Api", "TestClient", "customer", "to_customer", "to_row"]
+__all__ = ["Api", "TestClient", "batch_reason_codes", "customer", "to_customer", "to_row"]
 
 
 # The fields of one customer's prediction (a batch entry; single answers add model, request_id).
@@ -93,3 +94,24 @@ class Api:
             for family in text_string_to_metric_families(response.text)
             for sample in family.samples
         }
+
+
+def batch_reason_codes(
+    bundle: ModelBundle, raw: np.ndarray, batch: int = 10_000
+) -> list[list[dict[str, Any]]]:
+    """Each row's `reason_codes` as the API's batch endpoint answers them (an app in process
+    around `bundle`, with the default settings)."""
+    from bankrisk.config import Settings
+    from bankrisk.core.scorer import Scorer
+    from bankrisk.serving.app import create_app
+    from bankrisk.serving.observability import JsonLogger
+
+    app = create_app(Settings(), Scorer(bundle), logger=JsonLogger(io.StringIO()))
+    answers: list[list[dict[str, Any]]] = []
+    with TestClient(app) as client:
+        for start in range(0, len(raw), batch):
+            records = [to_customer(row) for row in raw[start : start + batch]]
+            response = client.post("/v1/predict/batch", json={"records": records})
+            assert response.status_code == 200, response.text[:500]
+            answers += [p["reason_codes"] for p in response.json()["predictions"]]
+    return answers

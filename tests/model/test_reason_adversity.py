@@ -12,7 +12,6 @@ balance, no "-0.0%".
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,13 @@ from typer.testing import CliRunner
 
 from bankrisk.bundle.model_bundle import MAX_REASONS, ModelBundle
 from bankrisk.cli import app
-from bankrisk.config import Settings
 from bankrisk.core.scorer import Scorer
 from bankrisk.data.training_data import read_training_data
 from bankrisk.schema import FIELD_NAMES
-from bankrisk.serving.app import create_app
-from bankrisk.serving.observability import JsonLogger
-from helpers.api import TestClient, to_customer
+from helpers.api import batch_reason_codes
 from helpers.reason_checker import tally, tally_adverse
 
 pytestmark = pytest.mark.slow
-BATCH = 10_000
 PARTS = ("code", "feature", "attribute", "value", "text", "contribution")
 
 
@@ -52,18 +47,6 @@ def check_every_reason(
 def core_answers(champion: ModelBundle, raw: np.ndarray) -> list[list[dict[str, Any]]]:
     predictions = Scorer(champion).predict(raw, [None] * len(raw))
     return [[dict(r) for r in p["reason_codes"]] for p in predictions]
-
-
-def api_answers(champion: ModelBundle, raw: np.ndarray) -> list[list[dict[str, Any]]]:
-    app_ = create_app(Settings(), Scorer(champion), logger=JsonLogger(io.StringIO()))
-    answers: list[list[dict[str, Any]]] = []
-    with TestClient(app_) as client:
-        for start in range(0, len(raw), BATCH):
-            records = [to_customer(row) for row in raw[start : start + BATCH]]
-            response = client.post("/v1/predict/batch", json={"records": records})
-            assert response.status_code == 200, response.text[:500]
-            answers += [p["reason_codes"] for p in response.json()["predictions"]]
-    return answers
 
 
 def file_answers(path: Path) -> list[list[dict[str, Any]]]:
@@ -91,7 +74,7 @@ def test_every_path_states_only_true_adverse_reasons_on_all_shared_rows(
     declines = sum(d == "decline" for d in champion.score(raw).decisions)
     assert declines > 1000  # the problem was in the declines: there are many
 
-    api = api_answers(champion, raw)
+    api = batch_reason_codes(champion, raw)
     assert api == core
     check_every_reason(raw, api, low_limit)
 

@@ -25,14 +25,13 @@ from bankrisk.features.reasons import REASON_CODES
 from bankrisk.schema import FIELD_NAMES
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
-from helpers.api import TestClient, to_customer
+from helpers.api import TestClient, batch_reason_codes
 from helpers.reason_checker import tally
 
 if TYPE_CHECKING:
     from helpers.trained import Trained
 
 pytestmark = pytest.mark.slow
-BATCH = 10_000
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +49,7 @@ def test_all_shared_rows_through_the_api_and_the_bundle(
     assert shared_rows.shape[0] == 24_000
     customers = customers_of(shared_rows)
     low_limit = champion.reason_policy.low_credit_limit
-    app = create_app(Settings(), Scorer(champion), logger=JsonLogger(io.StringIO()))
-    answers: list[list[dict[str, Any]]] = []
-    with TestClient(app) as client:
-        for start in range(0, len(shared_rows), BATCH):
-            records = [to_customer(row) for row in shared_rows[start : start + BATCH]]
-            response = client.post("/v1/predict/batch", json={"records": records})
-            assert response.status_code == 200, response.text[:500]
-            answers += [p["reason_codes"] for p in response.json()["predictions"]]
+    answers = batch_reason_codes(champion, shared_rows)
     given, untrue, problems = tally(customers, answers, low_limit)
     assert sum(given.values()) > 24_000, given
     assert not untrue and not problems, (untrue, problems)
