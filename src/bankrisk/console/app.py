@@ -48,7 +48,8 @@ def create_console(state: ConsoleState) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (sign_in, customer, notice, models, portfolio, monitoring):
         app.include_router(module.router)
-    models.latest(state)  # the Models page's figures, computed in the background from now
+    app.state.models_figures = models.LatestFigures()
+    app.state.models_figures.get(state)  # the Models page's figures: computed from now on
     app.middleware("http")(_session_middleware)
     _add_error_pages(app)
 

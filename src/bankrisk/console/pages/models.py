@@ -54,8 +54,9 @@ def _compute(state: ConsoleState) -> ModelsFigures:
     return ModelsFigures(registered(state.settings), comparison, problem, datetime.now(UTC))
 
 
-class _Latest:
-    """The last `ModelsFigures` of one console, refreshed by one thread at a time."""
+class LatestFigures:
+    """The last `ModelsFigures` of one console (kept on its app: `app.create_console`),
+    refreshed by one thread at a time."""
 
     def __init__(self) -> None:
         self.figures: ModelsFigures | None = None
@@ -82,17 +83,10 @@ class _Latest:
             self.figures = figures
 
 
-_latest: dict[int, _Latest] = {}  # by console state (one per app)
-
-
-def latest(state: ConsoleState) -> ModelsFigures | None:
-    """The Models page's last figures (started at the console's start: `app.create_console`)."""
-    return _latest.setdefault(id(state), _Latest()).get(state)
-
-
 @router.get("/models", response_class=HTMLResponse)
 async def models_page(request: Request, state: StateDep, _: AnalystDep) -> HTMLResponse:
-    figures = latest(state)
+    latest: LatestFigures = request.app.state.models_figures
+    figures = latest.get(state)
     comparison = figures.comparison if figures else None
     scatters = {
         s.version: charts.scatter(
