@@ -465,11 +465,12 @@ class PredictionLogWriter:
             except Exception as exc:
                 self.failures += 1
                 self.last_error = repr(exc)
-                if not _transient(exc):
+                transient = _transient(exc)
+                if not transient:
                     written, dropped = self._write_one_by_one(records, marks)
                 # Not a row's fault when no row went in (a server still starting answers
                 # with errors that do not look like a lost connection): back off, keep all.
-                if _transient(exc) or written == 0:
+                if transient or written == 0:
                     self._replay_at = time.monotonic() + self._replay_backoff
                     self._replay_backoff = min(
                         self._replay_backoff * 2.0, self.limits.max_backoff_seconds
