@@ -11,7 +11,7 @@ MODEL_DIR ?= models/champion
 DATA ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: help install run train serve test lint typecheck unit mlflow-ui benchmark-quality benchmark-serving benchmark-batch clean
+.PHONY: help checkov-requirements install run train serve test lint typecheck unit mlflow-ui benchmark-quality benchmark-serving benchmark-batch clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -19,6 +19,18 @@ help: ## List the targets
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+# checkov (the Kubernetes manifests' security scan) pins old versions of pytest, packaging and
+# others: it gets a virtual environment of its own, from hash-pinned requirements/checkov.txt
+# (re-made by `make checkov-requirements`).
+CHECKOV := .tools/checkov/bin/checkov
+$(CHECKOV): requirements/checkov.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .tools/checkov
+	$(UV) pip install --quiet --require-hashes --python .tools/checkov/bin/python -r requirements/checkov.txt
+	touch $(CHECKOV)
+
+checkov-requirements: $(UV) ## Re-make requirements/checkov.txt (hash-pinned) from the newest checkov 3
+	echo 'checkov>=3.2,<4' | $(UV) pip compile --quiet --generate-hashes --python-version 3.11 - -o requirements/checkov.txt
 
 install: $(UV) ## Create .venv with every extra from the lock file (uv.lock)
 	$(UV) sync --frozen --all-extras --python $(PYTHON)
@@ -47,7 +59,7 @@ lint: install ## ruff
 typecheck: install ## mypy (strict)
 	$(VENV)/bin/mypy
 
-unit: install ## Tests without lint
+unit: install $(CHECKOV) ## Tests without lint
 	$(VENV)/bin/pytest --durations=30  # the slowest tests, for keeping CI under 15 minutes
 
 test: install lint typecheck unit ## Everything CI runs: lint, type check, the whole test suite
