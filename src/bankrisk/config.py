@@ -243,6 +243,14 @@ class Settings(BaseSettings):
         "`--repo` of `bankrisk features materialize` (needs the `features` extra); unset: "
         "that route answers 404 and Feast is never imported.",
     )
+    stale_features: Literal["review", "warn", "refuse"] = Field(
+        "review",
+        description="What `POST /v1/predict/customer/{id}` does with features older than the "
+        "feature view's TTL: `review` scores them and answers `review` whatever the model "
+        "decided (a person checks the customer's current data; no automatic decision on old "
+        "data), `warn` answers the model's decision with a warning, `refuse` answers 409. "
+        "Each answer carries a warning saying how old the features are.",
+    )
 
     # --- serving: a challenger beside the champion, and reloads ----------------------------
     challenger_dir: Path | None = Field(

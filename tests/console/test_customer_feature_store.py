@@ -1,10 +1,12 @@
 """The Customer page by id from a real Feast feature store (the project's repository layout,
 its SQLite online store): the customer's fields as the store holds them, scored as the core
-scores them; an id the store does not hold is a clear message."""
+scores them; an id the store does not hold is a clear message; values older than the TTL say
+what the API does with them."""
 
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -58,3 +60,32 @@ def test_a_customer_is_looked_up_in_the_feature_store(
     assert expected.grade in page and expected.decision in page
     assert "No customer '99999999' in the feature store" in html.unescape(unknown.text)
     assert "Traceback" not in found.text + unknown.text
+
+
+def test_stale_features_say_what_the_api_does_with_them(
+    shared_csv: Path, console_bundle_dir: Path, tmp_path: Path
+) -> None:
+    recorded = datetime.now(UTC) - timedelta(days=97)
+    data = head_csv(shared_csv, 5, tmp_path / "head.csv")
+    repo = materialized(tmp_path / "repo", data, recorded).snapshot.parents[2]
+    bundle = ModelBundle.load(console_bundle_dir)
+    pages = {}
+    for policy in ("review", "refuse"):
+        settings = Settings(
+            console_key="k",
+            prediction_log="off",
+            data_dir=tmp_path,
+            feature_repo=repo,
+            stale_features=policy,
+        )
+        state = ConsoleState(
+            settings, Scorer(bundle), None, bundle, tmp_path / "cache", console_bundle_dir
+        )
+        with TestClient(create_console(state), base_url="http://127.0.0.1") as client:
+            token = signed_in_client(client, "k")
+            form = {"source": "id", "customer_id": "3", "csrf_token": token}
+            pages[policy] = html.unescape(client.post("/customer", data=form).text)
+    stale = "recorded 97 days ago, longer ago than the feature store's TTL of 35 days"
+    assert stale in pages["review"]
+    assert "the API answers `review` for them" in pages["review"]
+    assert "the API refuses to score them (409)" in pages["refuse"]

@@ -1,7 +1,8 @@
 """POST /v1/predict/customer/{id}: the 23 fields read from a real Feast store (the shared
 data materialized into a temporary repository) and answered exactly as /v1/predict answers
 the same fields; unknown ids 404, a missing or broken store 503, never a 500;
-features older than the TTL warn; no store configured is 404."""
+features older than the TTL are held for review (or warned about, or refused, by setting);
+no store configured is 404."""
 
 from __future__ import annotations
 
@@ -172,21 +173,85 @@ def test_a_store_that_fails_while_serving_is_503_then_recovers(
     assert api.client.post(BY_ID.format(7)).status_code == 200
 
 
-def test_features_older_than_the_ttl_are_scored_with_a_warning(
-    make_api: Callable[..., Api], tmp_path: Path, shared_csv: Path, shared_rows: pd.DataFrame
-) -> None:
-    recorded = datetime.now(UTC).replace(microsecond=0) - timedelta(days=60)
-    data = head_csv(shared_csv, 50, tmp_path / "head.csv")
-    repo = materialized(tmp_path / "repo", data, recorded).snapshot.parents[2]
-    api = make_api(Settings(feature_repo=repo))
+STALE_DAYS = 97  # against the repository's TTL of 35 days
 
-    stale = api.client.post(BY_ID.format(3)).json()
-    direct = api.client.post("/v1/predict", json=fields_of(shared_rows, 3)).json()
 
-    warning = stale["warnings"].pop()
-    assert warning.startswith(f"features recorded {recorded.isoformat()}, 60.0 days ago")
+@pytest.fixture(scope="module")
+def stale_repo(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> tuple[Path, datetime]:
+    """The first 50 shared customers, recorded STALE_DAYS ago."""
+    folder = tmp_path_factory.mktemp("stale-repo")
+    recorded = datetime.now(UTC).replace(microsecond=0) - timedelta(days=STALE_DAYS)
+    data = head_csv(shared_csv, 50, folder / "head.csv")
+    return materialized(folder / "repo", data, recorded).snapshot.parents[2], recorded
+
+
+def _stale_and_direct(
+    api: Api, shared_rows: pd.DataFrame, customer_id: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answers by id and to the fields, without their request ids."""
+    stale = api.client.post(BY_ID.format(customer_id)).json()
+    direct = api.client.post("/v1/predict", json=fields_of(shared_rows, customer_id)).json()
+    return without_request_id(stale), without_request_id(direct)
+
+
+def _assert_age_warning(warning: str, recorded: datetime) -> None:
+    assert warning.startswith(f"features recorded {recorded.isoformat()}, {STALE_DAYS}.0 days ago")
     assert "older than the feature store's TTL of 35.0 days" in warning
-    assert without_request_id(stale) == without_request_id(direct)
+
+
+def test_stale_features_are_held_for_review_by_default_and_logged_so(
+    make_api: Callable[..., Api],
+    stale_repo: tuple[Path, datetime],
+    shared_rows: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    from bankrisk.prediction_log.store import open_store
+
+    repo, recorded = stale_repo
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    api = make_api(Settings(feature_repo=repo), prediction_log=url)
+    decided = [3, 5, 8]  # the model declines or approves these (checked below)
+    held = set()
+    for customer_id in decided:
+        held.add(api.client.post(BY_ID.format(customer_id)).json()["request_id"])
+        stale, direct = _stale_and_direct(api, shared_rows, customer_id)
+        assert direct["decision"] != "review"
+        assert stale["decision"] == "review"
+        *model_warnings, age, note = stale["warnings"]
+        _assert_age_warning(age, recorded)
+        assert note.startswith("decision held for review")
+        assert model_warnings == direct["warnings"]
+        assert {**stale, "decision": direct["decision"], "warnings": direct["warnings"]} == direct
+    assert api.app.state.service.log_writer.flush(10)
+    store = open_store(url)
+    assert store is not None
+    try:
+        logged = {row["request_id"]: row["decision"] for row in store.read_predictions()}
+    finally:
+        store.close()
+    assert {logged[r] for r in held} == {"review"}  # the record says what was answered
+
+
+def test_stale_features_with_warn_get_the_models_decision_and_a_warning(
+    make_api: Callable[..., Api], stale_repo: tuple[Path, datetime], shared_rows: pd.DataFrame
+) -> None:
+    repo, recorded = stale_repo
+    api = make_api(Settings(feature_repo=repo, stale_features="warn"))
+    stale, direct = _stale_and_direct(api, shared_rows, 3)
+    _assert_age_warning(stale["warnings"].pop(), recorded)
+    assert stale == direct
+
+
+def test_stale_features_with_refuse_are_409_and_not_scored(
+    make_api: Callable[..., Api], stale_repo: tuple[Path, datetime]
+) -> None:
+    api = make_api(Settings(feature_repo=stale_repo[0], stale_features="refuse"))
+    response = api.client.post(BY_ID.format(3))
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    _assert_age_warning(detail, stale_repo[1])
+    assert "not scored (BANKRISK_STALE_FEATURES=refuse)" in detail
+    assert not any(k[0] == "bankrisk_predictions_total" for k in api.metrics())
 
 
 def test_fresh_features_have_no_store_warning(

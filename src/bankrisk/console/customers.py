@@ -11,7 +11,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bankrisk.console.state import ConsoleState
@@ -178,6 +178,18 @@ def by_id(customer_id: str, state: ConsoleState) -> Found:
     return Found(values, customer_id, "the prediction log", (note, when))
 
 
+# What the API does with features older than the TTL, by BANKRISK_STALE_FEATURES.
+_STALE_POLICY = {
+    "review": "the API answers `review` for them, whatever the model decides.",
+    "warn": "the API answers the model's decision with a warning.",
+    "refuse": "the API refuses to score them (409).",
+}
+
+
+def _days(delta: timedelta | None) -> str:
+    return "?" if delta is None else f"{delta.total_seconds() / 86400:.0f} days"
+
+
 def _from_feature_store(customer_id: str, state: ConsoleState) -> Found:
     from bankrisk.feature_store.online import StoreUnavailableError
 
@@ -198,7 +210,10 @@ def _from_feature_store(customer_id: str, state: ConsoleState) -> Found:
         )
     notes = []
     if features.stale:
-        notes.append(f"These values are older than the feature store's TTL ({features.age}).")
+        notes.append(
+            f"These values were recorded {_days(features.age)} ago, longer ago than the feature "
+            f"store's TTL of {_days(features.ttl)}: {_STALE_POLICY[state.settings.stale_features]}"
+        )
     try:  # the store's values checked like a form's (an optional field may be absent)
         values, _ = validate_one(features.values, input_rules(state.bundle.feature_set))
     except InvalidRecordsError as exc:

@@ -16,6 +16,7 @@ Every model call, batched or not, is followed by the model's `AfterScoring` step
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import numpy as np
 
@@ -81,6 +82,23 @@ class MicroBatcher:
         if len(self._waiting) >= self.max_size:
             self._flush()  # a pending call_soon then flushes the next batch, or nothing
         return await future
+
+    def predict_amended(
+        self,
+        values: list[float],
+        customer_id: str | None,
+        request_id: str,
+        start: float,
+        amend: Callable[[Prediction], Prediction],
+    ) -> Prediction:
+        """Score one validated row now, unbatched, and amend its prediction before the steps
+        after scoring see it: the log and the metrics record the answer given (a decision held
+        for review, say), not the model's."""
+        prediction = amend(self.scorer.predict_one(values, customer_id))
+        self.after(
+            Scored(self.scorer.model_ref, [values], [prediction], [Asked(request_id, 0, 1, start)])
+        )
+        return prediction
 
     def _flush(self) -> None:
         rows, ids, waiting, asked = self._rows, self._ids, self._waiting, self._asked

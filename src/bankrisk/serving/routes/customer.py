@@ -5,15 +5,18 @@ The fields read go through `/v1/predict`'s own scoring (`predict.answer_one`), s
 validation, metrics, JSON log line and prediction log are exactly those of `/v1/predict` for
 the same fields, with `customer_id` set. Errors: 404 for an id the store does not hold (or
 holds only expired) and when no store is configured, 503 when the store is missing or cannot
-be read, never a 500. Features older than the TTL are scored, with a warning. Without the
-setting nothing here imports Feast.
+be read, never a 500. Features older than the TTL are handled as `BANKRISK_STALE_FEATURES`
+says: answered `review` (the default), scored with only a warning, or refused with a 409.
+Without the setting nothing here imports Feast.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from bankrisk.config import Settings
+from bankrisk.core.scorer import Prediction
 from bankrisk.core.validation import MAX_CUSTOMER_ID_LENGTH, InvalidRecordsError
 from bankrisk.feature_store.online import CustomerFeatures, OnlineFeatures, StoreUnavailableError
 from bankrisk.serving.deps import Service
@@ -58,6 +61,29 @@ async def _features(features: OnlineFeatures, customer_id: str) -> CustomerFeatu
     return found
 
 
+HELD_FOR_REVIEW = (
+    "decision held for review: the model's decision on features this old is not taken "
+    "automatically (BANKRISK_STALE_FEATURES=review)"
+)
+
+
+def _stale_answer(found: CustomerFeatures, policy: str) -> Callable[[Prediction], Prediction]:
+    """How a prediction on features older than the TTL is answered (and logged), by policy;
+    `refuse` never gets here."""
+    warnings = [stale_warning(found)]
+    if policy == "review":
+        warnings.append(HELD_FOR_REVIEW)
+
+    def amend(prediction: Prediction) -> Prediction:
+        amended = prediction.copy()
+        amended["warnings"] = [*prediction["warnings"], *warnings]
+        if policy == "review":
+            amended["decision"] = "review"
+        return amended
+
+    return amend
+
+
 async def score_customer(service: Service, call: Call) -> list[bytes]:
     """The JSON of a 200, or RequestError."""
     customer_id = call.path_params["customer_id"]
@@ -67,16 +93,21 @@ async def score_customer(service: Service, call: Call) -> list[bytes]:
         raise RequestError(404, NOT_CONFIGURED)
     service.current()  # 503 before reading the store when no model is loaded
     found = await _features(service.features, customer_id)
+    policy = service.settings.stale_features
+    if found.stale and policy == "refuse":
+        raise RequestError(
+            409, f"{stale_warning(found)}; not scored (BANKRISK_STALE_FEATURES=refuse): "
+            "materialize fresh features, or post the customer's current fields to /v1/predict"
+        )
+    amend = _stale_answer(found, policy) if found.stale else None
     try:
         answer = await answer_one(
-            service, {**(found.values or {}), "customer_id": customer_id}, call.state
+            service, {**(found.values or {}), "customer_id": customer_id}, call.state, amend
         )
     except InvalidRecordsError as exc:
         raise RequestError(
             503, f"the feature store holds invalid fields for customer {customer_id!r}", exc.errors
         ) from None
-    if found.stale:
-        answer["warnings"] = [*answer["warnings"], stale_warning(found)]
     call.state["log"]["feature_time"] = found.event_time
     return one_answer(answer, call.state)
 
@@ -90,6 +121,8 @@ ROUTE = ApiRoute(
         PredictionResponse,
         errors={
             404: "The feature store holds no features of this customer, or none is configured",
+            409: "The customer's features are older than the TTL and BANKRISK_STALE_FEATURES "
+            "is `refuse`",
             503: "No model loaded, or the feature store is missing or cannot be read",
         },
         path_params={"customer_id": {"type": "string", "minLength": 1, "maxLength": 64}},

@@ -34,14 +34,27 @@ _CHECK_RECORDS = 2 * SLICE_RECORDS
 _PARSE_BYTES = _CHECK_RECORDS * 400  # about _CHECK_RECORDS records of JSON
 
 
-async def answer_one(service: Service, record: Any, request: RequestState) -> Prediction:
+async def answer_one(
+    service: Service,
+    record: Any,
+    request: RequestState,
+    amend: Callable[[Prediction], Prediction] | None = None,
+) -> Prediction:
     """Score one customer's fields (a JSON object as parsed, or a feature store's values):
-    the champion's answer, or the canary's for its share; InvalidRecordsError if they are not
-    valid. The request's log line gets the answer's fields."""
+    the champion's answer, or the canary's for its share, changed by `amend` if given;
+    InvalidRecordsError if they are not valid. The request's log line gets the answer's
+    fields."""
     models = service.current()  # read once: a reload swaps in a new set, not this one
     values, customer_id = validate_one(record, models.input_rules)
     batcher = models.pick(customer_id, request["request_id"])  # champion or canary
-    prediction = await batcher.predict(values, customer_id, request["request_id"], request["start"])
+    if amend is None:
+        prediction = await batcher.predict(
+            values, customer_id, request["request_id"], request["start"]
+        )
+    else:
+        prediction = batcher.predict_amended(
+            values, customer_id, request["request_id"], request["start"], amend
+        )
     request["log"].update(
         event="scored",
         detail=f"prob={prediction['probability_of_default']:.4f}",
