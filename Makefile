@@ -11,7 +11,7 @@ MODEL_DIR ?= models/champion
 DATA ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: help checkov-requirements install run train serve test lint typecheck unit mlflow-ui benchmark-quality benchmark-serving benchmark-batch clean
+.PHONY: help checkov-requirements dashboard install run train serve test lint typecheck unit mlflow-ui benchmark-quality benchmark-serving benchmark-batch clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ train: install ## Train, register, and export the champion [DATA=PATH]
 	$(BANKRISK) train $(DATA_ARG) --model-dir $(MODEL_DIR)
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks deploy
 
 typecheck: install ## mypy (strict)
 	$(VENV)/bin/mypy
@@ -63,6 +63,9 @@ unit: install $(CHECKOV) ## Tests without lint
 	$(VENV)/bin/pytest --durations=30  # the slowest tests, for keeping CI under 15 minutes
 
 test: install lint typecheck unit ## Everything CI runs: lint, type check, the whole test suite
+
+dashboard: install ## Re-make deploy/monitoring/grafana/dashboards/bankrisk.json from its code
+	$(VENV)/bin/python deploy/monitoring/grafana/dashboard.py
 
 mlflow-ui: install ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000

@@ -1,6 +1,7 @@
 """The Grafana dashboard, its provisioning, and the docker compose file (validated here, run
 where Docker is: no Grafana binary or image is needed). The dashboard's queries are run against
-a real Prometheus in test_live_prometheus.py; here they are parsed by promtool."""
+a real Prometheus in test_live_prometheus.py; here they are parsed by promtool. That the JSON is
+the generated one and passes Grafana's schema: test_dashboard_code.py."""
 
 from __future__ import annotations
 
