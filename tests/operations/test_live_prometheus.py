@@ -22,9 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
-from helpers.api import to_customer
-from helpers.factories import make_raw
-from helpers.operations import MONITORING, debian_tool, panel_queries, rules
+from helpers.operations import (
+    MONITORING,
+    debian_tool,
+    panel_queries,
+    prometheus_query,
+    rules,
+    send_traffic,
+    without_data,
+)
 from helpers.processes import BANKRISK, WAIT_S, clean_env, free_port, wait_answering, wait_ready
 
 SCRAPE = 1.0  # seconds
@@ -39,22 +45,7 @@ class Stack:
 
     def query(self, expr: str) -> dict[str, Any]:
         """Prometheus' answer to an instant query (its JSON), whatever the status."""
-        response = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10)
-        answer: dict[str, Any] = response.json()
-        return answer
-
-
-def _send_traffic(api: str) -> None:
-    raw, _ = make_raw(60, seed=3)
-    customers = [to_customer(row, f"OPS-{i}") for i, row in enumerate(raw)]
-    with httpx.Client(base_url=api, timeout=10) as client:
-        for one in customers[:40]:
-            assert client.post("/v1/predict", json=one).status_code == 200
-        assert client.post("/predict", json=customers[40]).status_code == 200
-        batch = client.post("/v1/predict/batch", json={"records": customers[41:]})
-        assert batch.status_code == 200, batch.text
-        assert client.post("/v1/predict", json={"LIMIT_BAL": -1}).status_code == 422
-        assert client.get("/no-such-route").status_code == 404
+        return prometheus_query(self.prometheus, expr)
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +83,12 @@ def stack(small_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         wait_answering(process, f"{url}/-/ready", "Prometheus (up.sh)", within=WAIT_S)
         _assert_every_printed_link_opens(state / "up.stderr")
         stack = Stack(f"http://127.0.0.1:{port}", url, f"http://127.0.0.1:{alertmanager_port}")
-        _send_traffic(stack.api)
+        send_traffic(stack.api)
         # The counters' first samples, then more traffic: rates move. (A fixed sleep was not
         # enough on a loaded machine, where the first scrape may come late.)
         assert not _without_data(stack, [("scraped", "bankrisk_predictions_total")])
         time.sleep(2 * SCRAPE)
-        _send_traffic(stack.api)
+        send_traffic(stack.api)
         yield stack
     finally:
         # On SIGTERM up.sh stops what it started (server, Prometheus, Alertmanager).
@@ -135,16 +126,7 @@ def _status(url: str, deadline: float) -> int | None:
 
 def _without_data(stack: Stack, queries: list[tuple[str, str]]) -> list[str]:
     """The queries still empty once the deadline passes (each retried until it has data)."""
-    pending = dict(queries)
-    deadline = time.monotonic() + DATA_WITHIN_S
-    while pending and time.monotonic() < deadline:
-        for name, expr in list(pending.items()):
-            answer = stack.query(expr)
-            assert answer["status"] == "success", (name, expr, answer)
-            if answer["data"]["result"]:
-                del pending[name]
-        time.sleep(SCRAPE)
-    return [f"{name}: {expr}" for name, expr in pending.items()]
+    return without_data(stack.prometheus, queries, within=DATA_WITHIN_S, every=SCRAPE)
 
 
 def test_every_recording_rule_returns_data(stack: Stack) -> None:
