@@ -117,6 +117,10 @@ predictions = Table(
     Index("ix_predictions_customer_id", "customer_id"),
 )
 
+# On SQLite a WITHOUT ROWID table: the rows live in the customer id's B-tree, so joining a
+# customer's outcome is one look-up, not the key's index and then the row (monitor performance
+# joins one per customer: docs/performance.md, "Monitoring at scale"). A log made before keeps
+# its table; it is read the same way, only slower.
 outcomes = Table(
     "outcomes",
     metadata,
@@ -124,6 +128,7 @@ outcomes = Table(
     Column("defaulted", Integer, nullable=False),
     Column("source", String(500), nullable=False),
     Column("ingested_at", UTCDateTime(), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 
