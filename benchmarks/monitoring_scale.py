@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, func, insert, literal, select, text
 
 from bankrisk.bundle.model_bundle import ModelBundle
+from bankrisk.cli.monitor import FOUR_FIFTHS_FAILED_EXIT
 from bankrisk.data.load import load_dataset
 from bankrisk.prediction_log.runs import ROLE
 from bankrisk.prediction_log.store import (
@@ -179,6 +180,11 @@ def _copy_outcomes_at_once(store: PredictionStore, last: int) -> None:
 COMMANDS = ("drift", "drift --by month", "performance")
 
 
+# Exit codes of a command that ran to the end with a finding: drift alerted (1), a group's
+# approval rate below four fifths of the highest (3).
+FINDINGS = (0, 1, FOUR_FIFTHS_FAILED_EXIT)
+
+
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command in its own process: of its process
     tree, sampled, and at least its own peak (`wait4`)."""
@@ -198,7 +204,7 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
         seconds = time.perf_counter() - start
         done.set()
         sampler.join()
-        if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: drift alerted
+        if os.waitstatus_to_exitcode(status) not in FINDINGS:
             errors.seek(0)
             raise SystemExit(f"{' '.join(command)} failed: {errors.read().decode()[-3000:]}")
     return seconds, max(peak[0], usage.ru_maxrss / 1024)

@@ -39,7 +39,7 @@ CANARY = PROJECT_ID=$(PROJECT_ID) REGION=$(REGION) SERVICE=$(SERVICE) TAG=$(TAG)
 .PHONY: system-deps serve-requirements bundle image engine-up engine-down container-test \
 	cloud-build canary-init canary-deploy canary-shift canary-promote canary-rollback canary-status
 
-system-deps: ## Install Docker engine, debootstrap, chromium, postgresql, prometheus, alertmanager, Java 17 (apt; only what is missing)
+system-deps: ## Install Docker engine, debootstrap, chromium, postgresql, prometheus, alertmanager, redis-server, Java 17 (apt; only what is missing)
 	@missing=""; \
 	command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
 	{ command -v containerd >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1; } || missing="$$missing containerd"; \
@@ -49,6 +49,7 @@ system-deps: ## Install Docker engine, debootstrap, chromium, postgresql, promet
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	ls /usr/lib/jvm/java-17-openjdk-*/bin/java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \

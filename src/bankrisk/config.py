@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bankrisk.feature_store.online import READ_TIMEOUT_S
 from bankrisk.features.engineering import FeatureSet
 
 CandidateName = Literal["scorecard", "gbm", "mlp"]
@@ -42,8 +43,10 @@ OTHER_VARIABLES: dict[str, str] = {
     "it bakes; informational, the service reads the version from the bundle.",
     "BANKRISK_FEATURE_BUCKET": "Read by Feast from `feature_repo/feature_store.gcp.yaml`: the "
     "Cloud Storage bucket of the feature registry.",
-    "BANKRISK_REDIS_HOST": "Read by Feast from `feature_repo/feature_store.gcp.yaml`: the "
-    "Redis (Memorystore) online store's host.",
+    "BANKRISK_REDIS_HOST": "Read by Feast from `feature_repo/feature_store.gcp.yaml` and "
+    "`feature_store.redis.yaml`: the Redis (Memorystore) online store's host.",
+    "BANKRISK_REDIS_PORT": "Read by Feast from `feature_repo/feature_store.redis.yaml`: the "
+    "Redis online store's port (6379 on Memorystore).",
     "BANKRISK_ENGINE_DIR": "Test support: the work directory of the private Docker engine "
     "(`make engine-up`).",
     "BANKRISK_ROOTFS_CACHE": "Test support: where the container test keeps its base-image "
@@ -242,6 +245,12 @@ class Settings(BaseSettings):
         description="Feast repository behind `POST /v1/predict/customer/{id}` and the default "
         "`--repo` of `bankrisk features materialize` (needs the `features` extra); unset: "
         "that route answers 404 and Feast is never imported.",
+    )
+    feature_store_timeout_s: float = Field(
+        READ_TIMEOUT_S,
+        gt=0,
+        description="How long one read of the online store may take before "
+        "`POST /v1/predict/customer/{id}` answers 503 (a store that hangs or is down).",
     )
     stale_features: Literal["review", "warn", "refuse"] = Field(
         "review",

@@ -36,7 +36,7 @@ BATCH = 1_000
 _REQUEST_ID = re.compile(rb'"request_id":"[^"]*"')
 
 
-def _customers(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+def customers_of(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
     for customer_id, row in zip(frame["ID"], frame[list(FIELD_NAMES)].to_numpy(), strict=True):
         record: dict[str, Any] = {
             name: int(value) if FIELDS_BY_NAME[name].integer else float(value)
@@ -59,7 +59,7 @@ class _Digest:
         return {"answers": self.count, "sha256": self.sha.hexdigest()}
 
 
-async def _post(app: Any, path: str, body: bytes = b"") -> tuple[int, bytes]:
+async def asgi_post(app: Any, path: str, body: bytes = b"") -> tuple[int, bytes]:
     """One POST straight through the ASGI app (an HTTP client in-process costs ~1 ms more a
     request than scoring does: 24,000 x 3 of them would take minutes)."""
     scope = {
@@ -102,7 +102,7 @@ async def _post(app: Any, path: str, body: bytes = b"") -> tuple[int, bytes]:
     return status, b"".join(chunks)
 
 
-def _api(bundle_dir: Path, feature_repo: Path | None) -> Any:
+def asgi_app(bundle_dir: Path, feature_repo: Path | None) -> Any:
     from bankrisk.bundle.model_bundle import ModelBundle
     from bankrisk.config import Settings
     from bankrisk.core.scorer import Scorer
@@ -114,7 +114,7 @@ def _api(bundle_dir: Path, feature_repo: Path | None) -> Any:
     return create_app(settings, scorer, logger=JsonLogger(io.StringIO()))
 
 
-def _entry(app: Any) -> Any:
+def asgi_entry(app: Any) -> Any:
     return getattr(app.state, "entry", app)
 
 
@@ -131,16 +131,16 @@ def _materialized(shared_csv: Path, workdir: Path) -> Path:
 
 
 async def _served_answers(app: Any, customers: list[dict[str, Any]]) -> dict[str, Any]:
-    entry = _entry(app)
+    entry = asgi_entry(app)
     single, batch, by_id = _Digest(), _Digest(), _Digest()
     for record in customers:
-        single.add(*await _post(entry, "/v1/predict", orjson.dumps(record)))
+        single.add(*await asgi_post(entry, "/v1/predict", orjson.dumps(record)))
     for begin in range(0, len(customers), BATCH):
         body = orjson.dumps({"records": customers[begin : begin + BATCH]})
-        batch.add(*await _post(entry, "/v1/predict/batch", body))
-    await _features_ready(app)
+        batch.add(*await asgi_post(entry, "/v1/predict/batch", body))
+    await features_ready(app)
     for record in customers:
-        by_id.add(*await _post(entry, f"/v1/predict/customer/{record['customer_id']}"))
+        by_id.add(*await asgi_post(entry, f"/v1/predict/customer/{record['customer_id']}"))
     return {
         "/v1/predict": single.result(),
         "/v1/predict/batch": batch.result(),
@@ -148,10 +148,10 @@ async def _served_answers(app: Any, customers: list[dict[str, Any]]) -> dict[str
     }
 
 
-async def _features_ready(app: Any) -> None:
+async def features_ready(app: Any) -> None:
     """Wait (up to 60 s) until the app's feature store has opened (on its reader thread)."""
     for _ in range(600):
-        status, _body = await _post(_entry(app), "/v1/predict/customer/1")
+        status, _body = await asgi_post(asgi_entry(app), "/v1/predict/customer/1")
         if status != 503:
             return
         await asyncio.sleep(0.1)
@@ -164,12 +164,12 @@ def answers(bundle_dir: Path, shared_csv: Path, workdir: Path) -> dict[str, Any]
     from bankrisk.portfolio.local import score_file
 
     frame = pd.read_csv(shared_csv)
-    customers = list(_customers(frame))
+    customers = list(customers_of(frame))
     repo = _materialized(shared_csv, workdir)
     out: dict[str, Any] = {
         "bundle": json.loads((bundle_dir / "manifest.json").read_text())["files"],
     }
-    out.update(asyncio.run(_served_answers(_api(bundle_dir, repo), customers)))
+    out.update(asyncio.run(_served_answers(asgi_app(bundle_dir, repo), customers)))
     scored = workdir / "scored.csv"
     score_file(bundle_dir, shared_csv, scored)
     out["bankrisk score"] = {

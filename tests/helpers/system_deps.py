@@ -1,5 +1,6 @@
 """`make system-deps` for the tests that need a Debian package (Docker engine, Chromium,
-PostgreSQL): the one target installs whatever of them is missing, so CI needs no step of its own."""
+PostgreSQL, Prometheus, redis-server for the Redis online store): the one target installs
+whatever of them is missing, so CI needs no step of its own."""
 
 from __future__ import annotations
 

@@ -144,7 +144,9 @@ def _online_features(state: ConsoleState) -> Any:
     with _features_lock:
         reader = _features.get(str(repo))
         if reader is None:
-            reader = _features[str(repo)] = OnlineFeatures(repo)
+            reader = _features[str(repo)] = OnlineFeatures(
+                repo, state.settings.feature_store_timeout_s
+            )
     return reader
 
 

@@ -5,11 +5,16 @@ service is configured with a feature repository. Reads run on a thread of their 
 asked for meanwhile batched into the next read (`fetch`), so the event loop never waits for
 the store.
 
-Staleness: Feast 0.67 gives back expired rows of the SQLite online store unchanged (status
-PRESENT, with their event timestamp), while other stores may null them (status
-OUTSIDE_MAX_AGE). So the age is judged here, from the event timestamp Feast returns with the
-values and the feature view's TTL in the registry: older than the TTL is `stale` (the API
-scores and warns); values nulled by the store for age are `expired` (the API cannot score).
+Staleness: Feast 0.67 gives back expired rows unchanged (status PRESENT, with their event
+timestamp) from SQLite, Bigtable, Datastore and Redis alike; it marks them OUTSIDE_MAX_AGE
+only for precomputed feature vectors, and could null them. So the age is judged here, from
+the event timestamp Feast returns with the values and the feature view's TTL in the
+registry: older than the TTL is `stale` (the API applies its policy); values nulled for age
+are `expired` (the API cannot score).
+
+The online store is whichever the repository's feature_store.yaml names (SQLite, Bigtable,
+Datastore, Redis: docs/feature-store.md); each read gives up after READ_TIMEOUT_S (`bounds`),
+so a store that hangs or is down is a prompt 503, not a request waiting for minutes.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bankrisk.feature_store import FEATURE_VIEW, JOIN_KEY, FeatureStoreError
+from bankrisk.feature_store.bounds import bound_reads
 from bankrisk.feature_store.repo import feast_reads
 from bankrisk.schema import FIELD_NAMES, OPTIONAL
 
@@ -34,6 +40,8 @@ MAX_BATCH = 64
 # that this module needs no Feast import.
 _NOT_FOUND = 3
 _OUTSIDE_MAX_AGE = 4
+# How long one read of the store may take before the API answers 503.
+READ_TIMEOUT_S = 2.0
 
 
 class StoreUnavailableError(FeatureStoreError):
@@ -79,8 +87,9 @@ class OnlineFeatures:
     """The online store of one Feast repository, opened on first use (and again after a
     failure, so a store that comes back is used without a restart)."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, read_timeout_s: float = READ_TIMEOUT_S) -> None:
         self.repo = repo
+        self.read_timeout_s = read_timeout_s
         self._store: Any = None
         self._refs = [f"{FEATURE_VIEW}:{name}" for name in FIELD_NAMES]
         self._ttl: timedelta | None = None
@@ -116,10 +125,13 @@ class OnlineFeatures:
                 return
             with feast_reads():
                 store = self._open_store()
+                # Kept even if the first read fails (a store server down): its clients
+                # reconnect by themselves, where opening anew for each request would build
+                # new ones (Bigtable's start threads of their own).
+                self._store = store
                 # A first read loads what Feast imports lazily (the online store's module
                 # among them), here rather than in the first customer's request.
                 self._query(store, [""])
-            self._store = store
 
     def _open_store(self) -> Any:
         from bankrisk.feature_store.repo import open_store
@@ -137,6 +149,10 @@ class OnlineFeatures:
                 "run `bankrisk features materialize`"
             ) from None
         self._ttl = view.ttl if view.ttl else None
+        try:
+            bound_reads(store, self.read_timeout_s)
+        except Exception as exc:  # the store's client cannot even be built (no credentials, ...)
+            raise StoreUnavailableError(f"online store client failed: {_brief(exc)}") from None
         return store
 
     def _query(self, store: Any, customer_ids: list[str]) -> tuple[dict[str, list[Any]], Any]:
@@ -147,7 +163,16 @@ class OnlineFeatures:
             )
             return response.to_dict(), response.proto
         except Exception as exc:  # sqlite, registry or network errors: all mean "cannot read"
-            raise StoreUnavailableError(f"feature store read failed: {_brief(exc)}") from None
+            raise StoreUnavailableError(
+                f"feature store read failed: {_brief(exc)}{self._which(store)}"
+            ) from None
+
+    def _which(self, store: Any) -> str:
+        """Which server did not answer, for the 503's message (a SQLite file needs none)."""
+        kind = str(getattr(store.config.online_store, "type", ""))
+        if kind in ("", "sqlite"):
+            return ""
+        return f" ({kind} online store; a read gives up after {self.read_timeout_s:g} s)"
 
     def _check_online_file(self, store: Any) -> None:
         """A SQLite online store must exist already: Feast would create an empty one."""
@@ -188,10 +213,12 @@ class OnlineFeatures:
                 statuses.add(vector.statuses[row])
                 stamp = vector.event_timestamps[row]
                 seconds = max(seconds, stamp.seconds + stamp.nanos / 1e9)
-        if statuses == {_NOT_FOUND}:
+        values = {name: _known(columns[name][row]) for name in FIELD_NAMES}
+        # Feast's Redis store answers an id it does not hold with every field null (status
+        # PRESENT) and no event time, where the others say NOT_FOUND.
+        if statuses == {_NOT_FOUND} or (not seconds and all(v is None for v in values.values())):
             return None
         event_time = datetime.fromtimestamp(seconds, UTC) if seconds else None
-        values = {name: _known(columns[name][row]) for name in FIELD_NAMES}
         missing = [n for n, value in values.items() if value is None and n not in OPTIONAL]
         if missing and _OUTSIDE_MAX_AGE in statuses:
             return CustomerFeatures(None, event_time, self._ttl)

@@ -136,6 +136,6 @@ def open_features(settings: Settings, logger: JsonLogger) -> OnlineFeatures | No
     if settings.feature_repo is None:
         return None
     repo = str(settings.feature_repo)
-    features = OnlineFeatures(settings.feature_repo)
+    features = OnlineFeatures(settings.feature_repo, settings.feature_store_timeout_s)
     features.start(lambda severity, message: logger.emit(severity, message, feature_repo=repo))
     return features
