@@ -90,6 +90,27 @@ def fill(store: PredictionStore, model_dir: Path, data: Path, rows: int) -> None
     print(f"  log filled: {count:,} predictions", flush=True)
 
 
+def settle(store: PredictionStore) -> None:
+    """What autovacuum does to a table grown by millions of rows before long, done now: the
+    planner's statistics and the rows' visibility (until then, scans of freshly loaded rows
+    check and write their hint bits). A log that grew over months has both."""
+    import pg8000.native  # outside a transaction, which VACUUM refuses
+
+    url = store.engine.url
+    connection = pg8000.native.Connection(
+        url.username or "postgres",
+        host=url.host or "localhost",
+        database=url.database,
+        port=url.port or 5432,
+        password=url.password,
+    )
+    try:
+        connection.run("VACUUM ANALYZE")
+    finally:
+        connection.close()
+    print("  VACUUM ANALYZE done", flush=True)
+
+
 def copy_outcomes(connection: Connection, copy: int, take: int) -> None:
     """The outcomes of the copy `copy` of the first `take` customers logged (`ID.copy`):
     theirs, so that every customer in the log has one."""
@@ -286,6 +307,8 @@ def main() -> None:
                     fill_record(record, store, args.model_dir, args.data, rows)
                 else:
                     fill(store, args.model_dir, args.data, rows)
+                    if kind == "postgresql":
+                        settle(store)
                 store.close()
                 run(url, args.model_dir, args.rounds, args.commands, record)
                 if kind in ("sqlite", "spark"):
