@@ -17,6 +17,9 @@
 #   --service-account SA SERVICE_ACCOUNT  default: the project's default compute account
 #   --batch ID           BATCH            batch id, default bankrisk-score-YYYYMMDD-HHMMSS
 #   --skip-invalid                        write bad rows to OUTPUT.rejects instead of failing
+#   --record URI         RECORD           also record the run for monitoring in this gs:// folder
+#   --run-id ID          RUN_ID           the run's id in the record (with --record)
+#   --as-of DATE         AS_OF            the run's date, ISO 8601 (with --record; default now)
 #   --dry-run            DRY_RUN=1        print the exact commands, run nothing
 set -euo pipefail
 
@@ -34,6 +37,9 @@ RUNTIME="${RUNTIME:-2.3}"
 SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-}"
 BATCH="${BATCH:-bankrisk-score-$(date -u +%Y%m%d-%H%M%S)}"
 SKIP_INVALID=0
+RECORD="${RECORD:-}"
+RUN_ID="${RUN_ID:-}"
+AS_OF="${AS_OF:-}"
 GCLOUD="${GCLOUD:-gcloud}"
 
 need() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
@@ -51,6 +57,9 @@ while [[ $# -gt 0 ]]; do
         --service-account) need "$@"; SERVICE_ACCOUNT="$2"; shift 2 ;;
         --batch) need "$@"; BATCH="$2"; shift 2 ;;
         --skip-invalid) SKIP_INVALID=1; shift ;;
+        --record) need "$@"; RECORD="$2"; shift 2 ;;
+        --run-id) need "$@"; RUN_ID="$2"; shift 2 ;;
+        --as-of) need "$@"; AS_OF="$2"; shift 2 ;;
         --dry-run) DRY_RUN=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
@@ -65,6 +74,8 @@ check_project
 [[ "$OUTPUT" == gs://* ]] || die "--output must be a gs:// URI, got '${OUTPUT}'"
 [[ -n "$CONTAINER_IMAGE" ]] || die "no --container-image: the job needs an image with bankrisk installed"
 [[ "$BATCH" =~ ^[a-z0-9][a-z0-9-]{2,61}[a-z0-9]$ ]] || die "invalid batch id '$BATCH'"
+[[ -z "$RECORD" || "$RECORD" == gs://* ]] || die "--record must be a gs:// URI, got '${RECORD}'"
+[[ -n "$RECORD" || -z "$RUN_ID$AS_OF" ]] || die "--run-id and --as-of name a run recorded with --record"
 
 STAGE="gs://${BUCKET}/bankrisk"
 JOB="$(cd "${HERE}/.." && pwd)/src/bankrisk/portfolio/spark_job.py"
@@ -83,4 +94,7 @@ submit=("$GCLOUD" dataproc batches submit pyspark "${STAGE}/spark_job.py"
 [[ -z "$SERVICE_ACCOUNT" ]] || submit+=(--service-account "$SERVICE_ACCOUNT")
 job_args=(--model-dir "$BUNDLE" --input "$INPUT" --output "$OUTPUT")
 [[ "$SKIP_INVALID" == 0 ]] || job_args+=(--skip-invalid)
+[[ -z "$RECORD" ]] || job_args+=(--record "$RECORD")
+[[ -z "$RUN_ID" ]] || job_args+=(--run-id "$RUN_ID")
+[[ -z "$AS_OF" ]] || job_args+=(--as-of "$AS_OF")
 run "${submit[@]}" -- "${job_args[@]}"

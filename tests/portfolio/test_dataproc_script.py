@@ -58,10 +58,22 @@ def test_a_bundle_on_cloud_storage_is_not_copied(tmp_path: Path) -> None:
     assert f"-- --model-dir {bundle} --input" in lines[1]
 
 
+def test_a_recorded_run_passes_its_options_to_the_job(tmp_path: Path) -> None:
+    record = ["--record", "gs://bank-risk-batch/runs", "--run-id", "2026-11"]
+    result = dataproc("--dry-run", *REQUIRED, *record, "--as-of", "2026-11-30", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].endswith(
+        "--output gs://bank-risk-batch/scores.parquet --record gs://bank-risk-batch/runs "
+        "--run-id 2026-11 --as-of 2026-11-30"
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (["--project", "X"], "invalid project id 'X'"),
+        (["--record", "runs/"], "--record must be a gs:// URI"),
+        (["--run-id", "2026-11"], "--run-id and --as-of name a run recorded with --record"),
         (["--input", "/local/file.parquet"], "--input must be a gs:// URI"),
         (["--container-image", ""], "--container-image needs a value"),
         (["--bogus"], "unknown argument --bogus"),

@@ -140,6 +140,30 @@ def test_spark_submit_entry_point(
     assert "no bundle there" in capsys.readouterr().err
 
 
+def test_spark_submit_entry_point_records_the_run(
+    spark: SparkSession, bundle_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--record` on a cluster as `bankrisk score --engine spark --record` on this machine:
+    every scored customer in the record, as the run with its id, date and model version."""
+    from bankrisk.bundle.store import read_metadata
+
+    portfolio_frame(50).to_parquet(tmp_path / "in.parquet")
+    args = ["--model-dir", str(bundle_dir), "--input", str(tmp_path / "in.parquet")]
+    record = ["--record", str(tmp_path / "runs"), "--run-id", "2026-03"]
+    when = ["--as-of", "2026-03-31"]
+    assert spark_job.main([*args, "--output", str(tmp_path / "out"), *record, *when]) == 0
+    rows = pq.read_table(tmp_path / "runs").to_pandas()  # times as UTC, whatever Spark's zone
+    assert len(rows) == 50 and set(rows["request_id"]) == {"2026-03"}
+    assert {t.isoformat() for t in rows["time"]} == {"2026-03-31T00:00:00+00:00"}
+    assert set(rows["model_version"]) == {str(read_metadata(bundle_dir)["version"])}
+    capsys.readouterr()
+    out = ["--output", str(tmp_path / "out2")]
+    assert spark_job.main([*args, *out, "--run-id", "x"]) == 2
+    assert "--run-id and --as-of name a run recorded with --record" in capsys.readouterr().err
+    assert spark_job.main([*args, *out, *record, "--as-of", "March"]) == 2
+    assert "--as-of: 'March' is not an ISO 8601 time" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_spark_udf_on_the_registered_champion_returns_the_pd(
     spark: SparkSession, trained: Trained, shared_csv: Path

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -29,7 +28,6 @@ from bankrisk.config import Settings
 from bankrisk.errors import (
     BankRiskError,
     MissingExtraError,
-    UsageError,
 )
 
 console = Console(stderr=True, soft_wrap=True)  # one line per message, never wrapped
@@ -131,19 +129,6 @@ ForceOption = Annotated[
         "compare (its verdict is still recorded).",
     ),
 ]
-
-
-def parse_time(value: str | None, option: str) -> datetime | None:
-    """An ISO 8601 time as an aware UTC datetime (a naive one is taken as UTC)."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(
-            f"{option}: {value!r} is not an ISO 8601 time (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def resolve_data(data: Path | None, settings: Settings) -> Path:

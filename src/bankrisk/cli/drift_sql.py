@@ -16,11 +16,11 @@ from bankrisk.cli.common import (
     env_name,
     load_settings,
     needs_extra,
-    parse_time,
     settings_default,
 )
 from bankrisk.cli.monitor import AlertOption, VersionOption, WarnOption
 from bankrisk.errors import UsageError
+from bankrisk.times import parse_time
 
 if TYPE_CHECKING:
     from bankrisk.monitoring.drift_sql import Bound

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bankrisk.cli.common import env_name, load_settings, parse_time
+from bankrisk.cli.common import env_name, load_settings
+from bankrisk.times import parse_time
 
 app = typer.Typer(
     help="The Feast feature store: load customers' fields for scoring by id.",

@@ -19,13 +19,13 @@ from bankrisk.cli.common import (
     env_name,
     load_settings,
     needs_extra,
-    parse_time,
     print_json_text,
     settings_default,
 )
 from bankrisk.cli.score import Engine
 from bankrisk.config import Settings
 from bankrisk.errors import UsageError
+from bankrisk.times import parse_time
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,14 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from bankrisk.cli.common import ModelDirOption, console, load_settings, parse_time
+from bankrisk.cli.common import ModelDirOption, console, load_settings
 from bankrisk.config import Settings
 from bankrisk.errors import UsageError
+from bankrisk.times import parse_time
 
 if TYPE_CHECKING:
     from bankrisk.portfolio.local import Summary
     from bankrisk.portfolio.record import Recorder, Run
-    from bankrisk.portfolio.spark import RunRecord
 
 
 class Engine(StrEnum):
@@ -106,9 +105,13 @@ def score(
                 "--log records a local run in the SQL prediction log: record a Spark run with "
                 "--record FOLDER"
             )
-        from bankrisk.portfolio.spark import score_with_spark
+        from bankrisk.portfolio.record import new_run
+        from bankrisk.portfolio.spark import run_record, score_with_spark
 
-        target = _run_record(record, run_id, as_of, input_path, directory, settings)
+        target = None
+        if record is not None:
+            run = new_run(run_id, parse_time(as_of, "--as-of"), input_path, directory)
+            target = run_record(record, run, settings)
         summary = score_with_spark(
             directory, input_path, output, master=master, skip_invalid=skip_invalid, record=target
         )
@@ -148,12 +151,12 @@ def _recording(
     if log is None:
         yield None
         return
-    from bankrisk.portfolio.record import recording
+    from bankrisk.portfolio.record import new_run, recording
     from bankrisk.prediction_log.columns import Selection, count_rows
     from bankrisk.prediction_log.opening import open_reader
     from bankrisk.prediction_log.runs import ROLE
 
-    run = _run(run_id, as_of, input_path, model_dir)
+    run = new_run(run_id, parse_time(as_of, "--as-of"), input_path, model_dir)
     name = run.run_id
     store = open_reader(
         log,
@@ -170,37 +173,6 @@ def _recording(
         _print_recorded(run, str(store), f"--role {ROLE}")
     finally:
         store.close()
-
-
-def _run(run_id: str | None, as_of: str | None, input_path: Path, model_dir: Path) -> Run:
-    """The run to record: its id and as-of date (defaults: INPUT_STEM-UTC_TIME and now)
-    and the bundle's name and version."""
-    from bankrisk.bundle.store import read_metadata
-    from bankrisk.portfolio.record import Run
-
-    when = parse_time(as_of, "--as-of") or datetime.now(UTC)
-    name = run_id or f"{input_path.stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    metadata = read_metadata(model_dir)
-    return Run(name, when, str(metadata.get("name")), str(metadata.get("version")))
-
-
-def _run_record(
-    folder: str | None,
-    run_id: str | None,
-    as_of: str | None,
-    input_path: Path,
-    model_dir: Path,
-    settings: Settings,
-) -> RunRecord | None:
-    """Where a Spark run is recorded (`--record`), customer ids pseudonymised as the log's
-    (BANKRISK_PREDICTION_LOG_PSEUDONYMISE), so that outcomes ingested there join them."""
-    if folder is None:
-        return None
-    from bankrisk.portfolio.spark import RunRecord
-
-    pseudonymise = settings.prediction_log_pseudonymise  # Settings require a salt then
-    salt = settings.prediction_log_salt.get_secret_value() if pseudonymise else None
-    return RunRecord(folder.rstrip("/"), _run(run_id, as_of, input_path, model_dir), salt)
 
 
 def _print_recorded(run: Run, where: str, monitor_options: str) -> None:

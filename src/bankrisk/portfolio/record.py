@@ -17,7 +17,8 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +55,18 @@ class Run:
     as_of: datetime
     model_name: str
     model_version: str
+
+
+def new_run(run_id: str | None, as_of: datetime | None, input_path: Path, model_dir: Path) -> Run:
+    """The run to record: its id and as-of date (defaults: INPUT_STEM-UTC_TIME and now) and
+    the bundle's name and version (from `model_dir`, a folder on this machine)."""
+    from bankrisk.bundle.store import read_metadata
+
+    name = run_id or f"{input_path.stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    metadata = read_metadata(model_dir)
+    return Run(
+        name, as_of or datetime.now(UTC), str(metadata.get("name")), str(metadata.get("version"))
+    )
 
 
 # Each reason code's group, which the output implies by the code and the log's JSON names.

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from bankrisk.portfolio.record import (
     REASONS,
     RECORD_CUSTOMER,
     Run,
+    new_run,
     record_columns,
     record_fields,
 )
@@ -52,6 +54,8 @@ from bankrisk.schema import FIELD_NAMES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from bankrisk.config import Settings
 
 REJECTED = "rejected"
 ROWS_PER_BATCH = 50_000
@@ -67,6 +71,14 @@ class RunRecord:
     folder: str
     run: Run
     salt: str | None = None
+
+
+def run_record(folder: str, run: Run, settings: Settings) -> RunRecord:
+    """Where a Spark run is recorded (`--record`), customer ids pseudonymised as the log's
+    (BANKRISK_PREDICTION_LOG_PSEUDONYMISE), so that outcomes ingested there join them."""
+    pseudonymise = settings.prediction_log_pseudonymise  # Settings require a salt then
+    salt = settings.prediction_log_salt.get_secret_value() if pseudonymise else None
+    return RunRecord(folder.rstrip("/"), run, salt)
 
 
 def java_home() -> str | None:
@@ -189,6 +201,17 @@ def ship_bundle(spark: SparkSession, model: str) -> str:
     if not any(f.rstrip("/").endswith(staged.name) for f in spark.sparkContext.listFiles):
         spark.sparkContext.addFile(str(staged), recursive=True)
     return staged.name
+
+
+def bundle_run(
+    spark: SparkSession, model: str, run_id: str | None, as_of: datetime | None, input_path: str
+) -> Run:
+    """The run to record for the bundle at `model`, wherever Spark reads it from (gs://...
+    too): its name and version read from the copy Spark ships, which the driver gets too."""
+    from pyspark import SparkFiles
+
+    local = Path(SparkFiles.get(ship_bundle(spark, model)))
+    return new_run(run_id, as_of, Path(input_path), local)
 
 
 def read_portfolio(spark: SparkSession, path: str) -> tuple[DataFrame, str | None]:
