@@ -24,6 +24,7 @@ process: an upper bound), and at least the command's own peak (`wait4`).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -58,6 +59,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from helpers.log_rows import scored_rows  # noqa: E402 - the rows as the tests and the service make them
+from helpers.monitoring_figures import differences  # noqa: E402 - JSON outputs, numbers to 1e-9
 from serving import rss_mb  # noqa: E402 - benchmarks/serving.py: RSS of a process tree from /proc
 
 
@@ -264,6 +266,58 @@ def run(url: str, model_dir: Path, rounds: int, only: list[str], record: Path | 
         )
 
 
+def load_record(url: str, record: Path) -> None:
+    """The record's rows inserted into the log at `url` as they are (role `portfolio`)."""
+    store = open_store(url, connect_timeout=3600)
+    assert store is not None
+    try:
+        for path in sorted(record.glob("*.parquet")):
+            for batch in pq.ParquetFile(path).iter_batches(100_000, columns=list(COLUMNS)):
+                values = [batch.column(name).to_pylist() for name in COLUMNS]
+                store.insert_predictions(list(zip(*values, strict=True)))
+    finally:
+        store.close()
+    print("  the record's rows loaded into the log (role portfolio)", flush=True)
+
+
+def compare(url: str, record: Path, model_dir: Path, only: list[str]) -> None:
+    """Each command on Spark (the record) and on the log holding the same rows: Spark's
+    figures must be the log's, to 1e-9."""
+    load_record(url, record)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANKRISK_")}
+    log = ["--log", url, "--role", ROLE]
+    spark = ["--engine", "spark", "--record", str(record), "--master", "local[2]"]
+    model = ["--model-dir", str(model_dir)]
+    commands = {
+        "drift": (["monitor", "drift", *model, *log], ["monitor", "drift", *model, *spark]),
+        "drift --by month": (
+            ["monitor", "drift", *model, *log, "--by", "month"],
+            ["monitor", "drift", *model, *spark, "--by", "month"],
+        ),
+        "performance": (
+            ["monitor", "performance", *log],
+            ["monitor", "performance", *spark, "--log", url],
+        ),
+    }
+    for name, sides in commands.items():
+        if name not in only:
+            continue
+        local, on_spark = (
+            subprocess.run(
+                bankrisk(*side, "--json"), env=env, capture_output=True, text=True, check=False
+            )
+            for side in sides
+        )
+        if local.returncode not in FINDINGS or on_spark.returncode != local.returncode:
+            raise SystemExit(
+                f"{name}: exit {local.returncode} on the log, {on_spark.returncode} "
+                f"on Spark: {(local.stderr + on_spark.stderr)[-2000:]}"
+            )
+        found = differences(json.loads(local.stdout), json.loads(on_spark.stdout))
+        verdict = "the same figures" if not found else f"{len(found)} differences: {found[:3]}"
+        print(f"  {name:<18} Spark and the log: {verdict}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models/champion"))
@@ -277,6 +331,11 @@ def main() -> None:
         "--store", nargs="+", choices=["sqlite", "postgresql", "spark"], default=["sqlite"]
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="--store spark: also load the record into the log and compare the figures",
+    )
     parser.add_argument(
         "--commands",
         nargs="+",
@@ -311,6 +370,8 @@ def main() -> None:
                         settle(store)
                 store.close()
                 run(url, args.model_dir, args.rounds, args.commands, record)
+                if record is not None and args.compare:
+                    compare(url, record, args.model_dir, args.commands)
                 if kind in ("sqlite", "spark"):
                     (folder / f"log-{rows}.db").unlink()
                 if record is not None:

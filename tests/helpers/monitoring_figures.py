@@ -15,6 +15,7 @@ monitor performance --json`; re-record only for an intended change of figures:
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,28 @@ RECORDED = Path(__file__).resolve().parents[1] / "golden" / "monitoring.json"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 FEBRUARY = (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 CUSTOMERS = 6_000
+
+
+def differences(expected: Any, got: Any, path: str = "", *, new_keys: bool = False) -> list[str]:
+    """Where two parsed JSON outputs differ (numbers to 1e-9 of their size); with `new_keys`,
+    keys `got` has and `expected` lacks are allowed (added since a recording)."""
+    if isinstance(expected, dict) and isinstance(got, dict):
+        keys = expected.keys() if new_keys else sorted(set(expected) | set(got))
+        return [
+            d
+            for k in keys
+            for d in differences(expected.get(k), got.get(k), f"{path}.{k}", new_keys=new_keys)
+        ]
+    if isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
+        return [
+            d
+            for i, (a, b) in enumerate(zip(expected, got, strict=True))
+            for d in differences(a, b, f"{path}[{i}]", new_keys=new_keys)
+        ]
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (expected, got))
+    if numbers and math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-12):
+        return []
+    return [] if expected == got else [f"{path}: {got!r} != {expected!r}"]
 
 
 def build_log(directory: Path) -> tuple[PredictionStore, Path]:

@@ -12,7 +12,6 @@ otherwise, as tests/portfolio/test_spark.py); one Spark session serves the modul
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from bankrisk.monitoring.spark_monitor import record_performance
 from bankrisk.prediction_log.columns import Selection
 from bankrisk.prediction_log.store import COLUMNS, open_store
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
+from helpers.monitoring_figures import differences
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -49,23 +49,6 @@ def invoke(*args: str) -> tuple[int, str]:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
-
-
-def differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """Where two parsed JSON outputs differ (numbers to 1e-9)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = sorted(set(a) | set(b))
-        return [d for k in keys for d in differences(a.get(k), b.get(k), f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [
-            d
-            for i, (x, y) in enumerate(zip(a, b, strict=True))
-            for d in differences(x, y, f"{path}[{i}]")
-        ]
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
-    if numbers and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9):
-        return []
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 @pytest.fixture(scope="module")
