@@ -52,19 +52,12 @@ def groups() -> list[dict[str, Any]]:
     return rendered
 
 
-def gmp_rules() -> dict[str, Any]:
+def rules_object(api_version: str, kind: str) -> dict[str, Any]:
+    """The rule groups as the custom resource `kind` (GMP's Rules, the operator's
+    PrometheusRule: the same spec under another name)."""
     return {
-        "apiVersion": "monitoring.googleapis.com/v1",
-        "kind": "Rules",
-        "metadata": {"name": "bankrisk", "labels": {"app": "bankrisk"}},
-        "spec": {"groups": groups()},
-    }
-
-
-def prometheus_rule() -> dict[str, Any]:
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PrometheusRule",
+        "apiVersion": api_version,
+        "kind": kind,
         "metadata": {"name": "bankrisk", "labels": {"app": "bankrisk"}},
         "spec": {"groups": groups()},
     }
@@ -90,9 +83,11 @@ def dump(document: dict[str, Any], note: str) -> str:
 def rendered() -> dict[Path, str]:
     """Each output file and its text."""
     return {
-        HERE / "components" / "gmp" / "rules.yaml": dump(gmp_rules(), GMP_NOTE),
+        HERE / "components" / "gmp" / "rules.yaml": dump(
+            rules_object("monitoring.googleapis.com/v1", "Rules"), GMP_NOTE
+        ),
         HERE / "components" / "prometheus-operator" / "prometheusrule.yaml": dump(
-            prometheus_rule(), OPERATOR_NOTE
+            rules_object("monitoring.coreos.com/v1", "PrometheusRule"), OPERATOR_NOTE
         ),
     }
 
