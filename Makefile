@@ -60,7 +60,7 @@ typecheck: install ## mypy (strict)
 	$(VENV)/bin/mypy
 
 unit: install $(CHECKOV) ## Tests without lint
-	$(VENV)/bin/pytest --durations=30  # the slowest tests, for keeping CI under 15 minutes
+	$(VENV)/bin/pytest -n 2 --durations=30  # two workers (tests/helpers/worker_groups.py); the slowest tests, for keeping CI under 15 minutes
 
 test: install lint typecheck unit ## Everything CI runs: lint, type check, the whole test suite
 

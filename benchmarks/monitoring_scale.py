@@ -208,6 +208,13 @@ COMMANDS = ("drift", "drift --by month", "performance")
 FINDINGS = (0, 1, FOUR_FIFTHS_FAILED_EXIT)
 
 
+def _without_frames(errors: str) -> str:
+    """The end of a command's error output without the JVM's stack frames (`\tat ...`), so
+    that Spark's warnings before a failure are kept."""
+    lines = [line for line in errors.splitlines() if not line.lstrip().startswith("at ")]
+    return "\n".join(lines)[-4000:]
+
+
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command in its own process: of its process
     tree, sampled, and at least its own peak (`wait4`)."""
@@ -229,7 +236,8 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
         sampler.join()
         if os.waitstatus_to_exitcode(status) not in FINDINGS:
             errors.seek(0)
-            raise SystemExit(f"{' '.join(command)} failed: {errors.read().decode()[-3000:]}")
+            failure = _without_frames(errors.read().decode())
+            raise SystemExit(f"{' '.join(command)} failed: {failure}")
     return seconds, max(peak[0], usage.ru_maxrss / 1024)
 
 
@@ -311,7 +319,7 @@ def compare(url: str, record: Path, model_dir: Path, only: list[str]) -> None:
         if local.returncode not in FINDINGS or on_spark.returncode != local.returncode:
             raise SystemExit(
                 f"{name}: exit {local.returncode} on the log, {on_spark.returncode} "
-                f"on Spark: {(local.stderr + on_spark.stderr)[-2000:]}"
+                f"on Spark: {_without_frames(local.stderr + on_spark.stderr)}"
             )
         found = differences(json.loads(local.stdout), json.loads(on_spark.stdout))
         verdict = "the same figures" if not found else f"{len(found)} differences: {found[:3]}"

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,13 @@ from helpers.api import Api, TestClient, to_customer
 from helpers.factories import make_bundle, make_raw
 from helpers.postgres import PostgresServer
 from helpers.trained import Trained
+from helpers.worker_groups import TrainingTogether, name_groups_file, write_training_files
+
+# gRPC (the Bigtable, Datastore and Pub/Sub clients some tests run in-process) registers fork
+# handlers that run in every child forked with a `preexec_fn`, as PySpark starts its JVM: in a
+# worker that had used gRPC, that child failed before running Java (a test session's Spark
+# failed to start). Set before any test imports gRPC.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +46,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run tests/model against this serving bundle instead of the session's training",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        name_groups_file()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    write_training_files(items)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own choice
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> TrainingTogether:
+    """`make unit`'s workers: helpers/worker_groups.py."""
+    return TrainingTogether(config, log)
 
 
 @pytest.fixture(scope="session")

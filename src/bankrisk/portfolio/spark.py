@@ -108,6 +108,15 @@ def spark_session(master: str | None = None, app_name: str = "bankrisk-score") -
     return (
         builder.config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
+        # The JVM that a local run starts (under spark-submit the JVM exists already and
+        # this is ignored). At 10M rows `monitor performance` streams ranked partitions of
+        # tens of MB to the driver while the next is computed, and Spark's default of 1g ran
+        # out of heap there (docs/performance.md).
+        .config("spark.driver.memory", "2g")
+        # A task's result up to this size returns with its status rather than through the
+        # block manager, where a failure to fetch it shows only as `TaskResultLost`, not
+        # its cause. Spark caps it at spark.rpc.message.maxSize (128 MiB).
+        .config("spark.task.maxDirectResultSize", "128m")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ROWS_PER_BATCH))
         # Timestamps in Parquet as the standard UTC instants (not Spark's legacy INT96).
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")

@@ -1,0 +1,61 @@
+"""How `make unit` spreads the suite over its pytest-xdist workers (`pytest -n 2`).
+
+Each file's tests run on one worker, so that a module's fixtures (a server, an emulator, a
+Spark session) start once; and every file that uses the session's training runs on one
+worker, so that the shared data is trained on once. xdist's own grouping marks
+(`--dist loadgroup`) rename the test ids, which pytest 9 no longer allows, and the
+controller that schedules never collects the tests: the workers say which files train, in a
+file the controller names (`GROUPS_FILE`), and `TrainingTogether` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import pytest
+from xdist.scheduler import LoadFileScheduling
+
+GROUPS_FILE = "TESTS_TRAINING_FILES"  # the environment variable naming the file
+# `trained`, and the fixtures of tests/model that ask for it as they run
+# (`request.getfixturevalue`): unseen in a test's fixture names.
+TRAINING_FIXTURES = {"trained", "trained_here", "champion_dir", "held_out"}
+TRAINING = "the session's training"
+
+
+def name_groups_file() -> None:
+    """In the controller, before the workers start (they inherit the environment)."""
+    os.environ[GROUPS_FILE] = str(Path(tempfile.mkdtemp(prefix="bankrisk-tests-")) / "groups")
+
+
+def write_training_files(items: list[pytest.Item]) -> None:
+    """In each worker, once collected: the files whose tests use the session's training."""
+    path = os.environ.get(GROUPS_FILE)
+    if path is None:
+        return
+    files = sorted(
+        {_file(i.nodeid) for i in items if TRAINING_FIXTURES & set(getattr(i, "fixturenames", ()))}
+    )
+    written = Path(f"{path}.{os.getpid()}")
+    written.write_text(json.dumps(files))
+    written.replace(path)  # whole, whichever worker is last
+
+
+@cache
+def _training_files() -> frozenset[str]:
+    return frozenset(json.loads(Path(os.environ[GROUPS_FILE]).read_text()))
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+class TrainingTogether(LoadFileScheduling):
+    """xdist's `loadfile`, with the files that train as one unit."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        file = _file(nodeid)
+        return TRAINING if file in _training_files() else file
