@@ -91,9 +91,11 @@ def synthetic() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> Trained:
-    """Train once per session (~2 min): MLflow store, artifacts, reports and the champion's
-    bundle all in a temporary folder, named explicitly (nothing depends on the working
-    directory). Only tests marked slow use it."""
+    """Train once per session: MLflow store, artifacts, reports and the champion's bundle all
+    in a temporary folder, named explicitly (nothing depends on the working directory). Only
+    tests marked slow use it. The MLP stops after 8 epochs (the default allows 60): these tests
+    check the pipeline, not how well the MLP fits (benchmarks/model_quality.py does), and its
+    epochs were two thirds of the training's CPU. The champion is the same LightGBM."""
     from bankrisk.config import Settings
     from bankrisk.training.train import run_training
 
@@ -103,6 +105,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_csv: Path) -> Train
         mlflow_artifact_root=workdir / "mlartifacts",
         reports_dir=workdir / "reports",
         model_dir=workdir / "models" / "champion",
+        mlp_epochs=8,
     )
     report = run_training(shared_csv, settings, settings.model_dir, lambda _: None)
     return Trained(settings, report, workdir)

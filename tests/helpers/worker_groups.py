@@ -1,4 +1,4 @@
-"""How `make unit` spreads the suite over its pytest-xdist workers (`pytest -n 2`).
+"""How `make unit` spreads the suite over its pytest-xdist workers (`pytest -n 3`).
 
 Each file's tests run on one worker, so that a module's fixtures (a server, an emulator, a
 Spark session) start once; and every file that uses the session's training runs on one
@@ -6,6 +6,9 @@ worker, so that the shared data is trained on once. xdist's own grouping marks
 (`--dist loadgroup`) rename the test ids, which pytest 9 no longer allows, and the
 controller that schedules never collects the tests: the workers say which files train, in a
 file the controller names (`GROUPS_FILE`), and `TrainingTogether` reads it.
+
+Schemathesis gives the tests it generates, one per API operation, one id under pytest 9, and
+xdist runs one test per id: `make unit` runs that file on its own, without workers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -54,7 +58,18 @@ def _file(nodeid: str) -> str:
 
 
 class TrainingTogether(LoadFileScheduling):
-    """xdist's `loadfile`, with the files that train as one unit."""
+    """xdist's `loadfile`, with the files that train as one unit; refuses tests that share
+    an id, since xdist would run one of them and say nothing of the others."""
+
+    def schedule(self) -> None:
+        if self.collection is None:  # the first call, all collected
+            ids = Counter(next(iter(self.registered_collections.values())))
+            if shared := sorted(nodeid for nodeid, count in ids.items() if count > 1):
+                raise pytest.UsageError(
+                    f"tests that share an id, of which pytest-xdist would run one: {shared}; "
+                    "run them without -n (as `make unit` runs tests/serving/test_schemathesis.py)"
+                )
+        super().schedule()
 
     def _split_scope(self, nodeid: str) -> str:
         file = _file(nodeid)
