@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,16 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.processes import free_port
 from helpers.system_deps import install_system_deps
 
 PG_USER = "postgres"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _bin_dir() -> Path | None:
