@@ -8,7 +8,8 @@ UV := .tools/bin/uv
 VENV := .venv
 BANKRISK := $(VENV)/bin/bankrisk
 MODEL_DIR ?= models/champion
-SCHEMATHESIS := tests/serving/test_schemathesis.py
+# Run after, without workers: tests/helpers/worker_groups.py says why.
+SERIAL := tests/serving/test_schemathesis.py tests/prediction_log/test_faults.py
 # pytest-xdist workers: on CI's 2 cores, 3 beat 2 (much of a test's time is a server's)
 TEST_WORKERS ?= 3
 DATA ?=
@@ -63,8 +64,8 @@ typecheck: install ## mypy (strict)
 	$(VENV)/bin/mypy
 
 unit: install $(CHECKOV) ## Tests without lint
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --durations=30 --ignore=$(SCHEMATHESIS)  # tests/helpers/worker_groups.py; the slowest tests, for keeping CI under 15 minutes
-	$(VENV)/bin/pytest -q $(SCHEMATHESIS)  # its tests share one id: xdist would run one
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --durations=30 $(addprefix --ignore=,$(SERIAL))  # tests/helpers/worker_groups.py; the slowest tests, for keeping CI under 15 minutes
+	$(VENV)/bin/pytest -q $(SERIAL)
 
 test: install lint typecheck unit ## Everything CI runs: lint, type check, the whole test suite
 

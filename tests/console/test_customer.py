@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from bankrisk.bundle.model_bundle import ModelBundle
 from bankrisk.schema import OPTIONAL
 from helpers.console import ConsoleServer, fields_of, fill_customer_form, serious_violations
@@ -50,7 +52,8 @@ def test_a_customer_by_id_with_the_scores_over_time(
     urls = _watch_urls(analyst_page)
     analyst_page.get_by_label("Customer id", exact=True).fill("C1000")
     analyst_page.get_by_role("button", name="Look up").click()
-    assert analyst_page.get_by_role("heading", name="Customer C1000").is_visible()
+    # Waits for the answer (`is_visible` would not: under load the page is still loading).
+    expect(analyst_page.get_by_role("heading", name="Customer C1000")).to_be_visible()
     assert "No feature store is configured" in analyst_page.locator("main").inner_text()
     history = analyst_page.get_by_role("table", name="The customer's scores in the prediction log")
     assert history.locator("tbody tr").count() == 4  # scored four times (conftest)

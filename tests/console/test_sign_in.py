@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from bankrisk.console.auth import Session, Sessions
 from helpers.console import ConsoleServer, console_server, csrf_token, serious_violations, sign_in
@@ -71,7 +72,8 @@ def test_without_a_configured_key_one_is_made_and_printed(
 def test_the_log_holds_no_customer_data(analyst_page: Any, console: ConsoleServer) -> None:
     analyst_page.get_by_label("Customer id", exact=True).fill("C1003")
     analyst_page.get_by_role("button", name="Look up").click()
-    assert analyst_page.get_by_role("heading", name="Customer C1003").is_visible()
+    # Waits for the answer (`is_visible` would not: under load the page is still loading).
+    expect(analyst_page.get_by_role("heading", name="Customer C1003")).to_be_visible()
     assert "C1003" not in console.log.read_text()
 
 

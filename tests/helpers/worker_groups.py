@@ -7,8 +7,10 @@ worker, so that the shared data is trained on once. xdist's own grouping marks
 controller that schedules never collects the tests: the workers say which files train, in a
 file the controller names (`GROUPS_FILE`), and `TrainingTogether` reads it.
 
-Schemathesis gives the tests it generates, one per API operation, one id under pytest 9, and
-xdist runs one test per id: `make unit` runs that file on its own, without workers.
+`make unit` runs two files after, without workers (`SERIAL` in the Makefile): Schemathesis
+gives the tests it generates, one per API operation, one id under pytest 9, and xdist runs one
+test per id; and the log's fault tests assert that nothing is lost while they kill the writer
+under load, which the other workers' load on two cores made fail once.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import tempfile
 from collections import Counter
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 from xdist.scheduler import LoadFileScheduling
@@ -31,22 +32,6 @@ GROUPS_FILE = "TESTS_TRAINING_FILES"  # the environment variable naming the file
 # (`request.getfixturevalue`): unseen in a test's fixture names.
 TRAINING_FIXTURES = {"trained", "trained_here", "champion_dir", "held_out"}
 TRAINING = "the session's training"
-# The slowest files but those, slowest first (`make unit` on 2 cores, 2026-12-07), started
-# first. A stale list costs only time.
-SLOWEST = (
-    "tests/feature_store/test_online_stores.py",
-    "tests/training/test_lifecycle_e2e.py",
-    "tests/test_answers_unchanged.py",
-    "tests/portfolio/test_spark_monitoring.py",
-    "tests/cli/test_cli.py",
-    "tests/console/test_customer.py",
-    "tests/prediction_log/test_faults.py",
-    "tests/delivery/test_container.py",
-    "tests/serving/test_reload_registry.py",
-    "tests/portfolio/test_optional_columns.py",
-    "tests/serving/test_serve_broken_bundles.py",
-    "tests/training/test_gate_checks_e2e.py",
-)
 
 
 def name_groups_file() -> None:
@@ -57,9 +42,8 @@ def name_groups_file() -> None:
 
 
 def arrange(items: list[pytest.Item]) -> None:
-    """In each worker, once collected (all alike): the files whose tests use the session's
-    training, named in `GROUPS_FILE` for the controller, and those and the slowest files
-    moved to the front, so that no long file is left to run alone at the end."""
+    """In each worker, once collected: the files whose tests use the session's training,
+    named in `GROUPS_FILE` for the controller."""
     path = os.environ.get(GROUPS_FILE)
     if path is None:
         return
@@ -69,8 +53,6 @@ def arrange(items: list[pytest.Item]) -> None:
     written = Path(f"{path}.{os.getpid()}")
     written.write_text(json.dumps(files))
     written.replace(path)  # whole, whichever worker is last
-    first = {file: rank for rank, file in enumerate([*files, *SLOWEST])}
-    items.sort(key=lambda item: first.get(_file(item.nodeid), len(first)))  # stable
 
 
 @cache
@@ -83,13 +65,8 @@ def _file(nodeid: str) -> str:
 
 
 class TrainingTogether(LoadFileScheduling):
-    """xdist's `loadfile`, with the files that train as one unit, in the order `arrange`
-    gave (not xdist's, most tests first); refuses tests that share an id, since xdist would
-    run one of them and say nothing of the others."""
-
-    def __init__(self, config: pytest.Config, log: Any = None) -> None:
-        super().__init__(config, log)
-        config.option.loadscopereorder = False
+    """xdist's `loadfile`, with the files that train as one unit; refuses tests that share
+    an id, since xdist would run one of them and say nothing of the others."""
 
     def schedule(self) -> None:
         if self.collection is None:  # the first call, all collected
