@@ -10,7 +10,7 @@ BANKRISK := $(VENV)/bin/bankrisk
 MODEL_DIR ?= models/champion
 # Run after, without workers: tests/helpers/worker_groups.py says why.
 SERIAL := tests/serving/test_schemathesis.py tests/prediction_log/test_faults.py
-# pytest-xdist workers: on CI's 2 cores, 3 beat 2 (much of a test's time is a server's)
+# pytest-xdist workers (the figures for 1, 2 and 3 on CI's 2 cores: docs/operations.md)
 TEST_WORKERS ?= 3
 DATA ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)

@@ -37,8 +37,9 @@ CUSTOMERS = 6_000
 
 
 def differences(expected: Any, got: Any, path: str = "", *, new_keys: bool = False) -> list[str]:
-    """Where two parsed JSON outputs differ (numbers to 1e-9 of their size); with `new_keys`,
-    keys `got` has and `expected` lacks are allowed (added since a recording)."""
+    """Where two parsed JSON outputs differ (a float to 1e-9 of its size, integers exactly);
+    with `new_keys`, keys `got` has and `expected` lacks are allowed (added since a
+    recording)."""
     if isinstance(expected, dict) and isinstance(got, dict):
         keys = expected.keys() if new_keys else sorted(set(expected) | set(got))
         return [
@@ -53,7 +54,8 @@ def differences(expected: Any, got: Any, path: str = "", *, new_keys: bool = Fal
             for d in differences(a, b, f"{path}[{i}]", new_keys=new_keys)
         ]
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (expected, got))
-    if numbers and math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-12):
+    floats = isinstance(expected, float) or isinstance(got, float)
+    if numbers and floats and math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-12):
         return []
     return [] if expected == got else [f"{path}: {got!r} != {expected!r}"]
 

@@ -3,7 +3,7 @@
 Each file's tests run on one worker, so that a module's fixtures (a server, an emulator, a
 Spark session) start once; and every file that uses the session's training runs on one
 worker, so that the shared data is trained on once. xdist's own grouping marks
-(`--dist loadgroup`) rename the test ids, which pytest 9 no longer allows, and the
+(`--dist loadgroup`) work by renaming the test ids, which pytest 9.2 ignores, and the
 controller that schedules never collects the tests: the workers say which files train, in a
 file the controller names (`GROUPS_FILE`), and `TrainingTogether` reads it.
 

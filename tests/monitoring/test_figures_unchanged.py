@@ -30,4 +30,5 @@ def test_figures_as_recorded(now: dict[str, Any], name: str) -> None:
 
 def test_the_comparison_sees_a_change() -> None:
     assert differences({"a": [1.0, "x"]}, {"a": [1.0 + 1e-6, "x"]}) != []
+    assert differences({"n": 10_000_000_000}, {"n": 10_000_000_001}) != []  # counts: exact
     assert differences({"a": {"b": 2}}, {"a": {"b": 2}, "c": 1}, new_keys=True) == []

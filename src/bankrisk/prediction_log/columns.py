@@ -290,8 +290,7 @@ def _read_sqlite_arrow(
 
 
 # COPY bytes a row that the PostgreSQL driver's batches are sized by (the driver's default is
-# 16 MB a batch): larger batches are no faster and hold more at once (monitor performance on
-# 10M rows: 555 MB peak RSS at four times this, 481 MB at this; docs/performance.md).
+# 16 MB a batch): larger batches are no faster and hold more at once (docs/performance.md).
 _POSTGRESQL_ROW_BYTES = 52
 
 
