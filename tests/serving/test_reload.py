@@ -6,6 +6,7 @@ request failing."""
 from __future__ import annotations
 
 import io
+import shutil
 import signal
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bankrisk.bundle.store import ARRAYS_FILE, install_bundle
+from bankrisk.bundle.store import ARRAYS_FILE, install_bundle, staged_directory
 from bankrisk.config import Settings
 from bankrisk.serving.app import create_app
 from bankrisk.serving.observability import JsonLogger
@@ -204,8 +205,12 @@ def test_polling_a_directory_source_loads_a_new_bundle_and_refuses_a_bad_one_onc
     _wait(lambda: _version(api) == "8", "the polled bundle (v8)")
     assert _reloads(api) == (1, 0)
 
-    install_bundle(bundle_dir, source)
-    corrupt(source)
+    # The corrupt copy swapped in whole, as install_bundle swaps a good one. Installed good and
+    # corrupted in place after, the poller could load the good one in between and then see
+    # no change (it did once, under load).
+    with staged_directory(source) as staged:
+        shutil.copytree(bundle_dir, staged, dirs_exist_ok=True)
+        corrupt(staged)
     _wait(lambda: _reloads(api)[1] == 1, "the corrupt bundle's refusal")
     time.sleep(0.3)  # several polls: the same bad bundle is not tried again
     assert _reloads(api) == (1, 1)
