@@ -25,9 +25,16 @@ import pytest
 
 from bankrisk.config import Settings
 from bankrisk.feature_store.materialize import materialize
-from bankrisk.feature_store.online import MAX_BATCH, OnlineFeatures
+from bankrisk.feature_store.online import OnlineFeatures
 from bankrisk.schema import FIELD_NAMES
-from helpers.answers import asgi_app, asgi_entry, asgi_post, customers_of, features_ready
+from helpers.answers import (
+    asgi_app,
+    asgi_entry,
+    asgi_post,
+    customers_of,
+    features_ready,
+    post_all,
+)
 from helpers.api import Api
 from helpers.feature_store import ONLINE_STORES, head_csv, new_store_repo, start_store_server
 from helpers.gcp_emulators import BackgroundServer
@@ -35,9 +42,6 @@ from helpers.processes import BANKRISK, clean_env, server
 
 BY_ID = "/v1/predict/customer/{}"
 REQUEST_ID = re.compile(rb'"request_id":"[^"]*"')
-# Requests in flight at once in-process: the service sends the ids of up to MAX_BATCH of them
-# to the store in one read.
-IN_FLIGHT = 4 * MAX_BATCH
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,7 @@ def predict_answers(bundle_dir: Path, shared_rows: pd.DataFrame) -> dict[str, by
     entry = asgi_entry(asgi_app(bundle_dir, None))
     customers = list(customers_of(shared_rows))
 
-    async def all_of_them() -> list[tuple[int, bytes]]:
-        return [await asgi_post(entry, "/v1/predict", orjson.dumps(c)) for c in customers]
-
-    answers = asyncio.run(all_of_them())
+    answers = asyncio.run(post_all(entry, [("/v1/predict", orjson.dumps(c)) for c in customers]))
     assert {status for status, _ in answers} == {200}
     return {
         c["customer_id"]: REQUEST_ID.sub(b'"request_id":""', body)
@@ -110,8 +111,8 @@ def test_by_id_reads_every_field_and_answers_as_predict_for_all_24000(
     store: Store, bundle_dir: Path, predict_answers: dict[str, bytes], shared_rows: pd.DataFrame
 ) -> None:
     """In-process (ASGI calls, as tests/helpers/answers.py makes them: an HTTP client would
-    cost more than the scoring), IN_FLIGHT requests at a time, so the service batches its
-    store reads as under load. The reads are recorded on their way: every field of every
+    cost more than the scoring), many requests at a time (`post_all`), so the service batches
+    its store reads as under load. The reads are recorded on their way: every field of every
     customer, and its event time, is the data file's."""
     app = asgi_app(bundle_dir, store.repo)
     entry = asgi_entry(app)
@@ -129,10 +130,7 @@ def test_by_id_reads_every_field_and_answers_as_predict_for_all_24000(
 
     async def by_id() -> tuple[list[tuple[int, bytes]], tuple[int, bytes]]:
         await features_ready(app)
-        answers: list[tuple[int, bytes]] = []
-        for begin in range(0, len(ids), IN_FLIGHT):
-            chunk = ids[begin : begin + IN_FLIGHT]
-            answers += await asyncio.gather(*(asgi_post(entry, BY_ID.format(i)) for i in chunk))
+        answers = await post_all(entry, [(BY_ID.format(i), b"") for i in ids])
         return answers, await asgi_post(entry, BY_ID.format("no-such-customer"))
 
     answers, unknown = asyncio.run(by_id())

@@ -4,9 +4,10 @@ that a change of shape (issue 19) can be shown not to change a byte of what user
 `answers(bundle_dir, shared_csv, workdir)` scores every shared row through `/v1/predict`,
 `/v1/predict/batch` (batches of 1,000), `POST /v1/predict/customer/{id}` (the rows
 materialized into a fresh Feast repository) and `bankrisk score` (CSV output), all in-process
-on the app `bankrisk serve` runs, and returns a sha256 of each entry point's answers in order,
-with request ids blanked (they are random). `tests/golden/answers.json` holds the digests
-recorded on the code before the change; re-record them only for an intended change of answers:
+on the app `bankrisk serve` runs (many requests in flight: `post_all`), and returns a sha256
+of each entry point's answers in order, with request ids blanked (they are random).
+`tests/golden/answers.json` holds the digests recorded on the code before the change;
+re-record them only for an intended change of answers:
 
     .venv/bin/python tests/helpers/answers.py   # rewrites tests/golden/answers.json
 """
@@ -33,6 +34,9 @@ from bankrisk.schema import FIELD_NAMES, FIELDS_BY_NAME
 TESTS = Path(__file__).resolve().parents[1]
 RECORDED = TESTS / "golden" / "answers.json"
 BATCH = 1_000
+# Requests in flight at once in-process (`post_all`): four of the feature store's reads of
+# up to 64 ids.
+IN_FLIGHT = 256
 _REQUEST_ID = re.compile(rb'"request_id":"[^"]*"')
 
 
@@ -102,6 +106,19 @@ async def asgi_post(app: Any, path: str, body: bytes = b"") -> tuple[int, bytes]
     return status, b"".join(chunks)
 
 
+async def post_all(
+    app: Any, requests: list[tuple[str, bytes]], in_flight: int = IN_FLIGHT
+) -> list[tuple[int, bytes]]:
+    """Each (path, body) POSTed, `in_flight` at a time, the answers in the requests' order: as
+    under load, the service scores singles and reads the feature store in batches (which must
+    not change an answer), and the whole takes a fraction of one request at a time."""
+    answers: list[tuple[int, bytes]] = []
+    for begin in range(0, len(requests), in_flight):
+        chunk = requests[begin : begin + in_flight]
+        answers += await asyncio.gather(*(asgi_post(app, path, body) for path, body in chunk))
+    return answers
+
+
 def asgi_app(bundle_dir: Path, feature_repo: Path | None) -> Any:
     from bankrisk.bundle.model_bundle import ModelBundle
     from bankrisk.config import Settings
@@ -133,14 +150,15 @@ def _materialized(shared_csv: Path, workdir: Path) -> Path:
 async def _served_answers(app: Any, customers: list[dict[str, Any]]) -> dict[str, Any]:
     entry = asgi_entry(app)
     single, batch, by_id = _Digest(), _Digest(), _Digest()
-    for record in customers:
-        single.add(*await asgi_post(entry, "/v1/predict", orjson.dumps(record)))
+    for answer in await post_all(entry, [("/v1/predict", orjson.dumps(c)) for c in customers]):
+        single.add(*answer)
     for begin in range(0, len(customers), BATCH):
         body = orjson.dumps({"records": customers[begin : begin + BATCH]})
         batch.add(*await asgi_post(entry, "/v1/predict/batch", body))
     await features_ready(app)
-    for record in customers:
-        by_id.add(*await asgi_post(entry, f"/v1/predict/customer/{record['customer_id']}"))
+    by_ids = [(f"/v1/predict/customer/{c['customer_id']}", b"") for c in customers]
+    for answer in await post_all(entry, by_ids):
+        by_id.add(*answer)
     return {
         "/v1/predict": single.result(),
         "/v1/predict/batch": batch.result(),

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bankrisk.feature_store import FEATURE_VIEW, JOIN_KEY, FeatureStoreError
+from bankrisk.feature_store.bigtable_rows import read_whole_rows
 from bankrisk.feature_store.bounds import bound_reads
 from bankrisk.feature_store.repo import feast_reads
 from bankrisk.schema import FIELD_NAMES, OPTIONAL
@@ -151,6 +152,7 @@ class OnlineFeatures:
         self._ttl = view.ttl if view.ttl else None
         try:
             bound_reads(store, self.read_timeout_s)
+            read_whole_rows(store)
         except Exception as exc:  # the store's client cannot even be built (no credentials, ...)
             raise StoreUnavailableError(f"online store client failed: {_brief(exc)}") from None
         return store
