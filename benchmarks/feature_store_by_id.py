@@ -12,12 +12,17 @@ at c=1) is PASS only if it holds in every round. The emulators are not the manag
 services: see docs/feature-store.md.
 
     .venv/bin/python benchmarks/feature_store_by_id.py [--rounds 3] [--seconds 10]
-        [--stores sqlite,bigtable,datastore,redis] [--model-dir models/champion]
+        [--stores sqlite,bigtable,datastore,redis] [--model-dir models/champion] [--reads 4000]
+
+`--reads N` also times N reads of each store from the benchmark's own process, one at a
+time and without HTTP, after each round: what the store and its client cost alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import random
 import re
 import statistics
 import subprocess
@@ -73,6 +78,8 @@ class Store:
     url: str = ""
     service_pid: int = 0
     store_pid: int | None = None  # the emulator's or redis-server's process (group leader)
+    repo: Path = Path()
+    env: dict[str, str] = field(default_factory=dict)
     results: dict[int, list[dict[str, float]]] = field(default_factory=dict)
 
 
@@ -106,7 +113,28 @@ def store_service(name: str, model_dir: Path, data: Path, workdir: Path) -> Iter
         running = stack.enter_context(server(model_dir, BANKRISK_FEATURE_REPO=str(repo), **env))
         warm_up(running.url, customer_ids(data))
         store.url, store.service_pid = running.url, running.process.pid
+        store.repo, store.env = repo, env
         yield store
+
+
+def reads_alone(store: Store, ids: list[str], reads: int, seed: int) -> str:
+    """`reads` one-customer reads of the store from this process, one at a time, through the
+    service's reader (`OnlineFeatures.read_many`) without HTTP: the store and its client
+    alone. Their p50, p99 and slowest, in ms."""
+    from bankrisk.feature_store.online import OnlineFeatures
+
+    os.environ.update(store.env)  # the emulators' addresses (each store has its own names)
+    features = OnlineFeatures(store.repo)
+    features.open()
+    chosen = random.Random(seed).choices(ids, k=reads)
+    took = []
+    for customer_id in chosen:
+        began = time.perf_counter()
+        features.read_many([customer_id])
+        took.append((time.perf_counter() - began) * 1000)
+    features.close()
+    p50, p99 = (statistics.quantiles(took, n=100)[i] for i in (49, 98))
+    return f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, slowest {max(took):.1f} ms"
 
 
 def warm_up(url: str, ids: list[str]) -> None:
@@ -202,12 +230,16 @@ def main() -> None:
     parser.add_argument("--stores", default=",".join(("sqlite", *ONLINE_STORES)))
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--data", type=Path, default=SHARED_CSV)
+    parser.add_argument(
+        "--reads", type=int, default=0, help="also time this many reads alone, each round"
+    )
     args = parser.parse_args()
     names = args.stores.split(",")
     with tempfile.TemporaryDirectory(prefix="bankrisk-by-id-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         script = workdir / "by_id.lua"
-        script.write_text(wrk_script(customer_ids(args.data)))
+        ids = customer_ids(args.data)
+        script.write_text(wrk_script(ids))
         model_dir = args.model_dir or default_model_dir(workdir)
         stores = []
         for name in names:
@@ -225,6 +257,9 @@ def main() -> None:
                         f"(store {run['store_cpu_ms']:.2f}), non-2xx {run['non_2xx']:.0f}",
                         flush=True,
                     )
+                if args.reads:
+                    alone = reads_alone(store, ids, args.reads, seed=round_number)
+                    print(f"round {round_number} {store.name} reads alone: {alone}", flush=True)
         report(stores)
 
 
