@@ -1,5 +1,8 @@
 """Every candidate family's numpy export scores exactly like the native library model."""
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -109,3 +112,14 @@ def test_gbm_is_monotone_in_delinquency_and_payments(
         worse[:, j] = np.minimum(np.maximum(raw[:, j], 0) + 1, 8) if field in PAY_STATUS else 0
         assert np.all(model.logit(build_features(worse)) >= base), field
     assert model.booster.feature_importance("split")[feature_names().index("late_trend")] == 0
+
+
+def test_keras_loads_without_tensorflow_s_start_up_lines() -> None:
+    """TensorFlow's libraries write "oneDNN custom operations are on" to the process's stderr
+    as they load, whatever TF_CPP_MIN_LOG_LEVEL says; `bankrisk train` must not show it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    load = "from bankrisk.training.candidates.mlp import _keras; _keras()"
+    done = subprocess.run(
+        [sys.executable, "-c", load], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -189,6 +189,7 @@ def test_a_weaker_model_becomes_challenger(
     )
     assert result.returncode == 0, result.stderr
     assert "challenger" in result.stdout and "Not promoted" in result.stdout
+    assert "Warning" not in result.stderr, result.stderr  # MLflow's advice on type hints
     assert (report.model_dir / "metadata.json").read_text() == before
     client = MlflowClient(settings.mlflow_tracking_uri)
     name = settings.registered_model_name

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +26,30 @@ def _keras() -> Any:
     """Import Keras lazily (it takes seconds) with TensorFlow's log noise turned down."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("", "0"):  # the user asked to see everything
+        import keras
+    else:
+        with _stderr_to_devnull():
+            import keras
     return keras
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """File descriptor 2 to /dev/null meanwhile. TensorFlow 2.21's libraries, as they load,
+    write "oneDNN custom operations are on" (and absl's "All log messages before
+    absl::InitializeLog() ...") straight to it, whatever TF_CPP_MIN_LOG_LEVEL says. An import
+    that fails still raises, with its message, after the descriptor is back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @dataclass
