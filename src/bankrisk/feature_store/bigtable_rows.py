@@ -1,11 +1,11 @@
 """Bigtable reads without Feast's column filter, the same values picked in Python.
 
 Feast reads a customer's Bigtable row through a column-qualifier regex naming every feature
-asked for. The service asks for every feature of its view, which are all the columns Feast
-writes to the row but one (the event time, which the regex names too), so on Bigtable the
-filter removes nothing. Bigtable's emulator (`bttest`) compiles that regex again for every cell
-it filters, which made the filter most of the emulator's work per read (docs/feature-store.md).
-Reading the whole row and keeping the asked-for features here gives Feast the same answer.
+asked for, and the event time. The service asks for every feature of its view, and a row
+holds just those and the event time, so on Bigtable the filter removes nothing. Bigtable's
+emulator (`bttest`) compiles that regex again for every cell it filters, which made the
+filter most of the emulator's work per read (docs/feature-store.md). Reading the whole row
+and keeping the asked-for features here gives Feast the same answer.
 """
 
 from __future__ import annotations

@@ -26,11 +26,9 @@ def _keras() -> Any:
     """Import Keras lazily (it takes seconds) with TensorFlow's log noise turned down."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("", "0"):  # the user asked to see everything
+    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")  # 0: the user wants it all
+    with _stderr_to_devnull() if quiet else contextlib.nullcontext():
         import keras
-    else:
-        with _stderr_to_devnull():
-            import keras
     return keras
 
 
