@@ -28,10 +28,10 @@ from bankrisk.features.engineering import build_features_row
 from bankrisk.features.reasons.selection import select_reasons_row
 from bankrisk.prediction_log.opening import open_log
 from bankrisk.serving.app import create_app
+from bankrisk.serving.gc_tuning import tune_gc
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.reload import load_scorer
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
-from bankrisk.serving.server import tune_gc
 
 _BODY = orjson.dumps(EXAMPLE_CUSTOMER)
 _SCOPE = {

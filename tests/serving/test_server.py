@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import gc
+import io
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bankrisk.config import Settings
-from bankrisk.serving.server import tune_gc
+from bankrisk.serving.gc_tuning import tune_gc
+from bankrisk.serving.observability import JsonLogger
+from bankrisk.serving.routes.customer import open_features
+from helpers.feature_store import head_csv, materialized
 
 
 @pytest.fixture
@@ -28,6 +34,26 @@ def test_the_collector_is_tuned_for_serving() -> None:
     tune_gc(Settings(gc_young_threshold=12_345))
 
     assert gc.get_threshold() == (12_345, older, oldest)
+    assert not any(o is loaded for o in gc.get_objects())  # in the permanent generation
+
+
+@pytest.mark.usefixtures("restored_gc")
+def test_what_the_feature_store_loads_is_frozen_once_it_has_opened(
+    tmp_path: Path, shared_csv: Path
+) -> None:
+    """Feast is imported on the store's reader thread after the start, so after `tune_gc`:
+    what is loaded by then is frozen too."""
+    materialized(tmp_path / "repo", head_csv(shared_csv, 20, tmp_path / "head.csv"))
+    loaded = [[0]]  # loaded before the store opens
+    lines = io.StringIO()
+    features = open_features(Settings(feature_repo=tmp_path / "repo"), JsonLogger(lines))
+    assert features is not None
+    deadline = time.monotonic() + 120
+    while "opened in" not in lines.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    features.close()
+
+    assert "opened in" in lines.getvalue(), lines.getvalue()
     assert not any(o is loaded for o in gc.get_objects())  # in the permanent generation
 
 

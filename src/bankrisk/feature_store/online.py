@@ -100,10 +100,13 @@ class OnlineFeatures:
         self._waiting: list[tuple[str, asyncio.Future[CustomerFeatures | None]]] = []
         self._reader: asyncio.Task[None] | None = None
 
-    def start(self, report: Callable[[str, str], None]) -> None:
-        """Open the store on a reader thread now, and `report(severity, message)` how that
-        went: the service starts without waiting for Feast's import (seconds of CPU), and
-        requests that come meanwhile queue behind it instead of failing."""
+    def start(
+        self, report: Callable[[str, str], None], opened: Callable[[], None] | None = None
+    ) -> None:
+        """Open the store on a reader thread now, call `opened()` there once it is open, and
+        `report(severity, message)` how that went: the service starts without waiting for
+        Feast's import (seconds of CPU), and requests that come meanwhile queue behind it
+        instead of failing."""
 
         def run() -> None:
             began = time.perf_counter()
@@ -113,6 +116,8 @@ class OnlineFeatures:
                 except StoreUnavailableError as exc:
                     report("WARNING", f"feature store unavailable: {exc}")
                 else:
+                    if opened is not None:
+                        opened()
                     seconds = time.perf_counter() - began
                     report("INFO", f"feature store {self.repo} opened in {seconds:.1f} s")
 

@@ -16,7 +16,6 @@ in flight are finished, one JSON line says so, then the prediction log's buffer 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import socket
@@ -34,6 +33,7 @@ from bankrisk.prediction_log.opening import PredictionLogError, PredictionStore,
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.prediction_log.store import redact
 from bankrisk.serving.app import create_app
+from bankrisk.serving.gc_tuning import tune_gc
 from bankrisk.serving.observability import JsonLogger, JsonLogHandler
 from bankrisk.serving.reload import load_scorer, on_signal, problem_of
 
@@ -121,20 +121,6 @@ def _log_closer(
         )
 
     return close_log
-
-
-def tune_gc(settings: Settings) -> None:
-    """Set the cyclic garbage collector up for serving, once everything is loaded.
-
-    What is loaded lives as long as the process: it is frozen out of the full passes, which
-    otherwise pause requests for milliseconds. A request's objects are freed by reference
-    counting as it ends, so young collections every 700 allocations (Python's default; a
-    1,000-row batch makes about ten thousand) mostly find nothing: every `gc_young_threshold`.
-    """
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(settings.gc_young_threshold, older, oldest)
 
 
 def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:

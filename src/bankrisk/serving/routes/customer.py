@@ -22,6 +22,7 @@ from bankrisk.feature_store.online import CustomerFeatures, OnlineFeatures, Stor
 from bankrisk.serving.deps import Service
 from bankrisk.serving.endpoints import ApiRoute, Call, Endpoint, Operation
 from bankrisk.serving.errors import RequestError
+from bankrisk.serving.gc_tuning import freeze_loaded
 from bankrisk.serving.observability import JsonLogger
 from bankrisk.serving.routes.predict import answer_one, one_answer
 from bankrisk.serving.schemas import PredictionResponse
@@ -132,10 +133,14 @@ ROUTE = ApiRoute(
 
 def open_features(settings: Settings, logger: JsonLogger) -> OnlineFeatures | None:
     """With `settings.feature_repo`, start opening its store (Feast is imported then, on a
-    reader thread) and log how that went; else None."""
+    reader thread; what it loads is frozen out of the collector's full passes, as the rest
+    was at the start) and log how that went; else None."""
     if settings.feature_repo is None:
         return None
     repo = str(settings.feature_repo)
     features = OnlineFeatures(settings.feature_repo, settings.feature_store_timeout_s)
-    features.start(lambda severity, message: logger.emit(severity, message, feature_repo=repo))
+    features.start(
+        lambda severity, message: logger.emit(severity, message, feature_repo=repo),
+        opened=freeze_loaded,
+    )
     return features
