@@ -31,7 +31,7 @@ from helpers.api import Api, TestClient, to_customer
 from helpers.factories import make_bundle, make_raw
 from helpers.postgres import PostgresServer
 from helpers.trained import Trained
-from helpers.worker_groups import TrainingTogether, arrange, name_groups_file
+from helpers.worker_groups import TrainingTogether, name_groups_file, write_training_files
 
 # gRPC (the Bigtable, Datastore and Pub/Sub clients some tests run in-process) registers fork
 # handlers that run in every child forked with a `preexec_fn`, as PySpark starts its JVM: in a
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    arrange(items)
+    write_training_files(items)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own choice

@@ -41,7 +41,7 @@ def name_groups_file() -> None:
     os.environ[GROUPS_FILE] = str(Path(folder) / "groups")
 
 
-def arrange(items: list[pytest.Item]) -> None:
+def write_training_files(items: list[pytest.Item]) -> None:
     """In each worker, once collected: the files whose tests use the session's training,
     named in `GROUPS_FILE` for the controller."""
     path = os.environ.get(GROUPS_FILE)
