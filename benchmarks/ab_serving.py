@@ -5,7 +5,8 @@ alternating in one run, as an outside client sees the service in its default con
 Per round, for each copy and for a bare FastAPI app that only validates the same body
 (benchmarks/floor_app.py, the baseline of the same round):
 - wrk at concurrency 1 and 32 on /v1/predict: requests/s and the server's CPU per request,
-  its whole process tree (the prediction log's writer process included);
+  its whole process tree (the prediction log's writer process included) and its own
+  process alone (`own_cpu`: the rest is the writer's);
 - a batch never stalls the single customers: one client process posts 10,000-record
   batches back to back while another times 300 sequential single /v1/predict calls: their
   p50 and p99, and the batch throughput (records/s).
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serving import BIG_BATCH, CUSTOMER, HERE, Server, floor_server, spread, start, stop, wrk
 
 SINGLES = 300
+WRK_FIGURES = ("rps", "cpu_us_per_request", "own_cpu_us_per_request", "p99_ms")
 # The two client processes of the stall test (plain http.client: no third-party code).
 _BATCHES = """
 import http.client, json, sys, time
@@ -130,7 +132,7 @@ def main() -> None:
                 for server in servers:
                     for c in () if args.stall_only else (1, 32):
                         got = wrk(server, c, args.seconds, log_dir)
-                        for key in ("rps", "cpu_us_per_request", "p99_ms"):
+                        for key in WRK_FIGURES:
                             results[server.name].setdefault(f"c{c}_{key}", []).append(got[key])
                     if server.name != "floor" and not args.skip_stall:
                         for key, value in stall(server, 20).items():

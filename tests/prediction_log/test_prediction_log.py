@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import inspect
 
 from bankrisk.prediction_log.store import (
+    WAL_PAGES,
     PredictionLogError,
     PredictionStore,
     Progress,
@@ -36,6 +37,21 @@ def store_at(url: str, **kwargs: object) -> PredictionStore:
 def test_off_disables_the_log() -> None:
     assert open_store("off") is None
     assert open_store(" OFF ") is None
+
+
+def test_the_writers_sqlite_store_writes_ahead_and_copies_back_seldom(tmp_path: Path) -> None:
+    """The writer process's store (`wal=True`): WAL, no fsync a commit, and a WAL that holds
+    WAL_PAGES pages before they are copied into the database (SQLite's default: 1,000)."""
+    store = store_at(f"sqlite:///{tmp_path / 'log.db'}", wal=True)
+    connection = store.engine.raw_connection()
+    try:
+        pragmas = [
+            connection.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous", "wal_autocheckpoint")
+        ]
+    finally:
+        connection.close()
+    assert pragmas == ["wal", 1, WAL_PAGES]
 
 
 def test_tables_columns_and_indexes(url: str) -> None:

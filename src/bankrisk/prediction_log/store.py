@@ -62,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.sql import Executable
 
 from bankrisk.errors import BankRiskError
 from bankrisk.schema import FIELD_NAMES
@@ -224,7 +225,15 @@ def _sqlite_time(value: datetime | None) -> str | None:
     so a time written without them would fall outside a window that starts there)."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the log's own rows: the text without its "+00:00"
+        return value.isoformat(" ", "microseconds")[:-6]
     return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+# Pages the WAL may hold before a commit copies them into the database file (SQLite's
+# default is 1,000). Each copy ends with an fsync, and a page changed again before the copy
+# is copied once: fewer, larger copies cost the writer less CPU per row (docs/performance.md).
+WAL_PAGES = 10_000
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -235,6 +244,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
     finally:
         cursor.close()
 
@@ -313,17 +323,21 @@ class PredictionStore:
     def _advance(self, connection: Connection, step: Progress) -> None:
         """Record `step` (never moving a session back)."""
         values = {"writer": step.writer, "rows": step.rows, "updated": datetime.now(UTC)}
-        statement = (sqlite if self._fast else postgresql).insert(progress).values(values)
+        connection.execute(self._advance_statement, values)
+
+    @cached_property
+    def _advance_statement(self) -> Executable:
+        """The upsert of a session's progress, built once (its values are bound per call)."""
+        statement = (sqlite if self._fast else postgresql).insert(progress)
         further = case(
             (statement.excluded.rows > progress.c.rows, statement.excluded.rows),
             else_=progress.c.rows,
         )
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[progress.c.writer],
-                set_={"rows": further, "updated": statement.excluded.updated},
-            )
+        upsert: Executable = statement.on_conflict_do_update(
+            index_elements=[progress.c.writer],
+            set_={"rows": further, "updated": statement.excluded.updated},
         )
+        return upsert
 
     def insert_rows(self, connection: Connection, rows: Sequence[Row]) -> int:
         """Insert rows (`Row`) within the caller's transaction (a portfolio run's, recorded
