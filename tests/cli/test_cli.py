@@ -207,6 +207,35 @@ def test_missing_data_file(tmp_path: Path) -> None:
     assert "nowhere.csv" in result.stderr and "Traceback" not in result.stderr
 
 
+# `bankrisk train` run in a fresh interpreter; prints which training libraries it loaded.
+_TRAIN_AND_SAY_WHAT_LOADED = """
+import sys
+from bankrisk.cli import app
+try:
+    app(["train", *sys.argv[1:]])
+finally:
+    print(sorted(m for m in ("tensorflow", "mlflow", "sklearn", "pandas") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("file", ["nowhere.csv", "data.txt", "empty.csv"])
+def test_train_refuses_an_unreadable_file_before_loading_the_training_libraries(
+    file: str, tmp_path: Path
+) -> None:
+    (tmp_path / "data.txt").write_text("ID,LIMIT_BAL\n1,1000\n")
+    (tmp_path / "empty.csv").touch()
+    result = subprocess.run(
+        [sys.executable, "-c", _TRAIN_AND_SAY_WHAT_LOADED, "--data", file],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and f"Cannot read {file}" in result.stderr, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_invalid_data_names_the_column(tmp_path: Path, shared_csv: Path) -> None:
     frame = pd.read_csv(shared_csv).head(500)
     frame.loc[:9, "LIMIT_BAL"] = -1

@@ -26,6 +26,7 @@ from bankrisk.cli.common import (
     resolve_data,
     stage_printer,
 )
+from bankrisk.data.files import check_readable
 from bankrisk.errors import UsageError
 from bankrisk.schema import TARGET
 
@@ -81,18 +82,20 @@ def train(
         raise UsageError("--features and --entities go together: give both, or --data")
     if features is not None and data is not None:
         raise UsageError("--data cannot be combined with --features/--entities")
+    path = entities if entities is not None else resolve_data(data, settings)
+    check_readable(path)  # before the training libraries load, which takes seconds
     quiet_training_libraries()
     from bankrisk.training.train import run_training
 
     reader: Any
-    if features is not None and entities is not None:
+    if features is not None:
         from bankrisk.feature_store.historical import training_data
 
-        path, reader = entities, partial(training_data, features)
+        reader = partial(training_data, features)
     else:
         from bankrisk.data.training_data import read_training_data
 
-        path, reader = resolve_data(data, settings), read_training_data
+        reader = read_training_data
     report = run_training(
         path, settings, model_dir or settings.model_dir, stage_printer(), force=force, reader=reader
     )

@@ -13,7 +13,6 @@ and the reason; errors from pandas, xlrd or pyarrow are never passed through raw
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
 import warnings
 from collections.abc import Hashable, Sequence
@@ -21,10 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bankrisk.data.files import check_readable
 from bankrisk.errors import DataError
 from bankrisk.schema import FIELD_NAMES, ID_COLUMN, TARGET
-
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".xls", ".xlsx", ".csv", ".parquet", ".pq")
 
 _CHUNK_BYTES = 1 << 20
 # Headers of the first row of the official UCI file: "X1" ... "X23" and "Y".
@@ -143,23 +141,7 @@ def load_dataset(path: Path | str, target: str | None = None) -> pd.DataFrame:
     empty, unreadable or unsupported file, and for a `target` the file has no column of.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise DataError(f"Cannot read {path}: file not found")
-    if not path.is_file():
-        raise DataError(f"Cannot read {path}: not a regular file")
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise DataError(
-            f"Cannot read {path}: unsupported file type {suffix or '(no extension)'!r} "
-            f"(expected one of {', '.join(SUPPORTED_SUFFIXES)})"
-        )
-    if suffix == ".xlsx" and importlib.util.find_spec("openpyxl") is None:
-        raise DataError(
-            f"Cannot read {path}: .xlsx files need the openpyxl package, which is not installed "
-            "(install it, or save the sheet as .xls or .csv)"
-        )
-    if path.stat().st_size == 0:
-        raise DataError(f"Cannot read {path}: file is empty")
+    suffix = check_readable(path)
     try:
         frame = _read_any(path, suffix)
     except DataError:
