@@ -230,12 +230,6 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-# Pages the WAL may hold before a commit copies them into the database file (SQLite's
-# default is 1,000). Each copy ends with an fsync, and a page changed again before the copy
-# is copied once: fewer, larger copies cost the writer less CPU per row (docs/performance.md).
-WAL_PAGES = 10_000
-
-
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     """WAL and synchronous=NORMAL: a commit appends to the WAL without waiting for fsync
     (a power cut may lose the last commits, never corrupt the file), and readers such as
@@ -244,7 +238,6 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
     finally:
         cursor.close()
 
