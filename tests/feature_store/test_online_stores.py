@@ -205,6 +205,26 @@ def test_optional_fields_stored_without_a_value_come_back_as_none(
         assert result.values["LIMIT_BAL"] == float(row["LIMIT_BAL"])
 
 
+def test_one_read_answers_each_id_asked_for_in_order_repeats_and_unknowns_too(
+    store: Store, shared_rows: pd.DataFrame
+) -> None:
+    """The service reads the ids that arrive together in one read: one asked for twice (two
+    clients asking for one customer) is answered twice, an unknown one with None, in order."""
+    known = [str(i) for i in shared_rows["ID"][:3]]
+    asked = [known[0], "no-such-customer", known[1], known[0], known[2], known[1]]
+    features = OnlineFeatures(store.repo)
+    try:
+        found = features.read_many(asked)
+    finally:
+        features.close()
+    limits = dict(zip(map(str, shared_rows["ID"]), shared_rows["LIMIT_BAL"], strict=True))
+    assert found[1] is None
+    for customer_id, result in zip(asked, found, strict=True):
+        if customer_id in limits:
+            assert result is not None and not isinstance(result, Exception), customer_id
+            assert result.values["LIMIT_BAL"] == float(limits[customer_id])
+
+
 def test_a_store_that_hangs_or_is_gone_is_503_and_the_service_recovers(
     store: Store, bundle_dir: Path
 ) -> None:

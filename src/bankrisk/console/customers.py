@@ -205,11 +205,6 @@ def _from_feature_store(customer_id: str, state: ConsoleState) -> Found:
             "fields in the form.",
             {CUSTOMER_ID: "unknown customer id"},
         )
-    if features.values is None:
-        raise CustomerError(
-            f"The feature store's values of customer {customer_id!r} have expired: "
-            "materialize a recent snapshot (`bankrisk features materialize`)."
-        )
     notes = []
     if features.stale:
         notes.append(

@@ -5,12 +5,13 @@ service is configured with a feature repository. Reads run on a thread of their 
 asked for meanwhile batched into the next read (`fetch`), so the event loop never waits for
 the store.
 
-Staleness: Feast 0.67 gives back expired rows unchanged (status PRESENT, with their event
-timestamp) from SQLite, Bigtable, Datastore and Redis alike; it marks them OUTSIDE_MAX_AGE
-only for precomputed feature vectors, and could null them. So the age is judged here, from
-the event timestamp Feast returns with the values and the feature view's TTL in the
-registry: older than the TTL is `stale` (the API applies its policy); values nulled for age
-are `expired` (the API cannot score).
+Reads go to Feast's online store itself (`online_read`: the event time and the values of
+each id), not through Feast's `get_online_features`, which costs several times the read's CPU
+around it (docs/feature-store.md) and, in Feast 0.67, returns the same rows unchanged.
+
+Staleness: the online stores give back rows older than the feature view's TTL as they are,
+with their event time. So the age is judged here, from that event time and the TTL in the
+registry: older than the TTL is `stale` (the API applies its policy).
 
 The online store is whichever the repository's feature_store.yaml names (SQLite, Bigtable,
 Datastore, Redis: docs/feature-store.md); each read gives up after READ_TIMEOUT_S (`bounds`),
@@ -37,16 +38,33 @@ from bankrisk.schema import FIELD_NAMES, OPTIONAL
 
 # Ids read from the store in one Feast call at most (see `fetch`).
 MAX_BATCH = 64
-# Feast's FieldStatus values (feast.protos.feast.serving.ServingService_pb2), kept here so
-# that this module needs no Feast import.
-_NOT_FOUND = 3
-_OUTSIDE_MAX_AGE = 4
 # How long one read of the store may take before the API answers 503.
 READ_TIMEOUT_S = 2.0
 
 
 class StoreUnavailableError(FeatureStoreError):
     """The store cannot answer (missing, not materialized, down): the API's 503."""
+
+
+# What Feast's online stores give for a customer: the values by feature (ValueProtos).
+Stored = dict[str, Any]
+# A store's row: its event time and values; (None, None) for an id it does not hold.
+Row = tuple[datetime | None, Stored | None]
+
+
+def _value(proto: Any) -> Any:
+    """A ValueProto's scalar, None when it holds none."""
+    kind = None if proto is None else proto.WhichOneof("val")
+    return None if kind is None else getattr(proto, kind)
+
+
+def _event_time(stamp: datetime | None) -> datetime | None:
+    """An online store's event time in UTC (a naive one is UTC already); None for none,
+    which Feast's Redis store gives as the epoch."""
+    if stamp is None:
+        return None
+    utc = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    return None if utc.timestamp() == 0 else utc
 
 
 def _known(value: Any) -> Any:
@@ -57,11 +75,11 @@ def _known(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class CustomerFeatures:
-    """A customer found in the online store: the 23 fields (None if the store withheld them
-    as expired; an OPTIONAL field the store has no value of is None, not asked for), when they
-    were recorded, and whether that is longer ago than the TTL."""
+    """A customer found in the online store: the 23 fields (an OPTIONAL field the store has
+    no value of is None, not asked for), when they were recorded, and whether that is longer
+    ago than the TTL."""
 
-    values: dict[str, float | None] | None
+    values: dict[str, float | None]
     event_time: datetime | None
     ttl: timedelta | None
 
@@ -72,7 +90,7 @@ class CustomerFeatures:
     @property
     def stale(self) -> bool:
         age = self.age
-        return self.values is None or (age is not None and self.ttl is not None and age > self.ttl)
+        return age is not None and self.ttl is not None and age > self.ttl
 
 
 # What the store gives for one id: its features, None (no such customer), or why not.
@@ -92,7 +110,7 @@ class OnlineFeatures:
         self.repo = repo
         self.read_timeout_s = read_timeout_s
         self._store: Any = None
-        self._refs = [f"{FEATURE_VIEW}:{name}" for name in FIELD_NAMES]
+        self._view: Any = None  # the feature view, from the registry
         self._ttl: timedelta | None = None
         self._lock = threading.RLock()
         # One thread: opening, then one read at a time (Feast's work holds the GIL anyway).
@@ -154,6 +172,7 @@ class OnlineFeatures:
                 f"feature view {FEATURE_VIEW} not found in {self.repo} ({_brief(exc)}): "
                 "run `bankrisk features materialize`"
             ) from None
+        self._view = view
         self._ttl = view.ttl if view.ttl else None
         try:
             bound_reads(store, self.read_timeout_s)
@@ -162,13 +181,23 @@ class OnlineFeatures:
             raise StoreUnavailableError(f"online store client failed: {_brief(exc)}") from None
         return store
 
-    def _query(self, store: Any, customer_ids: list[str]) -> tuple[dict[str, list[Any]], Any]:
-        """Feast's answer for these ids: columns by name, and the proto (statuses, times)."""
+    def _query(self, store: Any, customer_ids: list[str]) -> list[Row]:
+        """The store's row of each id, read by Feast's online store itself: the event time
+        and the values by feature, (None, None) where it holds none. Feast's
+        `get_online_features` around the same read costs several times its CPU
+        (docs/feature-store.md)."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        keys = [
+            EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=i)])
+            for i in customer_ids
+        ]
         try:
-            response = store.get_online_features(
-                features=self._refs, entity_rows=[{JOIN_KEY: i} for i in customer_ids]
+            rows: list[Row] = store._get_provider().online_store.online_read(
+                store.config, self._view, keys, list(FIELD_NAMES)
             )
-            return response.to_dict(), response.proto
+            return rows
         except Exception as exc:  # sqlite, registry or network errors: all mean "cannot read"
             raise StoreUnavailableError(
                 f"feature store read failed: {_brief(exc)}{self._which(store)}"
@@ -197,11 +226,14 @@ class OnlineFeatures:
         """Each customer's features, None where the store has none, or the error of a row
         the store holds incompletely; StoreUnavailableError if the store cannot be read."""
         self.open()
-        columns, proto = self._query(self._store, customer_ids)
-        return [
-            self._parse(i, customer_id, columns, proto)
-            for i, customer_id in enumerate(customer_ids)
-        ]
+        # Each id once: Bigtable gives one row for a key asked for twice.
+        unique = list(dict.fromkeys(customer_ids))
+        rows = self._query(self._store, unique)
+        found = {
+            customer_id: self._parse(customer_id, stamp, stored)
+            for customer_id, (stamp, stored) in zip(unique, rows, strict=True)
+        }
+        return [found[customer_id] for customer_id in customer_ids]
 
     def read(self, customer_id: str) -> CustomerFeatures | None:
         """One customer's features (see `read_many`); StoreUnavailableError if none can be had."""
@@ -210,25 +242,15 @@ class OnlineFeatures:
             raise found
         return found
 
-    def _parse(
-        self, row: int, customer_id: str, columns: dict[str, list[Any]], proto: Any
-    ) -> Found:
-        wanted = set(FIELD_NAMES)
-        statuses, seconds = set(), 0.0
-        for name, vector in zip(proto.metadata.feature_names.val, proto.results, strict=True):
-            if name in wanted:
-                statuses.add(vector.statuses[row])
-                stamp = vector.event_timestamps[row]
-                seconds = max(seconds, stamp.seconds + stamp.nanos / 1e9)
-        values = {name: _known(columns[name][row]) for name in FIELD_NAMES}
-        # Feast's Redis store answers an id it does not hold with every field null (status
-        # PRESENT) and no event time, where the others say NOT_FOUND.
-        if statuses == {_NOT_FOUND} or (not seconds and all(v is None for v in values.values())):
+    def _parse(self, customer_id: str, stamp: datetime | None, stored: Stored | None) -> Found:
+        found = stored or {}
+        values = {name: _known(_value(found.get(name))) for name in FIELD_NAMES}
+        event_time = _event_time(stamp)
+        # Feast's Redis store answers an id it does not hold with every field null and no
+        # event time, where the others give no values.
+        if stored is None or (event_time is None and all(v is None for v in values.values())):
             return None
-        event_time = datetime.fromtimestamp(seconds, UTC) if seconds else None
         missing = [n for n, value in values.items() if value is None and n not in OPTIONAL]
-        if missing and _OUTSIDE_MAX_AGE in statuses:
-            return CustomerFeatures(None, event_time, self._ttl)
         if missing:
             return StoreUnavailableError(
                 f"the feature store holds no value of {', '.join(missing)} for customer "
@@ -240,8 +262,8 @@ class OnlineFeatures:
 
     async def fetch(self, customer_id: str) -> CustomerFeatures | None:
         """`read` on the store's own thread, batched: the ids asked for while a read is in
-        flight go to the store together in the next one (one Feast call costs about a
-        millisecond of CPU, whatever the number of ids), so throughput grows with load."""
+        flight go to the store together in the next one (a read's fixed cost is most of it,
+        whatever the number of ids), so throughput grows with load."""
         future: asyncio.Future[CustomerFeatures | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((customer_id, future))
         if self._reader is None:

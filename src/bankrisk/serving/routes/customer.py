@@ -3,11 +3,11 @@ from the Feast online store (`BANKRISK_FEATURE_REPO`).
 
 The fields read go through `/v1/predict`'s own scoring (`predict.answer_one`), so the answer,
 validation, metrics, JSON log line and prediction log are exactly those of `/v1/predict` for
-the same fields, with `customer_id` set. Errors: 404 for an id the store does not hold (or
-holds only expired) and when no store is configured, 503 when the store is missing or cannot
-be read, never a 500. Features older than the TTL are handled as `BANKRISK_STALE_FEATURES`
-says: answered `review` (the default), scored with only a warning, or refused with a 409.
-Without the setting nothing here imports Feast.
+the same fields, with `customer_id` set. Errors: 404 for an id the store does not hold and
+when no store is configured, 503 when the store is missing or cannot be read, never a 500.
+Features older than the TTL are handled as `BANKRISK_STALE_FEATURES` says: answered `review`
+(the default), scored with only a warning, or refused with a 409. Without the setting nothing
+here imports Feast.
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ async def _features(features: OnlineFeatures, customer_id: str) -> CustomerFeatu
         raise RequestError(503, str(exc)) from None
     if found is None:
         raise RequestError(404, f"customer {customer_id!r} not found in the feature store")
-    if found.values is None:
-        raise RequestError(
-            404, f"features of customer {customer_id!r} are older than the TTL and expired"
-        )
     return found
 
 
@@ -103,7 +99,7 @@ async def score_customer(service: Service, call: Call) -> list[bytes]:
     amend = _stale_answer(found, policy) if found.stale else None
     try:
         answer = await answer_one(
-            service, {**(found.values or {}), "customer_id": customer_id}, call.state, amend
+            service, {**found.values, "customer_id": customer_id}, call.state, amend
         )
     except InvalidRecordsError as exc:
         raise RequestError(
