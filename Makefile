@@ -36,8 +36,11 @@ $(CHECKOV): requirements/checkov.txt | $(UV)
 checkov-requirements: $(UV) ## Re-make requirements/checkov.txt (hash-pinned) from the newest checkov 3
 	echo 'checkov>=3.2,<4' | $(UV) pip compile --quiet --generate-hashes --python-version 3.11 - -o requirements/checkov.txt
 
+# --compile-bytecode: the packages' .pyc files written once, here. Where PYTHONDONTWRITEBYTECODE
+# is set (this project's CI machines), Python would otherwise compile every module it imports
+# again in every process: docs/operations.md.
 install: $(UV) ## Create .venv with every extra from the lock file (uv.lock)
-	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --compile-bytecode --python $(PYTHON)
 
 run: install ## Train a champion if there is none [DATA=PATH, else the official download], then serve on :8000
 	@if [ -f $(MODEL_DIR)/manifest.json ]; then \
