@@ -243,12 +243,13 @@ class OnlineFeatures:
         return found
 
     def _parse(self, customer_id: str, stamp: datetime | None, stored: Stored | None) -> Found:
-        found = stored or {}
-        values = {name: _known(_value(found.get(name))) for name in FIELD_NAMES}
+        if stored is None:
+            return None
+        values = {name: _known(_value(stored.get(name))) for name in FIELD_NAMES}
         event_time = _event_time(stamp)
         # Feast's Redis store answers an id it does not hold with every field null and no
         # event time, where the others give no values.
-        if stored is None or (event_time is None and all(v is None for v in values.values())):
+        if event_time is None and all(v is None for v in values.values()):
             return None
         missing = [n for n, value in values.items() if value is None and n not in OPTIONAL]
         if missing:
