@@ -1,15 +1,23 @@
 """Online reads: ids asked for together go to the store in batches, and each caller gets its
-own customer's features (or None, or its own error), whatever else is in the batch."""
+own customer's features (or None, or its own error), whatever else is in the batch; gRPC's
+streaming reads (Bigtable's) run on the reading thread in the service."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bankrisk.feature_store.online import CustomerFeatures, OnlineFeatures
+from bankrisk.feature_store.online import (
+    GRPC_STREAMS_ON_CALLER,
+    CustomerFeatures,
+    OnlineFeatures,
+)
 from bankrisk.schema import FIELD_NAMES
 from helpers.feature_store import head_csv, materialized
 
@@ -52,3 +60,20 @@ def test_concurrent_reads_are_batched_and_each_gets_its_own(
         expected = rows.loc[int(customer_id), list(FIELD_NAMES)].astype(float).to_dict()
         assert result.values == expected, customer_id
     features.close()
+
+
+def test_grpc_streams_run_on_the_calling_thread_once_the_service_asks() -> None:
+    """`stream_on_the_calling_thread` (what `bankrisk serve` calls with a feature repository)
+    sets an environment variable that gRPC reads at import: checked against the installed
+    grpc, in a fresh process, so that an upgrade that drops it fails here."""
+    code = (
+        "from bankrisk.feature_store.online import stream_on_the_calling_thread\n"
+        "stream_on_the_calling_thread()\n"
+        "import grpc\n"
+        "print(type(grpc.insecure_channel('127.0.0.1:9').unary_stream('/m')).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != GRPC_STREAMS_ON_CALLER}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "_SingleThreadedUnaryStreamMultiCallable", done.stderr

@@ -21,6 +21,7 @@ so a store that hangs or is down is a prompt 503, not a request waiting for minu
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from bankrisk.feature_store import FEATURE_VIEW, JOIN_KEY, FeatureStoreError
-from bankrisk.feature_store.bigtable_rows import read_whole_rows
 from bankrisk.feature_store.bounds import bound_reads
 from bankrisk.feature_store.repo import feast_reads
 from bankrisk.schema import FIELD_NAMES, OPTIONAL
 
+# gRPC's switch, read when grpc is first imported, for server-streaming calls (Bigtable's
+# reads) run on the calling thread instead of a polling thread started for each call.
+GRPC_STREAMS_ON_CALLER = "GRPC_SINGLE_THREADED_UNARY_STREAM"
 # Ids read from the store in one Feast call at most (see `fetch`).
 MAX_BATCH = 64
 # How long one read of the store may take before the API answers 503.
@@ -100,6 +103,14 @@ Found = CustomerFeatures | None | StoreUnavailableError
 def _brief(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text[:240]}"
+
+
+def stream_on_the_calling_thread() -> None:
+    """Have gRPC run server-streaming calls on the caller's thread, unless the environment
+    says otherwise: a Bigtable read then starts no thread of gRPC's and costs the service
+    less CPU (docs/feature-store.md). Call it before anything imports grpc, while the
+    process has one thread."""
+    os.environ.setdefault(GRPC_STREAMS_ON_CALLER, "1")
 
 
 class OnlineFeatures:
@@ -176,7 +187,6 @@ class OnlineFeatures:
         self._ttl = view.ttl if view.ttl else None
         try:
             bound_reads(store, self.read_timeout_s)
-            read_whole_rows(store)
         except Exception as exc:  # the store's client cannot even be built (no credentials, ...)
             raise StoreUnavailableError(f"online store client failed: {_brief(exc)}") from None
         return store
@@ -185,7 +195,12 @@ class OnlineFeatures:
         """The store's row of each id, read by Feast's online store itself: the event time
         and the values by feature, (None, None) where it holds none. Feast's
         `get_online_features` around the same read costs several times its CPU
-        (docs/feature-store.md)."""
+        (docs/feature-store.md).
+
+        The read asks for no features by name: a row holds the view's features, all of
+        which the service reads. Named, Bigtable's store filters the row's cells through a
+        regex of the names, which removes nothing and which its emulator compiles again for
+        every cell."""
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
 
@@ -195,7 +210,7 @@ class OnlineFeatures:
         ]
         try:
             rows: list[Row] = store._get_provider().online_store.online_read(
-                store.config, self._view, keys, list(FIELD_NAMES)
+                store.config, self._view, keys, None
             )
             return rows
         except Exception as exc:  # sqlite, registry or network errors: all mean "cannot read"

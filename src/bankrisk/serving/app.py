@@ -136,7 +136,7 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, logger=logger)
     app.state.entry = FastPath(
         app,
-        predict.ROUTES,
+        SCORING_ROUTES,
         lambda endpoint: ObservabilityMiddleware(endpoint, metrics=metrics, logger=logger),
     )
     return app

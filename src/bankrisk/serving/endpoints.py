@@ -7,10 +7,10 @@ FastAPI's per-request machinery (dependency solving, request objects, response c
 costs more than scoring a customer does. They keep the API's contract (the same JSON, errors
 and auth as the FastAPI routes) and are described in the OpenAPI schema from their
 `ApiRoute`s (serving/openapi.py). `FastPath`, what `bankrisk serve` runs, sends a `POST` to
-the three fixed scoring paths straight to their endpoint through the request-log middleware,
-past FastAPI's middleware stack and router; everything else (the by-id route, GET on a
-scoring path: 405, the model card, health, metrics, docs) goes through the FastAPI app,
-where the scoring routes are mounted too (in-process clients, the OpenAPI schema).
+a scoring path straight to its endpoint through the request-log middleware, past FastAPI's
+middleware stack and router; everything else (GET on a scoring path: 405, the model card,
+health, metrics, docs) goes through the FastAPI app, where the scoring routes are mounted
+too (in-process clients, the OpenAPI schema).
 """
 
 from __future__ import annotations
@@ -141,25 +141,37 @@ async def _to_route(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class FastPath:
-    """What `bankrisk serve` runs: a `POST` to one of `routes`' fixed paths goes to its
-    endpoint through `wrap` (the request-log middleware), everything else to `app`."""
+    """What `bankrisk serve` runs: a `POST` to one of `routes` goes to its endpoint through
+    `wrap` (the request-log middleware), everything else to `app`. Fixed paths are looked
+    up, paths with parameters (`/v1/predict/customer/{customer_id}`) matched as the router
+    matches them."""
 
     def __init__(
         self, app: ASGIApp, routes: list[ApiRoute], wrap: Callable[[ASGIApp], ASGIApp]
     ) -> None:
         self.app = app
         self.scoring = wrap(_to_route)
-        self.routes = {route.path: route for route in routes if not route.param_convertors}
+        self.fixed = {route.path: route for route in routes if not route.param_convertors}
+        self.templates = [route for route in routes if route.param_convertors]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (
-            self.routes.get(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path")
-            else None
-        )
-        if route is None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        route = self.fixed.get(scope["path"])
+        if route is not None:
+            scope["route"] = route
+        elif not self._match_template(scope):
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app  # as Starlette sets it: the endpoints find the service there
-        scope["route"] = route
         await self.scoring(scope, receive, send)
+
+    def _match_template(self, scope: Scope) -> bool:
+        """Set the route and its path parameters of the template `scope`'s path fits."""
+        for route in self.templates:
+            match, child_scope = route.matches(scope)
+            if match == Match.FULL:
+                scope.update(child_scope)
+                return True
+        return False

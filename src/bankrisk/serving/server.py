@@ -29,6 +29,7 @@ from types import FrameType
 import uvicorn
 
 from bankrisk.config import Settings
+from bankrisk.feature_store.online import stream_on_the_calling_thread
 from bankrisk.prediction_log.opening import PredictionLogError, PredictionStore, open_log
 from bankrisk.prediction_log.process_writer import ProcessLogWriter
 from bankrisk.prediction_log.store import redact
@@ -125,6 +126,8 @@ def _log_closer(
 
 def serve(settings: Settings, model_dir: Path, host: str, port: int) -> int:
     """Run until stopped; returns the process exit code."""
+    if settings.feature_repo is not None:
+        stream_on_the_calling_thread()
     logger = JsonLogger()
     library = logging.getLogger("bankrisk")
     library.addHandler(JsonLogHandler(logger))
