@@ -3,8 +3,11 @@
 Drives `app.state.entry` (what `bankrisk serve` runs: FastPath, the request-log middleware,
 the endpoint) straight through ASGI, without sockets, log on (a SQLite prediction log; its
 writer is a child process, not counted here) and off, and the floor's app
-(benchmarks/floor_app.py) the same way; then times the parts of scoring one
-customer called in sequence, as a request calls them. Prints microseconds of process CPU.
+(benchmarks/floor_app.py) the same way; then times the parts of scoring one customer called
+in sequence, as a request calls them; and, log off (steadier: no writer process beside it),
+what a request saves with one part of its plumbing switched off (`PLUMBING`: its methods
+made no-ops while the app is built and driven), which is what that part costs as a request
+runs it. Prints microseconds of process CPU.
 
     .venv/bin/python benchmarks/request_cost.py --model-dir models/champion
 """
@@ -17,8 +20,10 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import orjson
 
@@ -28,12 +33,19 @@ from bankrisk.features.engineering import build_features_row
 from bankrisk.features.reasons.selection import select_reasons_row
 from bankrisk.prediction_log.opening import open_log
 from bankrisk.serving.app import create_app
+from bankrisk.serving.drift_gauge import InputDrift
 from bankrisk.serving.gc_tuning import tune_gc
-from bankrisk.serving.observability import JsonLogger
+from bankrisk.serving.observability import JsonLogger, Metrics
 from bankrisk.serving.reload import load_scorer
 from bankrisk.serving.schemas import EXAMPLE_CUSTOMER
 
 _BODY = orjson.dumps(EXAMPLE_CUSTOMER)
+# Parts of a request's plumbing, each switched off in turn (`without_us`).
+PLUMBING: dict[str, list[tuple[type, str]]] = {
+    "JSON log line": [(JsonLogger, "emit")],
+    "metrics": [(Metrics, "record_request"), (Metrics, "count_scored")],
+    "drift gauge": [(InputDrift, "count")],
+}
 _SCOPE = {
     "type": "http",
     "asgi": {"version": "3.0"},
@@ -103,6 +115,19 @@ def request_cpu_us(model_dir: Path, log_url: str, requests: int) -> float:
         log_lines.close()
 
 
+def _nothing(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def without_us(model_dir: Path, log_url: str, requests: int, part: str) -> float:
+    """`request_cpu_us` with `part`'s methods doing nothing (replaced before the app is
+    built: the steps after scoring hold them from then on)."""
+    with ExitStack() as stack:
+        for owner, method in PLUMBING[part]:
+            stack.enter_context(patch.object(owner, method, _nothing))
+        return request_cpu_us(model_dir, log_url, requests)
+
+
 def scoring_parts_us(model_dir: Path, requests: int) -> dict[str, float]:
     """Each part of scoring one customer, timed as they run one after the other."""
     bundle = load_scorer(model_dir).bundle
@@ -137,9 +162,13 @@ def main() -> None:
         floor = floor_cpu_us(args.requests)
         parts = scoring_parts_us(args.model_dir, args.requests)
         shown = ", ".join(f"{part} {us:.1f}" for part, us in parts.items())
+        saved = ", ".join(
+            f"{part} {off - without_us(args.model_dir, 'off', args.requests, part):.1f}"
+            for part in PLUMBING
+        )
         print(
             f"round {round_ + 1}: request (log on) {on:.1f} us, (log off) {off:.1f} us, "
-            f"the floor's app {floor:.1f} us; {shown}"
+            f"the floor's app {floor:.1f} us; {shown}; saved without the {saved}"
         )
 
 
