@@ -1,6 +1,7 @@
 """Online reads: ids asked for together go to the store in batches, and each caller gets its
-own customer's features (or None, or its own error), whatever else is in the batch; gRPC's
-streaming reads (Bigtable's) run on the reading thread in the service."""
+own customer's features (or None, or its own error), whatever else is in the batch; a failure
+on the store's thread does not stop it; gRPC's streaming reads (Bigtable's) run on the
+reading thread in the service."""
 
 from __future__ import annotations
 
@@ -60,6 +61,28 @@ def test_concurrent_reads_are_batched_and_each_gets_its_own(
         expected = rows.loc[int(customer_id), list(FIELD_NAMES)].astype(float).to_dict()
         assert result.values == expected, customer_id
     features.close()
+
+
+def test_reads_go_on_after_a_job_on_the_stores_thread_fails(
+    small: tuple[Path, pd.DataFrame], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store's one thread opens the store, then serves the reads: a failure in what it
+    runs (here the callback after opening) is logged, and the next reads are still served."""
+    repo, rows = small
+    features = OnlineFeatures(repo)
+
+    def broken() -> None:
+        raise RuntimeError("the callback failed")
+
+    features.start(lambda severity, message: None, opened=broken)
+
+    found = asyncio.run(features.fetch("7"))
+    features.close()
+
+    assert found is not None and found.values is not None
+    assert found.values == rows.loc[7, list(FIELD_NAMES)].astype(float).to_dict()
+    assert "a job on the store's thread failed" in caplog.text
+    assert "RuntimeError: the callback failed" in caplog.text
 
 
 def test_grpc_streams_run_on_the_calling_thread_once_the_service_asks() -> None:

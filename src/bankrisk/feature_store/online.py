@@ -21,11 +21,13 @@ so a store that hangs or is down is a prompt 503, not a request waiting for minu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +37,8 @@ from bankrisk.feature_store import FEATURE_VIEW, JOIN_KEY, FeatureStoreError
 from bankrisk.feature_store.bounds import bound_reads
 from bankrisk.feature_store.repo import feast_reads
 from bankrisk.schema import FIELD_NAMES, OPTIONAL
+
+log = logging.getLogger(__name__)
 
 # gRPC's switch, read when grpc is first imported, for server-streaming calls (Bigtable's
 # reads) run on the calling thread instead of a polling thread started for each call.
@@ -98,6 +102,8 @@ class CustomerFeatures:
 
 # What the store gives for one id: its features, None (no such customer), or why not.
 Found = CustomerFeatures | None | StoreUnavailableError
+# A request waiting for its customer's features.
+Waiting = tuple[str, "asyncio.Future[CustomerFeatures | None]"]
 
 
 def _brief(exc: BaseException) -> str:
@@ -124,10 +130,14 @@ class OnlineFeatures:
         self._view: Any = None  # the feature view, from the registry
         self._ttl: timedelta | None = None
         self._lock = threading.RLock()
-        # One thread: opening, then one read at a time (Feast's work holds the GIL anyway).
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="feature-store")
-        self._waiting: list[tuple[str, asyncio.Future[CustomerFeatures | None]]] = []
-        self._reader: asyncio.Task[None] | None = None
+        # One thread of the store's, started with its first job: opening, then one read at a
+        # time (Feast's work holds the GIL anyway). A queue and a callback rather than an
+        # executor: a read then costs the service less CPU around it (docs/feature-store.md).
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._starting = threading.Lock()
+        self._waiting: list[Waiting] = []
+        self._reading = False  # a batch is on the store's thread
 
     def start(
         self, report: Callable[[str, str], None], opened: Callable[[], None] | None = None
@@ -150,7 +160,25 @@ class OnlineFeatures:
                     seconds = time.perf_counter() - began
                     report("INFO", f"feature store {self.repo} opened in {seconds:.1f} s")
 
-        self._executor.submit(run)
+        self._submit(run)
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        """Run `job` on the store's thread, after the jobs submitted before it."""
+        if self._worker is None:
+            with self._starting:
+                if self._worker is None:
+                    self._worker = threading.Thread(
+                        target=self._run_jobs, name="feature-store", daemon=True
+                    )
+                    self._worker.start()
+        self._jobs.put(job)
+
+    def _run_jobs(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job()
+            except Exception:  # a bug in one job: the thread goes on to the next
+                log.exception("feature store: a job on the store's thread failed")
 
     def open(self) -> None:
         """Load Feast, the repository's configuration and the feature view; StoreUnavailableError
@@ -280,33 +308,46 @@ class OnlineFeatures:
         """`read` on the store's own thread, batched: the ids asked for while a read is in
         flight go to the store together in the next one (a read's fixed cost is most of it,
         whatever the number of ids), so throughput grows with load."""
-        future: asyncio.Future[CustomerFeatures | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CustomerFeatures | None] = loop.create_future()
         self._waiting.append((customer_id, future))
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._drain())
+        if not self._reading:
+            self._read_next(loop)
         return await future
 
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _read_next(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send the next batch of waiting ids to the store's thread (on the event loop)."""
+        batch = self._waiting[:MAX_BATCH]
+        del self._waiting[:MAX_BATCH]
+        self._reading = True
+        self._submit(lambda: self._read_batch(loop, batch))
+
+    def _read_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Waiting]) -> None:
+        """On the store's thread: read the batch, and hand the results to the event loop."""
+        found: list[Found | Exception]
         try:
-            while self._waiting:
-                batch = self._waiting[:MAX_BATCH]
-                del self._waiting[:MAX_BATCH]
-                ids = [customer_id for customer_id, _ in batch]
-                found: list[Found | Exception]
-                try:
-                    found = [*await loop.run_in_executor(self._executor, self.read_many, ids)]
-                except Exception as exc:  # every waiting request gets the error, none hangs
-                    found = [exc] * len(batch)
-                for (_, future), result in zip(batch, found, strict=True):
-                    if future.done():  # the client went away
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self._reader = None
+            found = [*self.read_many([customer_id for customer_id, _ in batch])]
+        except Exception as exc:  # every waiting request gets the error, none hangs
+            found = [exc] * len(batch)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(self._deliver, loop, batch, found)
+
+    def _deliver(
+        self, loop: asyncio.AbstractEventLoop, batch: list[Waiting], found: list[Found | Exception]
+    ) -> None:
+        """On the event loop: each request of the batch gets its own result, then the ids
+        that waited meanwhile go to the store."""
+        for (_, future), result in zip(batch, found, strict=True):
+            if future.done():  # the client went away
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self._reading = False
+        if self._waiting:
+            self._read_next(loop)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the store's thread once the jobs already submitted are done."""
+        self._jobs.put(None)
