@@ -112,10 +112,10 @@ def _brief(exc: BaseException) -> str:
 
 
 def stream_on_the_calling_thread() -> None:
-    """Have gRPC run server-streaming calls on the caller's thread, unless the environment
-    says otherwise: a Bigtable read then starts no thread of gRPC's and costs the service
-    less CPU (docs/feature-store.md). Call it before anything imports grpc, while the
-    process has one thread."""
+    """Have gRPC run server-streaming calls on the caller's thread (its switch is on with
+    any value: one already set is left as it is): a Bigtable read then starts no thread of
+    gRPC's and costs the service less CPU (docs/feature-store.md). Call it before anything
+    imports grpc, while the process has one thread."""
     os.environ.setdefault(GRPC_STREAMS_ON_CALLER, "1")
 
 
