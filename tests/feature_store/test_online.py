@@ -85,6 +85,30 @@ def test_reads_go_on_after_a_job_on_the_stores_thread_fails(
     assert "RuntimeError: the callback failed" in caplog.text
 
 
+def test_a_read_left_in_flight_by_a_closed_event_loop_does_not_stop_the_next_loops(
+    small: tuple[Path, pd.DataFrame],
+) -> None:
+    """A loop that ends while its read is on the store's thread (its request cancelled) leaves
+    the reader usable by the next loop (a test's `asyncio.run` after another's)."""
+    repo, rows = small
+    features = OnlineFeatures(repo)
+
+    async def abandon() -> None:
+        left = asyncio.ensure_future(features.fetch("3"))
+        await asyncio.sleep(0)  # the read is sent; the loop ends before its answer
+        assert not left.done()
+
+    async def again() -> CustomerFeatures | None:
+        return await asyncio.wait_for(features.fetch("4"), 30)
+
+    asyncio.run(abandon())
+    found = asyncio.run(again())
+    features.close()
+
+    assert found is not None and found.values is not None
+    assert found.values == rows.loc[4, list(FIELD_NAMES)].astype(float).to_dict()
+
+
 def test_grpc_streams_run_on_the_calling_thread_once_the_service_asks() -> None:
     """`stream_on_the_calling_thread` (what `bankrisk serve` calls with a feature repository)
     sets an environment variable that gRPC reads at import: checked against the installed

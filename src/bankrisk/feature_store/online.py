@@ -137,7 +137,9 @@ class OnlineFeatures:
         self._worker: threading.Thread | None = None
         self._starting = threading.Lock()
         self._waiting: list[Waiting] = []
-        self._reading = False  # a batch is on the store's thread
+        # The loop whose batch is on the store's thread (None: no batch). A loop that closed
+        # meanwhile will not take its answer: the next loop's fetch sends its own batch.
+        self._reading_for: asyncio.AbstractEventLoop | None = None
 
     def start(
         self, report: Callable[[str, str], None], opened: Callable[[], None] | None = None
@@ -311,7 +313,7 @@ class OnlineFeatures:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[CustomerFeatures | None] = loop.create_future()
         self._waiting.append((customer_id, future))
-        if not self._reading:
+        if self._reading_for is None or self._reading_for.is_closed():
             self._read_next(loop)
         return await future
 
@@ -319,7 +321,7 @@ class OnlineFeatures:
         """Send the next batch of waiting ids to the store's thread (on the event loop)."""
         batch = self._waiting[:MAX_BATCH]
         del self._waiting[:MAX_BATCH]
-        self._reading = True
+        self._reading_for = loop
         self._submit(lambda: self._read_batch(loop, batch))
 
     def _read_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Waiting]) -> None:
@@ -344,7 +346,7 @@ class OnlineFeatures:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-        self._reading = False
+        self._reading_for = None
         if self._waiting:
             self._read_next(loop)
 
